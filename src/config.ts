@@ -1,0 +1,108 @@
+import path from 'node:path';
+import { assertTimeZone } from './domain/time.js';
+
+export interface Config {
+  port: number;
+  host: string;
+  /** `postgres://…` for PostgreSQL; undefined for the embedded SQLite file in `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  demo: boolean;
+  demoKey: string | undefined;
+  timeZone: string;
+  /** `console`, `file:PATH`, or an http(s) gateway URL. */
+  sms: string;
+  smsTemplate: string;
+  smsTimeoutMs: number;
+  smsMaxAttempts: number;
+  timestampWindowSec: number;
+  payDeadlineMin: number;
+  cinemaValidDays: number;
+  reqIdRetentionDays: number;
+  logLevel: string;
+  trustProxy: boolean;
+}
+
+export const DEFAULT_SMS_TEMPLATE =
+  '【电影票】您已成功购买{target}电影票兑换券{count}张，卡号{card_no}，密码{password}，有效期至{valid_until}，请凭卡号和密码到影院兑换。';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function intVar(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^[0-9]+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(`${name}=${raw} is invalid: expected an integer from ${min} to ${max}`);
+  }
+  return Number(raw);
+}
+
+function boolVar(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  throw new ConfigError(`${name}=${raw} is invalid: expected true or false`);
+}
+
+/** Reads and validates the configuration once; nothing else reads process.env. */
+export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
+  const databaseUrl = env.DATABASE_URL || undefined;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError(
+      `DATABASE_URL must start with postgres:// (unset it to use the embedded SQLite database)`,
+    );
+  }
+  const host = env.HOST || '127.0.0.1';
+  const timeZone = env.MOVTICKET_TZ || 'Asia/Shanghai';
+  try {
+    assertTimeZone(timeZone);
+  } catch {
+    throw new ConfigError(`MOVTICKET_TZ=${timeZone} is not a known IANA time zone`);
+  }
+  const sms = env.MOVTICKET_SMS || 'console';
+  if (!/^(console|file:.+|https?:\/\/.+)$/.test(sms)) {
+    throw new ConfigError(
+      `MOVTICKET_SMS=${sms} is invalid: expected console, file:PATH or an http(s):// URL`,
+    );
+  }
+  if (sms.startsWith('http')) {
+    try {
+      new URL(sms);
+    } catch {
+      throw new ConfigError(`MOVTICKET_SMS=${sms} is not a valid URL`);
+    }
+  }
+  const demoKey = env.MOVTICKET_DEMO_KEY || undefined;
+  if (demoKey !== undefined && !/^[A-Za-z0-9]{8,64}$/.test(demoKey)) {
+    throw new ConfigError('MOVTICKET_DEMO_KEY is invalid: expected 8 to 64 letters or digits');
+  }
+  const config: Config = {
+    port: intVar(env, 'PORT', 8080, 0, 65535),
+    host,
+    databaseUrl,
+    dataDir: path.resolve(env.MOVTICKET_DATA_DIR || './data'),
+    demo: boolVar(env, 'MOVTICKET_DEMO', false),
+    demoKey,
+    timeZone,
+    sms,
+    smsTemplate: env.MOVTICKET_SMS_TEMPLATE || DEFAULT_SMS_TEMPLATE,
+    smsTimeoutMs: intVar(env, 'MOVTICKET_SMS_TIMEOUT_MS', 5000, 100, 120_000),
+    smsMaxAttempts: intVar(env, 'MOVTICKET_SMS_MAX_ATTEMPTS', 10, 1, 100),
+    timestampWindowSec: intVar(env, 'MOVTICKET_TIMESTAMP_WINDOW', 300, 1, 86_400),
+    payDeadlineMin: intVar(env, 'MOVTICKET_PAY_DEADLINE', 30, 1, 10_080),
+    cinemaValidDays: intVar(env, 'MOVTICKET_CINEMA_VALID_DAYS', 90, 1, 3650),
+    reqIdRetentionDays: intVar(env, 'MOVTICKET_REQ_ID_DAYS', 7, 1, 365),
+    logLevel: env.LOG_LEVEL || 'info',
+    trustProxy: boolVar(env, 'MOVTICKET_TRUST_PROXY', false),
+    ...overrides,
+  };
+  if (!/^(fatal|error|warn|info|debug|trace|silent)$/.test(config.logLevel)) {
+    throw new ConfigError(`LOG_LEVEL=${config.logLevel} is invalid`);
+  }
+  return config;
+}

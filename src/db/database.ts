@@ -1,0 +1,127 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, type Selectable, SqliteDialect, sql } from 'kysely';
+import pg from 'pg';
+import { migrateToLatest } from './migrations.js';
+import type { Database, SmsMessageTable } from './schema.js';
+
+/** Everything that differs between the two engines lives here. */
+export interface Db {
+  readonly kysely: Kysely<Database>;
+  readonly engine: 'sqlite' | 'postgres';
+  /** True when the error is a unique/primary-key violation. */
+  isUniqueViolation(err: unknown): boolean;
+  /** True when the error means the database cannot be reached right now. */
+  isUnavailable(err: unknown): boolean;
+  /** Leases up to `limit` due SMS messages to this worker until `leaseUntil`. */
+  claimDueSms(now: number, leaseUntil: number, limit: number): Promise<Selectable<SmsMessageTable>[]>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+// int8 (bigint) columns hold epoch milliseconds, well inside Number's exact range.
+pg.types.setTypeParser(20, (v) => Number(v));
+
+export interface DatabaseOptions {
+  /** `postgres://…`; when absent, SQLite at `sqlitePath`. */
+  url?: string;
+  /** File path, or `:memory:`. */
+  sqlitePath?: string;
+  poolSize?: number;
+}
+
+export async function openDatabase(opts: DatabaseOptions): Promise<Db> {
+  const db = opts.url
+    ? openPostgres(opts.url, opts.poolSize ?? 10)
+    : openSqlite(opts.sqlitePath ?? ':memory:');
+  await migrateToLatest(db.kysely as Kysely<unknown>);
+  return db;
+}
+
+function openSqlite(file: string): Db {
+  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+  const sqlite = new SQLite(file);
+  sqlite.pragma('journal_mode = WAL');
+  // WAL + NORMAL survives a process crash (kill -9); only an OS crash can lose the last commits.
+  sqlite.pragma('synchronous = NORMAL');
+  sqlite.pragma('busy_timeout = 5000');
+  sqlite.pragma('foreign_keys = ON');
+  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  return {
+    kysely,
+    engine: 'sqlite',
+    isUniqueViolation: (err) =>
+      typeof err === 'object' &&
+      err !== null &&
+      /^SQLITE_CONSTRAINT_(PRIMARYKEY|UNIQUE)$/.test(String((err as { code?: unknown }).code)),
+    isUnavailable: (err) =>
+      typeof err === 'object' &&
+      err !== null &&
+      /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN)/.test(String((err as { code?: unknown }).code)),
+    claimDueSms: (now, leaseUntil, limit) =>
+      kysely
+        .updateTable('sms_messages')
+        .set({ locked_until: leaseUntil })
+        .where(
+          'id',
+          'in',
+          kysely
+            .selectFrom('sms_messages')
+            .select('id')
+            .where('status', '=', 'queued')
+            .where('next_attempt_at', '<=', now)
+            .where('locked_until', '<=', now)
+            .orderBy('next_attempt_at')
+            .limit(limit),
+        )
+        .returningAll()
+        .execute(),
+    ping: async () => {
+      await sql`select 1`.execute(kysely);
+    },
+    close: () => kysely.destroy(),
+  };
+}
+
+const PG_UNAVAILABLE = /^(08|57P0|53)/; // connection exceptions, admin shutdown, insufficient resources
+
+function openPostgres(url: string, poolSize: number): Db {
+  const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5000 });
+  // An idle client losing its server (restart) must not crash the process; the pool replaces it.
+  pool.on('error', () => {});
+  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  return {
+    kysely,
+    engine: 'postgres',
+    isUniqueViolation: (err) =>
+      typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505',
+    isUnavailable: (err) => {
+      if (typeof err !== 'object' || err === null) return false;
+      const code = String((err as { code?: unknown }).code ?? '');
+      const message = String((err as { message?: unknown }).message ?? '');
+      return (
+        PG_UNAVAILABLE.test(code) ||
+        /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND)$/.test(code) ||
+        /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+          message,
+        )
+      );
+    },
+    claimDueSms: async (now, leaseUntil, limit) => {
+      const result = await sql<Selectable<SmsMessageTable>>`
+        update sms_messages set locked_until = ${leaseUntil}
+        where id in (
+          select id from sms_messages
+          where status = 'queued' and next_attempt_at <= ${now} and locked_until <= ${now}
+          order by next_attempt_at limit ${limit}
+          for update skip locked)
+        returning *`.execute(kysely);
+      return result.rows;
+    },
+    ping: async () => {
+      await sql`select 1`.execute(kysely);
+    },
+    close: () => kysely.destroy(),
+  };
+}

@@ -1,0 +1,57 @@
+import type { Insertable, Selectable } from 'kysely';
+import type { Executor } from './tx.js';
+import type { RequestTable } from './schema.js';
+
+export type RequestRow = Selectable<RequestTable>;
+
+export function findRequest(db: Executor, partnerId: string, reqId: string): Promise<RequestRow | undefined> {
+  return db
+    .selectFrom('requests')
+    .selectAll()
+    .where('partner_id', '=', partnerId)
+    .where('req_id', '=', reqId)
+    .executeTakeFirst();
+}
+
+/**
+ * Claims a req_id inside the caller's transaction. False when another request holds it;
+ * on PostgreSQL this waits for a concurrent holder to commit or roll back first.
+ */
+export async function claimRequest(db: Executor, row: Insertable<RequestTable>): Promise<boolean> {
+  const result = await db
+    .insertInto('requests')
+    .values(row)
+    .onConflict((oc) => oc.columns(['partner_id', 'req_id']).doNothing())
+    .executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+}
+
+export async function completeRequest(
+  db: Executor,
+  partnerId: string,
+  reqId: string,
+  code: number,
+  body: string,
+): Promise<void> {
+  await db
+    .updateTable('requests')
+    .set({ code, body })
+    .where('partner_id', '=', partnerId)
+    .where('req_id', '=', reqId)
+    .execute();
+}
+
+/** Records answered read requests; an existing row (a concurrent twin) wins. */
+export async function insertRequests(db: Executor, rows: Insertable<RequestTable>[]): Promise<void> {
+  if (rows.length === 0) return;
+  await db
+    .insertInto('requests')
+    .values(rows)
+    .onConflict((oc) => oc.columns(['partner_id', 'req_id']).doNothing())
+    .execute();
+}
+
+export async function pruneRequests(db: Executor, before: number): Promise<number> {
+  const result = await db.deleteFrom('requests').where('created_at', '<', before).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}

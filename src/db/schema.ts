@@ -1,0 +1,159 @@
+/** Table types. Times are epoch milliseconds; money is integer fen; flags are 0/1. */
+
+export interface CityTable {
+  code_id: string;
+  code_name: string;
+  remark: string;
+  sort: number;
+}
+
+export interface RegionTable {
+  code_id: string;
+  city_id: string;
+  code_name: string;
+  remark: string;
+  sort: number;
+}
+
+export interface CinemaTable {
+  cinema_id: string;
+  cinema_name: string;
+  city_id: string;
+  region_id: string;
+  address: string;
+  tel: string;
+  price_fen: number;
+  market_price_fen: number;
+  valid_days: number;
+  active: number;
+}
+
+export interface KindTable {
+  kind_id: string;
+  kind_name: string;
+  price_fen: number;
+  market_price_fen: number;
+  valid_days: number;
+  remark: string;
+  active: number;
+}
+
+export interface KindCinemaTable {
+  kind_id: string;
+  cinema_id: string;
+}
+
+export interface PartnerTable {
+  partner_id: string;
+  name: string;
+  bus_id: string;
+  status: 'active' | 'suspended';
+  /** Comma-separated interface names; `*` grants all. */
+  permissions: string;
+  /** Comma-separated IPs; empty means any. */
+  ip_allow: string;
+  /** Requests per second; 0 means no limit. */
+  rate_limit: number;
+  created_at: number;
+}
+
+export interface SecurityConfigTable {
+  partner_id: string;
+  sec_id: string;
+  md5key: string;
+  sign_mode: 'basic' | 'full';
+  status: 'active' | 'revoked';
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export interface PartnerPriceTable {
+  partner_id: string;
+  target_type: 'cinema' | 'kind';
+  target_id: string;
+  price_fen: number;
+}
+
+export type CardStatus = 'inactive' | 'active' | 'used' | 'expired' | 'banned';
+export type SmsStatus = 'none' | 'queued' | 'sent' | 'failed';
+
+export interface CardTable {
+  card_no: string;
+  partner_id: string;
+  cinema_id: string | null;
+  kind_id: string | null;
+  order_no: string | null;
+  status: CardStatus;
+  count: number;
+  used_count: number;
+  price_fen: number;
+  total_fen: number;
+  password: string | null;
+  mobile: string | null;
+  created_at: number;
+  pay_deadline: number;
+  paid_at: number | null;
+  valid_until: number | null;
+  banned_at: number | null;
+  ban_reason: string | null;
+  expired_at: number | null;
+  sms_status: SmsStatus;
+  updated_at: number;
+}
+
+export interface CardEventTable {
+  card_no: string;
+  seq: number;
+  type: string;
+  at: number;
+  actor: string;
+  /** JSON object of the fields the event set. */
+  data: string;
+}
+
+export interface RequestTable {
+  partner_id: string;
+  req_id: string;
+  method: string;
+  params_hash: string;
+  code: number;
+  /** The rendered-neutral JSON of `data`. */
+  body: string;
+  created_at: number;
+}
+
+export interface SmsMessageTable {
+  id: string;
+  card_no: string;
+  mobile: string;
+  text: string;
+  reason: 'activation' | 'resend';
+  status: 'queued' | 'sent' | 'failed';
+  attempts: number;
+  next_attempt_at: number;
+  locked_until: number;
+  last_error: string | null;
+  created_at: number;
+  sent_at: number | null;
+}
+
+export interface MetaTable {
+  key: string;
+  value: string;
+}
+
+export interface Database {
+  cities: CityTable;
+  regions: RegionTable;
+  cinemas: CinemaTable;
+  kinds: KindTable;
+  kind_cinemas: KindCinemaTable;
+  partners: PartnerTable;
+  security_configs: SecurityConfigTable;
+  partner_prices: PartnerPriceTable;
+  cards: CardTable;
+  card_events: CardEventTable;
+  requests: RequestTable;
+  sms_messages: SmsMessageTable;
+  meta: MetaTable;
+}

@@ -1,0 +1,79 @@
+import type { Insertable, Selectable } from 'kysely';
+import type { Executor } from './tx.js';
+import type { SmsMessageTable } from './schema.js';
+
+export type SmsMessageRow = Selectable<SmsMessageTable>;
+
+export async function insertSmsMessage(db: Executor, message: Insertable<SmsMessageTable>): Promise<void> {
+  await db.insertInto('sms_messages').values(message).execute();
+}
+
+export async function countResendsSince(db: Executor, cardNo: string, since: number): Promise<number> {
+  const row = await db
+    .selectFrom('sms_messages')
+    .select((eb) => eb.fn.countAll().as('n'))
+    .where('card_no', '=', cardNo)
+    .where('reason', '=', 'resend')
+    .where('created_at', '>=', since)
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}
+
+export async function markSmsSent(db: Executor, id: string, now: number, attempts: number): Promise<void> {
+  await db
+    .updateTable('sms_messages')
+    .set({ status: 'sent', sent_at: now, attempts, locked_until: 0, last_error: null })
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function markSmsRetry(
+  db: Executor,
+  id: string,
+  attempts: number,
+  nextAttemptAt: number,
+  error: string,
+): Promise<void> {
+  await db
+    .updateTable('sms_messages')
+    .set({ attempts, next_attempt_at: nextAttemptAt, locked_until: 0, last_error: error })
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function markSmsFailed(
+  db: Executor,
+  id: string,
+  attempts: number,
+  error: string,
+): Promise<void> {
+  await db
+    .updateTable('sms_messages')
+    .set({ status: 'failed', attempts, locked_until: 0, last_error: error })
+    .where('id', '=', id)
+    .execute();
+}
+
+/** The card's newest message, whose state is the card's `sms_status`. */
+export function latestSmsForCard(
+  db: Executor,
+  cardNo: string,
+): Promise<Pick<SmsMessageRow, 'id'> | undefined> {
+  return db
+    .selectFrom('sms_messages')
+    .select('id')
+    .where('card_no', '=', cardNo)
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+}
+
+export async function countQueuedSms(db: Executor): Promise<number> {
+  const row = await db
+    .selectFrom('sms_messages')
+    .select((eb) => eb.fn.countAll().as('n'))
+    .where('status', '=', 'queued')
+    .executeTakeFirst();
+  return Number(row?.n ?? 0);
+}

@@ -1,0 +1,293 @@
+import { randomUUID } from 'node:crypto';
+import {
+  appendCardEvent,
+  findCard,
+  insertCard,
+  transitionCard,
+  updateCard,
+  type CardRow,
+} from '../db/card.repository.js';
+import type { CardTable } from '../db/schema.js';
+import { countResendsSince, insertSmsMessage } from '../db/sms.repository.js';
+import type { Executor } from '../db/tx.js';
+import { ApiError, cardState, notFound, rateLimited } from '../errors.js';
+import { effectiveStatus, presentBoughtCard, presentCardStatus, presentPaidCard } from './card.presenter.js';
+import type { Clock } from './clock.js';
+import type { Partner, Registry } from './registry.js';
+import { generateCardNo, generatePassword } from './secrets.js';
+import { maskMobile, renderSmsText } from './sms-template.js';
+import { startOfDay } from './time.js';
+import type { WireObject } from './wire.js';
+
+const DAY_MS = 86_400_000;
+export const MAX_RESENDS_PER_DAY = 5;
+
+export interface CardSettings {
+  timeZone: string;
+  payDeadlineMin: number;
+  cinemaValidDays: number;
+  smsTemplate: string;
+}
+
+export interface BuyRequest {
+  count: number;
+  orderNo?: string;
+}
+
+/** The card lifecycle as channels drive it: buy, pay, query, ban, resend SMS. */
+export class CardService {
+  constructor(
+    private readonly registry: Registry,
+    private readonly clock: Clock,
+    private readonly settings: CardSettings,
+  ) {}
+
+  buyByCinema(tx: Executor, partner: Partner, cinemaId: string, req: BuyRequest): Promise<WireObject> {
+    const snap = this.registry.snapshot;
+    const cinema = snap.cinemasById.get(cinemaId);
+    if (!cinema || !cinema.active) throw notFound('cinema', cinemaId);
+    return this.issue(
+      tx,
+      partner,
+      { cinema_id: cinemaId, kind_id: null },
+      snap.cinemaPrice(partner, cinema),
+      req,
+    );
+  }
+
+  buyByKind(tx: Executor, partner: Partner, kindId: string, req: BuyRequest): Promise<WireObject> {
+    const snap = this.registry.snapshot;
+    const kind = snap.kindsById.get(kindId);
+    if (!kind || !kind.active) throw notFound('kind', kindId);
+    return this.issue(tx, partner, { cinema_id: null, kind_id: kindId }, snap.kindPrice(partner, kind), req);
+  }
+
+  private async issue(
+    tx: Executor,
+    partner: Partner,
+    target: Pick<CardTable, 'cinema_id' | 'kind_id'>,
+    priceFen: number,
+    req: BuyRequest,
+  ): Promise<WireObject> {
+    const now = this.clock.now();
+    const card: CardRow = {
+      card_no: '',
+      partner_id: partner.partnerId,
+      ...target,
+      order_no: req.orderNo ?? null,
+      status: 'inactive',
+      count: req.count,
+      used_count: 0,
+      price_fen: priceFen,
+      total_fen: priceFen * req.count,
+      password: null,
+      mobile: null,
+      created_at: now,
+      pay_deadline: now + this.settings.payDeadlineMin * 60_000,
+      paid_at: null,
+      valid_until: null,
+      banned_at: null,
+      ban_reason: null,
+      expired_at: null,
+      sms_status: 'none',
+      updated_at: now,
+    };
+    // 10^15 random numbers: a collision is rare; draw again if one happens.
+    for (let attempt = 0; ; attempt++) {
+      card.card_no = generateCardNo();
+      if (await insertCard(tx, card)) break;
+      if (attempt >= 5) throw new ApiError('internal', 'could not draw a unique card number');
+    }
+    await appendCardEvent(tx, {
+      card_no: card.card_no,
+      seq: 1,
+      type: 'created',
+      at: now,
+      actor: `partner:${partner.partnerId}`,
+      data: JSON.stringify({
+        status: 'inactive',
+        cinema_id: card.cinema_id,
+        kind_id: card.kind_id,
+        order_no: card.order_no,
+        count: card.count,
+        price_fen: card.price_fen,
+        total_fen: card.total_fen,
+        pay_deadline: card.pay_deadline,
+      }),
+    });
+    return { card: presentBoughtCard(card, this.settings.timeZone) };
+  }
+
+  async pay(
+    tx: Executor,
+    partner: Partner,
+    cardNo: string,
+    mobile: string,
+    totalFen?: number,
+  ): Promise<WireObject> {
+    const now = this.clock.now();
+    const card = await this.ownCard(tx, partner, cardNo);
+    const status = effectiveStatus(card, now);
+    if (status !== 'inactive') throw cardState(cardNo, status, 'pay');
+    if (totalFen !== undefined && totalFen !== card.total_fen) {
+      throw new ApiError('price_mismatch', `total_price does not match the card's total price`);
+    }
+    const password = generatePassword();
+    const validUntil = now + this.validDays(card) * DAY_MS;
+    const changes = {
+      status: 'active' as const,
+      password,
+      mobile,
+      paid_at: now,
+      valid_until: validUntil,
+      sms_status: 'queued' as const,
+      updated_at: now,
+    };
+    if (!(await transitionCard(tx, cardNo, ['inactive'], changes, { payDeadlineAfter: now }))) {
+      throw await this.lostRace(tx, cardNo, 'pay');
+    }
+    const paid: CardRow = { ...card, ...changes };
+    await appendCardEvent(tx, {
+      card_no: cardNo,
+      type: 'activated',
+      at: now,
+      actor: `partner:${partner.partnerId}`,
+      data: JSON.stringify({
+        status: 'active',
+        paid_at: now,
+        valid_until: validUntil,
+        mobile: maskMobile(mobile),
+      }),
+    });
+    await this.queueSms(tx, paid, mobile, 'activation', now);
+    return { card: presentPaidCard(paid, this.settings.timeZone) };
+  }
+
+  async status(db: Executor, partner: Partner, cardNo: string): Promise<WireObject> {
+    const card = await this.ownCard(db, partner, cardNo);
+    return { card: presentCardStatus(card, this.clock.now(), this.settings.timeZone) };
+  }
+
+  async ban(tx: Executor, partner: Partner, cardNo: string, reason?: string): Promise<WireObject> {
+    const now = this.clock.now();
+    const card = await this.ownCard(tx, partner, cardNo);
+    const status = effectiveStatus(card, now);
+    if (status === 'banned') return { card: presentCardStatus(card, now, this.settings.timeZone) };
+    if (!(status === 'inactive' || (status === 'active' && card.used_count === 0))) {
+      throw cardState(cardNo, status, 'ban');
+    }
+    const changes = {
+      status: 'banned' as const,
+      banned_at: now,
+      ban_reason: reason ?? null,
+      updated_at: now,
+    };
+    if (!(await transitionCard(tx, cardNo, [card.status], changes, { usedCount: 0 }))) {
+      const current = await findCard(tx, cardNo);
+      if (current?.status === 'banned')
+        return { card: presentCardStatus(current, now, this.settings.timeZone) };
+      throw await this.lostRace(tx, cardNo, 'ban');
+    }
+    await appendCardEvent(tx, {
+      card_no: cardNo,
+      type: 'banned',
+      at: now,
+      actor: `partner:${partner.partnerId}`,
+      data: JSON.stringify({ status: 'banned', banned_at: now, reason: reason ?? '' }),
+    });
+    return { card: presentCardStatus({ ...card, ...changes }, now, this.settings.timeZone) };
+  }
+
+  async resendSms(tx: Executor, partner: Partner, cardNo: string, mobile?: string): Promise<WireObject> {
+    const now = this.clock.now();
+    const card = await this.ownCard(tx, partner, cardNo);
+    const status = effectiveStatus(card, now);
+    if (status !== 'active') throw cardState(cardNo, status, 'resend its SMS');
+    const dayStart = startOfDay(now, this.settings.timeZone);
+    if ((await countResendsSince(tx, cardNo, dayStart)) >= MAX_RESENDS_PER_DAY) {
+      throw rateLimited(
+        `card ${cardNo} reached ${MAX_RESENDS_PER_DAY} SMS resends today`,
+        (dayStart + DAY_MS - now) / 1000,
+      );
+    }
+    const to = mobile ?? card.mobile ?? '';
+    const changes = { mobile: to, sms_status: 'queued' as const, updated_at: now };
+    await updateCard(tx, cardNo, changes);
+    const updated: CardRow = { ...card, ...changes };
+    await this.queueSms(tx, updated, to, 'resend', now);
+    return { card: presentCardStatus(updated, now, this.settings.timeZone) };
+  }
+
+  private async queueSms(
+    tx: Executor,
+    card: CardRow,
+    mobile: string,
+    reason: 'activation' | 'resend',
+    now: number,
+  ) {
+    const id = randomUUID();
+    await insertSmsMessage(tx, {
+      id,
+      card_no: card.card_no,
+      mobile,
+      text: this.smsText(card),
+      reason,
+      status: 'queued',
+      attempts: 0,
+      next_attempt_at: now,
+      locked_until: 0,
+      last_error: null,
+      created_at: now,
+      sent_at: null,
+    });
+    await appendCardEvent(tx, {
+      card_no: card.card_no,
+      type: 'sms_queued',
+      at: now,
+      actor: 'system',
+      data: JSON.stringify({ message_id: id, reason, mobile: maskMobile(mobile), sms_status: 'queued' }),
+    });
+  }
+
+  private smsText(card: CardRow): string {
+    const snap = this.registry.snapshot;
+    const target = card.cinema_id
+      ? (snap.cinemasById.get(card.cinema_id)?.cinema_name ?? card.cinema_id)
+      : (snap.kindsById.get(card.kind_id ?? '')?.kind_name ?? card.kind_id ?? '');
+    const validUntil = card.valid_until === null ? '' : formatDate(card.valid_until, this.settings.timeZone);
+    return renderSmsText(this.settings.smsTemplate, {
+      target,
+      count: String(card.count),
+      card_no: card.card_no,
+      password: card.password ?? '',
+      valid_until: validUntil,
+    });
+  }
+
+  private validDays(card: CardRow): number {
+    const snap = this.registry.snapshot;
+    if (card.kind_id) return snap.kindsById.get(card.kind_id)?.valid_days ?? this.settings.cinemaValidDays;
+    return snap.cinemasById.get(card.cinema_id ?? '')?.valid_days ?? this.settings.cinemaValidDays;
+  }
+
+  /** Another partner's card is reported exactly like a card that does not exist. */
+  private async ownCard(db: Executor, partner: Partner, cardNo: string): Promise<CardRow> {
+    const card = await findCard(db, cardNo);
+    if (!card || card.partner_id !== partner.partnerId) throw notFound('card', cardNo);
+    return card;
+  }
+
+  private async lostRace(tx: Executor, cardNo: string, action: string): Promise<ApiError> {
+    const current = await findCard(tx, cardNo);
+    return cardState(cardNo, current ? effectiveStatus(current, this.clock.now()) : 'unknown', action);
+  }
+}
+
+function formatDate(ms: number, tz: string): string {
+  return new Intl.DateTimeFormat('sv-SE', {
+    timeZone: tz,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+  }).format(ms);
+}

@@ -1,0 +1,105 @@
+/** Wall-clock formatting and parsing of the contract's `YmdHis` timestamps in the platform time zone. */
+
+const partsFormatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatterFor(tz: string): Intl.DateTimeFormat {
+  let f = partsFormatters.get(tz);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: tz,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    });
+    partsFormatters.set(tz, f);
+  }
+  return f;
+}
+
+/** Throws RangeError for an unknown IANA zone name. */
+export function assertTimeZone(tz: string): void {
+  formatterFor(tz);
+}
+
+interface WallTime {
+  y: number;
+  mo: number;
+  d: number;
+  h: number;
+  mi: number;
+  s: number;
+}
+
+function wallTime(ms: number, tz: string): WallTime {
+  const out: Record<string, number> = {};
+  for (const p of formatterFor(tz).formatToParts(new Date(ms))) {
+    if (p.type !== 'literal') out[p.type] = Number(p.value);
+  }
+  return { y: out.year!, mo: out.month!, d: out.day!, h: out.hour!, mi: out.minute!, s: out.second! };
+}
+
+/** Offset of the zone from UTC at the given instant, in ms. */
+function offsetAt(ms: number, tz: string): number {
+  const w = wallTime(ms, tz);
+  return Date.UTC(w.y, w.mo - 1, w.d, w.h, w.mi, w.s) - Math.floor(ms / 1000) * 1000;
+}
+
+const pad = (n: number, w = 2) => String(n).padStart(w, '0');
+
+// Formatting the same second repeatedly is the common case on the hot path.
+const lastFormatted = new Map<string, { sec: number; text: string }>();
+
+/** `YmdHis` (14 digits) for an instant, in the zone. */
+export function formatYmdHis(ms: number, tz: string): string {
+  const sec = Math.floor(ms / 1000);
+  const cached = lastFormatted.get(tz);
+  if (cached && cached.sec === sec) return cached.text;
+  const w = wallTime(ms, tz);
+  const text = `${pad(w.y, 4)}${pad(w.mo)}${pad(w.d)}${pad(w.h)}${pad(w.mi)}${pad(w.s)}`;
+  lastFormatted.set(tz, { sec, text });
+  return text;
+}
+
+/** Formats an optional instant; absent values are empty strings on the wire. */
+export function formatOptional(ms: number | null | undefined, tz: string): string {
+  return ms == null ? '' : formatYmdHis(ms, tz);
+}
+
+/** Start of the calendar day containing `ms`, in the zone. */
+export function startOfDay(ms: number, tz: string): number {
+  const w = wallTime(ms, tz);
+  return zonedToEpoch({ ...w, h: 0, mi: 0, s: 0 }, tz);
+}
+
+function zonedToEpoch(w: WallTime, tz: string): number {
+  const asUtc = Date.UTC(w.y, w.mo - 1, w.d, w.h, w.mi, w.s);
+  let guess = asUtc - offsetAt(asUtc, tz);
+  const second = asUtc - offsetAt(guess, tz);
+  if (second !== guess) guess = second;
+  return guess;
+}
+
+/**
+ * Parses `YmdHis` (14 digits) or `YmdHis` + hundredths (16 digits) in the zone.
+ * Returns null when the text is not a real calendar time.
+ */
+export function parseTimestamp(text: string, tz: string): number | null {
+  if (!/^[0-9]{14}([0-9]{2})?$/.test(text)) return null;
+  const w: WallTime = {
+    y: Number(text.slice(0, 4)),
+    mo: Number(text.slice(4, 6)),
+    d: Number(text.slice(6, 8)),
+    h: Number(text.slice(8, 10)),
+    mi: Number(text.slice(10, 12)),
+    s: Number(text.slice(12, 14)),
+  };
+  const hundredths = text.length === 16 ? Number(text.slice(14, 16)) : 0;
+  if (w.mo < 1 || w.mo > 12 || w.d < 1 || w.h > 23 || w.mi > 59 || w.s > 59) return null;
+  const check = new Date(Date.UTC(w.y, w.mo - 1, w.d));
+  if (check.getUTCMonth() !== w.mo - 1 || check.getUTCDate() !== w.d) return null;
+  return zonedToEpoch(w, tz) + hundredths * 10;
+}

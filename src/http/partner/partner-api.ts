@@ -1,0 +1,289 @@
+import type { Db } from '../../db/database.js';
+import { ApiError, invalidParam, missingParam, rateLimited } from '../../errors.js';
+import { catalog } from '../../domain/catalog.service.js';
+import type { CardService } from '../../domain/card.service.js';
+import type { Clock } from '../../domain/clock.js';
+import { parseYuan } from '../../domain/money.js';
+import type { Partner, Registry, RegistrySnapshot } from '../../domain/registry.js';
+import { paramsHash, type Outcome, type RequestLog } from '../../domain/request-log.js';
+import { hashcodeMatches, md5Hex, signedString } from '../../domain/sign.js';
+import { parseTimestamp } from '../../domain/time.js';
+import type { WireObject } from '../../domain/wire.js';
+import { CONTENT_TYPE, type Format, renderData, renderEnvelope, wrapData } from '../envelope.js';
+import { COMMON_RULES, INTERFACES, type InterfaceDef, SUPPORTED_VERSIONS } from './interfaces.js';
+import { RateLimiter } from './rate-limit.js';
+
+export interface PartnerRequest {
+  method: string;
+  httpMethod: string;
+  /** Parsed body: a repeated parameter arrives as an array. `null` for an unsupported body. */
+  params: Record<string, unknown> | null;
+  queryFormat: unknown;
+  accept: string | undefined;
+  ip: string;
+}
+
+export interface PartnerResponse {
+  status: number;
+  contentType: string;
+  body: string;
+  headers: Record<string, string>;
+  /** For the access log. */
+  partnerId?: string;
+  reqId?: string;
+  errorType?: string;
+}
+
+export interface PartnerApiDeps {
+  db: Db;
+  clock: Clock;
+  registry: Registry;
+  requestLog: RequestLog;
+  cards: CardService;
+  timeZone: string;
+  timestampWindowSec: number;
+  /** Called after a mutation that may have queued an SMS. */
+  onMutation?: (method: string) => void;
+  onInternalError: (err: unknown, req: PartnerRequest) => void;
+}
+
+type Params = Record<string, string>;
+
+/** A read's answer; catalog answers are shared by reference and keep their XML once rendered. */
+interface Cached extends Outcome {
+  json: string;
+  xml?: string;
+}
+
+function chooseFormat(
+  params: Record<string, unknown> | null,
+  queryFormat: unknown,
+  accept: string | undefined,
+) {
+  const raw = params?.format ?? queryFormat;
+  if (raw === undefined) {
+    return { format: (accept?.includes('application/json') ? 'json' : 'xml') as Format };
+  }
+  if (raw === 'json' || raw === 'xml') return { format: raw as Format };
+  return { format: 'xml' as Format, error: invalidParam('format', 'must be json or xml') };
+}
+
+/** The signed channel API: the contract's validation order, then the interface itself. */
+export class PartnerApi {
+  private readonly limiter = new RateLimiter();
+
+  constructor(private readonly deps: PartnerApiDeps) {}
+
+  async handle(req: PartnerRequest): Promise<PartnerResponse> {
+    const { format, error: formatError } = chooseFormat(req.params, req.queryFormat, req.accept);
+    let partnerId: string | undefined;
+    let reqId: string | undefined;
+    try {
+      const def = INTERFACES.get(req.method);
+      if (!def) throw new ApiError('no_such_method', `no such interface: ${req.method.slice(0, 64)}`);
+      if (req.httpMethod !== 'POST') {
+        throw new ApiError('method_not_allowed', `${req.method} accepts POST only`, { allow: 'POST' });
+      }
+      if (formatError) throw formatError;
+      if (req.params === null) {
+        throw new ApiError(
+          'invalid_param',
+          'unsupported request body: send application/x-www-form-urlencoded or multipart/form-data',
+        );
+      }
+      const params = this.commonParams(req.params, def);
+      partnerId = params.partner_id;
+      reqId = params.req_id;
+      const outcome = await this.authorizedCall(def, params, req);
+      return this.respond(outcome, format, params.partner_id!, params.req_id!);
+    } catch (err) {
+      return this.fail(err, format, req, partnerId, reqId);
+    }
+  }
+
+  private commonParams(raw: Record<string, unknown>, def: InterfaceDef): Params {
+    const params: Params = {};
+    for (const name of [...COMMON_RULES.map((r) => r.name), ...def.params.map((p) => p.name)]) {
+      const v = raw[name];
+      if (Array.isArray(v)) throw invalidParam(name, 'given more than once');
+      if (v !== undefined) {
+        if (typeof v !== 'string') throw invalidParam(name, 'must be text');
+        params[name] = v;
+      }
+    }
+    for (const rule of COMMON_RULES) {
+      const v = params[rule.name];
+      if (v === undefined || v === '') throw missingParam(rule.name);
+      if (!rule.pattern.test(v)) throw invalidParam(rule.name, rule.rule);
+    }
+    if (parseTimestamp(params.timestamp!, this.deps.timeZone) === null) {
+      throw invalidParam('timestamp', 'is not a real date and time (YmdHis)');
+    }
+    if (!SUPPORTED_VERSIONS.has(params.ver!)) {
+      throw new ApiError('unsupported_version', `ver ${params.ver} is not supported; use 1000`);
+    }
+    return params;
+  }
+
+  private async authorizedCall(def: InterfaceDef, params: Params, req: PartnerRequest): Promise<Outcome> {
+    const { clock, registry, timeZone, timestampWindowSec, requestLog } = this.deps;
+    const snap = registry.snapshot;
+    const partner = snap.partners.get(params.partner_id!);
+    const sec = partner?.securityConfigs.get(params.sec_id!);
+    if (!partner || !sec) throw new ApiError('unknown_partner', 'unknown partner_id or sec_id');
+    const ownNames = def.params.map((p) => p.name);
+    const expected = md5Hex(signedString(sec.signMode, params, ownNames, sec.md5key));
+    if (!hashcodeMatches(expected, params.hashcode!)) {
+      throw new ApiError('invalid_signature', `hashcode does not match (sign mode ${sec.signMode})`);
+    }
+    const now = clock.now();
+    const ts = parseTimestamp(params.timestamp!, timeZone)!;
+    if (Math.abs(now - ts) > timestampWindowSec * 1000) {
+      throw new ApiError(
+        'timestamp_expired',
+        `timestamp is outside the allowed window of ±${timestampWindowSec} s`,
+      );
+    }
+    if (partner.status !== 'active')
+      throw new ApiError('partner_disabled', `partner ${partner.partnerId} is suspended`);
+    if (params.bus_id !== partner.busId)
+      throw new ApiError('permission_denied', 'bus_id is not assigned to this partner');
+    if (partner.ipAllow.size > 0 && !partner.ipAllow.has(req.ip)) {
+      throw new ApiError('ip_denied', `caller address ${req.ip} is not on this partner's allow-list`);
+    }
+    if (!partner.allowAll && !partner.permissions.has(def.name)) {
+      throw new ApiError('permission_denied', `partner is not granted the interface ${def.name}`);
+    }
+    const wait = this.limiter.take(partner.partnerId, partner.rateLimit, now);
+    if (wait > 0) throw rateLimited(`rate limit of ${partner.rateLimit} requests per second exceeded`, wait);
+
+    const signedValues = [params.partner_id!, params.sec_id!, params.bus_id!, params.ver!];
+    for (const name of ownNames) signedValues.push(params[name] ?? '\u0001');
+    const hash = paramsHash(def.name, signedValues);
+    const replayed = await requestLog.replay(partner.partnerId, params.req_id!, def.name, hash);
+    if (replayed) return replayed;
+
+    for (const rule of def.params) {
+      const v = params[rule.name];
+      if (v === undefined || v === '') {
+        if (rule.optional) {
+          delete params[rule.name];
+          continue;
+        }
+        throw missingParam(rule.name);
+      }
+      if (!rule.pattern.test(v)) throw invalidParam(rule.name, rule.rule);
+    }
+
+    if (!def.mutates) {
+      const cached = await this.read(def.name, snap, partner, params);
+      requestLog.rememberRead(partner.partnerId, params.req_id!, def.name, hash, cached.json);
+      return cached;
+    }
+    const outcome = await requestLog.runOnce(partner.partnerId, params.req_id!, def.name, hash, (tx) =>
+      this.mutate(def.name, tx, partner, params),
+    );
+    this.deps.onMutation?.(def.name);
+    return outcome;
+  }
+
+  private async read(name: string, snap: RegistrySnapshot, partner: Partner, p: Params): Promise<Cached> {
+    if (name === 'status') {
+      const data = await this.deps.cards.status(this.deps.db.kysely, partner, p.card_no!);
+      return { code: 200, data, json: JSON.stringify(data), replayed: false };
+    }
+    // Catalog answers change only with the registry: build each once per snapshot.
+    const key = `${name}|${partner.partnerId}|${p.city_id ?? ''}|${p.region_id ?? ''}|${p.kind_id ?? ''}`;
+    return snap.memo<Cached>(key, () => {
+      const data = this.catalogData(name, snap, partner, p);
+      return { code: 200, data, json: JSON.stringify(data), replayed: false };
+    });
+  }
+
+  private catalogData(name: string, snap: RegistrySnapshot, partner: Partner, p: Params): WireObject {
+    switch (name) {
+      case 'cities':
+        return catalog.cities(snap);
+      case 'regionsByCity':
+        return catalog.regionsByCity(snap, p.city_id!);
+      case 'cinemasByRegion':
+        return catalog.cinemasByRegion(snap, partner, p.region_id!);
+      case 'kinds':
+        return catalog.kinds(snap, partner);
+      case 'cinemasByKind':
+        return catalog.cinemasByKind(snap, p.kind_id!, p.city_id);
+      default:
+        throw new Error(`not a read interface: ${name}`);
+    }
+  }
+
+  private mutate(name: string, tx: Parameters<CardService['pay']>[0], partner: Partner, p: Params) {
+    const { cards } = this.deps;
+    switch (name) {
+      case 'buyByCinema':
+        return cards.buyByCinema(tx, partner, p.cinema_id!, { count: Number(p.count), orderNo: p.order_no });
+      case 'buyByKind':
+        return cards.buyByKind(tx, partner, p.kind_id!, { count: Number(p.count), orderNo: p.order_no });
+      case 'payByCard':
+        return cards.pay(
+          tx,
+          partner,
+          p.card_no!,
+          p.mobile!,
+          p.total_price === undefined ? undefined : parseYuan(p.total_price)!,
+        );
+      case 'ban':
+        return cards.ban(tx, partner, p.card_no!, p.reason);
+      case 'resendSms':
+        return cards.resendSms(tx, partner, p.card_no!, p.mobile);
+      default:
+        throw new Error(`not a mutating interface: ${name}`);
+    }
+  }
+
+  private respond(outcome: Outcome, format: Format, partnerId: string, reqId: string): PartnerResponse {
+    let rendered: string;
+    if (format === 'json') rendered = outcome.json ?? JSON.stringify(outcome.data);
+    else {
+      // Cached catalog entries keep their XML too.
+      rendered = outcome.xml ??= renderData(outcome.data, 'xml');
+    }
+    return {
+      status: outcome.code,
+      contentType: CONTENT_TYPE[format],
+      body: wrapData(outcome.code, rendered, format),
+      headers: {},
+      partnerId,
+      reqId,
+    };
+  }
+
+  private fail(
+    err: unknown,
+    format: Format,
+    req: PartnerRequest,
+    partnerId?: string,
+    reqId?: string,
+  ): PartnerResponse {
+    let apiError: ApiError;
+    if (err instanceof ApiError) apiError = err;
+    else if (this.deps.db.isUnavailable(err))
+      apiError = new ApiError('unavailable', 'storage is unavailable; retry later with the same req_id');
+    else {
+      this.deps.onInternalError(err, req);
+      apiError = new ApiError('internal', 'internal error; retry later with the same req_id');
+    }
+    return {
+      status: apiError.status,
+      contentType: CONTENT_TYPE[format],
+      body: renderEnvelope(
+        { code: apiError.status, error: { message: apiError.message, type: apiError.type } },
+        format,
+      ),
+      headers: apiError.headers,
+      partnerId,
+      reqId,
+      errorType: apiError.type,
+    };
+  }
+}

@@ -1,0 +1,67 @@
+import type { Db } from '../db/database.js';
+import { appendCardEvent, findExpiredCandidates, transitionCard } from '../db/card.repository.js';
+import { inTransaction } from '../db/tx.js';
+import type { Clock } from '../domain/clock.js';
+import type { RequestLog } from '../domain/request-log.js';
+
+/**
+ * Records deadlines that passed: unpaid cards past their payment deadline and paid cards past
+ * their validity become `expired` (the API already shows them so), and old req_ids are forgotten.
+ */
+export async function sweepExpired(db: Db, clock: Clock, limit = 500): Promise<number> {
+  const now = clock.now();
+  const candidates = await findExpiredCandidates(db.kysely, now, limit);
+  let changed = 0;
+  for (const card of candidates) {
+    const done = await inTransaction(db, async (tx) => {
+      const won = await transitionCard(tx, card.card_no, [card.status], {
+        status: 'expired',
+        expired_at: now,
+        updated_at: now,
+      });
+      if (!won) return false;
+      await appendCardEvent(tx, {
+        card_no: card.card_no,
+        type: 'expired',
+        at: now,
+        actor: 'system',
+        data: JSON.stringify({ status: 'expired', from: card.status, expired_at: now }),
+      });
+      return true;
+    });
+    if (done) changed++;
+  }
+  return changed;
+}
+
+export class Sweeper {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly requestLog: RequestLog,
+    private readonly retentionMs: number,
+    private readonly onError: (err: unknown) => void,
+    private readonly everyMs = 30_000,
+  ) {}
+
+  start(): void {
+    this.timer = setInterval(() => {
+      this.running = this.pass().catch(this.onError);
+    }, this.everyMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.running;
+  }
+
+  async pass(): Promise<void> {
+    while ((await sweepExpired(this.db, this.clock)) >= 500);
+    await this.requestLog.prune(this.retentionMs);
+  }
+}

@@ -1,0 +1,69 @@
+import fs from 'node:fs/promises';
+import { maskMobile } from '../domain/sms-template.js';
+
+export interface SmsMessage {
+  /** Stable across retries, so a gateway can drop duplicates. */
+  id: string;
+  mobile: string;
+  text: string;
+}
+
+export interface SmsSender {
+  readonly name: string;
+  /** Resolves when the gateway accepted the message; rejects otherwise. */
+  send(message: SmsMessage): Promise<void>;
+}
+
+export interface SenderLogger {
+  info(obj: object, msg: string): void;
+}
+
+/** Logs a masked line instead of sending (the default, for development). */
+export function consoleSender(log: SenderLogger): SmsSender {
+  return {
+    name: 'console',
+    send: async (m) => {
+      log.info(
+        { sms_id: m.id, mobile: maskMobile(m.mobile), length: m.text.length },
+        'sms (console sender, not sent)',
+      );
+    },
+  };
+}
+
+/** Appends one JSON line per message (tests and demos). */
+export function fileSender(file: string): SmsSender {
+  return {
+    name: 'file',
+    send: async (m) => {
+      await fs.appendFile(
+        file,
+        JSON.stringify({ id: m.id, mobile: m.mobile, text: m.text, at: new Date().toISOString() }) + '\n',
+      );
+    },
+  };
+}
+
+/** POSTs `{id, mobile, text}` as JSON; a 2xx answer within the timeout means accepted. */
+export function httpSender(url: string, timeoutMs: number): SmsSender {
+  return {
+    name: 'http',
+    send: async (m) => {
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': m.id },
+        body: JSON.stringify({ id: m.id, mobile: m.mobile, text: m.text }),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      if (!res.ok) throw new Error(`gateway answered HTTP ${res.status}`);
+    },
+  };
+}
+
+/** Picks the sender named by `MOVTICKET_SMS`. */
+export function senderFromSetting(setting: string, timeoutMs: number, log: SenderLogger): SmsSender {
+  if (setting === 'console') return consoleSender(log);
+  if (setting.startsWith('file:')) return fileSender(setting.slice('file:'.length));
+  return httpSender(setting, timeoutMs);
+}
