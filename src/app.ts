@@ -70,6 +70,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     cards,
     timeZone: config.timeZone,
     timestampWindowSec: config.timestampWindowSec,
+    requestTimeoutMs: config.requestTimeoutMs,
     onMutation: (method) => {
       if (method === 'payByCard' || method === 'resendSms') setImmediate(() => outbox.nudge());
     },

@@ -16,6 +16,7 @@ export interface Config {
   smsTimeoutMs: number;
   smsMaxAttempts: number;
   timestampWindowSec: number;
+  requestTimeoutMs: number;
   payDeadlineMin: number;
   cinemaValidDays: number;
   reqIdRetentionDays: number;
@@ -94,6 +95,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     smsTimeoutMs: intVar(env, 'MOVTICKET_SMS_TIMEOUT_MS', 5000, 100, 120_000),
     smsMaxAttempts: intVar(env, 'MOVTICKET_SMS_MAX_ATTEMPTS', 10, 1, 100),
     timestampWindowSec: intVar(env, 'MOVTICKET_TIMESTAMP_WINDOW', 300, 1, 86_400),
+    requestTimeoutMs: intVar(env, 'MOVTICKET_REQUEST_TIMEOUT_MS', 10_000, 100, 120_000),
     payDeadlineMin: intVar(env, 'MOVTICKET_PAY_DEADLINE', 30, 1, 10_080),
     cinemaValidDays: intVar(env, 'MOVTICKET_CINEMA_VALID_DAYS', 90, 1, 3650),
     reqIdRetentionDays: intVar(env, 'MOVTICKET_REQ_ID_DAYS', 7, 1, 365),

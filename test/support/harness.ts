@@ -1,5 +1,5 @@
 import { buildApp, type App } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
+import { type Config, loadConfig } from '../../src/config.js';
 import type { Db } from '../../src/db/database.js';
 import { ManualClock } from '../../src/domain/clock.js';
 import { computeHashcode, formatTimestamp, MovTicketClient } from '../../src/client/index.js';
@@ -58,7 +58,7 @@ export const nextReqId = () => `t${Date.now().toString(36)}${(reqCounter++).toSt
 /** Builds the app on `db` with the test catalog and the default partner CS000001 (basic, key KEY). */
 export async function makeTestApp(
   db: Db,
-  opts: { partner?: PartnerSpec; seed?: boolean } = {},
+  opts: { partner?: PartnerSpec; seed?: boolean; config?: Partial<Config> } = {},
 ): Promise<TestApp> {
   if (opts.seed !== false) {
     await makeCatalog(db);
@@ -66,7 +66,7 @@ export async function makeTestApp(
   }
   const clock = new ManualClock(Date.now());
   const sms = new FakeSms();
-  const config = loadConfig({}, {});
+  const config = loadConfig({}, opts.config ?? {});
   const app = await buildApp({ config, db, clock, sms });
   await app.fastify.ready();
   const fetchViaInject: typeof fetch = async (input, init) => {

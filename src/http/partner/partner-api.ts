@@ -42,6 +42,8 @@ export interface PartnerApiDeps {
   cards: CardService;
   timeZone: string;
   timestampWindowSec: number;
+  /** A request still running after this long is answered 504; its work may still complete. */
+  requestTimeoutMs: number;
   /** Called after a mutation that may have queued an SMS. */
   onMutation?: (method: string) => void;
   onInternalError: (err: unknown, req: PartnerRequest) => void;
@@ -94,11 +96,30 @@ export class PartnerApi {
       const params = this.commonParams(req.params, def);
       partnerId = params.partner_id;
       reqId = params.req_id;
-      const outcome = await this.authorizedCall(def, params, req);
+      const outcome = await this.withTimeout(this.authorizedCall(def, params, req));
       return this.respond(outcome, format, params.partner_id!, params.req_id!);
     } catch (err) {
       return this.fail(err, format, req, partnerId, reqId);
     }
+  }
+
+  private withTimeout<T>(work: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new ApiError(
+              'timeout',
+              'the request did not finish in time; retry with the same req_id to get its result',
+            ),
+          ),
+        this.deps.requestTimeoutMs,
+      );
+    });
+    // The work goes on after a timeout; its late failure must not go unhandled.
+    work.catch(() => {});
+    return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
   }
 
   private commonParams(raw: Record<string, unknown>, def: InterfaceDef): Params {
