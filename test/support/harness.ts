@@ -46,7 +46,7 @@ export interface TestApp {
       secId?: string;
       busId?: string;
       signMode?: 'basic' | 'full';
-      method?: string;
+      timestamp?: string;
     },
   ): Record<string, string>;
   close(): Promise<void>;
@@ -99,7 +99,7 @@ export async function makeTestApp(
       bus_id: spec.busId ?? '1002758',
       req_id: reqId,
       ver: '1000',
-      timestamp: formatTimestamp(new Date(clock.now()), 'Asia/Shanghai'),
+      timestamp: spec.timestamp ?? formatTimestamp(new Date(clock.now()), 'Asia/Shanghai'),
     };
     const fields = [...Object.entries(common), ...Object.entries(extra)].map(([name, value]) => ({
       name,
