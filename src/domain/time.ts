@@ -42,26 +42,34 @@ function wallTime(ms: number, tz: string): WallTime {
   return { y: out.year!, mo: out.month!, d: out.day!, h: out.hour!, mi: out.minute!, s: out.second! };
 }
 
-/** Offset of the zone from UTC at the given instant, in ms. */
+const offsets = new Map<string, number>();
+
+/** Offset of the zone from UTC at the given instant, in ms (zones change offset on whole quarter hours). */
 function offsetAt(ms: number, tz: string): number {
-  const w = wallTime(ms, tz);
-  return Date.UTC(w.y, w.mo - 1, w.d, w.h, w.mi, w.s) - Math.floor(ms / 1000) * 1000;
+  const key = `${tz}|${Math.floor(ms / 900_000)}`;
+  let offset = offsets.get(key);
+  if (offset === undefined) {
+    const w = wallTime(ms, tz);
+    offset = Date.UTC(w.y, w.mo - 1, w.d, w.h, w.mi, w.s) - Math.floor(ms / 1000) * 1000;
+    if (offsets.size > 10_000) offsets.clear();
+    offsets.set(key, offset);
+  }
+  return offset;
 }
 
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 
-// Formatting the same second repeatedly is the common case on the hot path.
-const lastFormatted = new Map<string, { sec: number; text: string }>();
-
 /** `YmdHis` (14 digits) for an instant, in the zone. */
 export function formatYmdHis(ms: number, tz: string): string {
-  const sec = Math.floor(ms / 1000);
-  const cached = lastFormatted.get(tz);
-  if (cached && cached.sec === sec) return cached.text;
-  const w = wallTime(ms, tz);
-  const text = `${pad(w.y, 4)}${pad(w.mo)}${pad(w.d)}${pad(w.h)}${pad(w.mi)}${pad(w.s)}`;
-  lastFormatted.set(tz, { sec, text });
-  return text;
+  const d = new Date(ms + offsetAt(ms, tz));
+  return (
+    pad(d.getUTCFullYear(), 4) +
+    pad(d.getUTCMonth() + 1) +
+    pad(d.getUTCDate()) +
+    pad(d.getUTCHours()) +
+    pad(d.getUTCMinutes()) +
+    pad(d.getUTCSeconds())
+  );
 }
 
 /** Formats an optional instant; absent values are empty strings on the wire. */
