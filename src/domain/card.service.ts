@@ -170,32 +170,32 @@ export class CardService {
 
   async ban(tx: Executor, partner: Partner, cardNo: string, reason?: string): Promise<WireObject> {
     const now = this.clock.now();
-    const card = await this.ownCard(tx, partner, cardNo);
-    const status = effectiveStatus(card, now);
-    if (status === 'banned') return { card: presentCardStatus(card, now, this.settings.timeZone) };
-    if (!(status === 'inactive' || (status === 'active' && card.used_count === 0))) {
-      throw cardState(cardNo, status, 'ban');
+    // A concurrent payment may change the card between our read and our write: judge again
+    // against what the card is now (an unused active card may be banned too).
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const card = await this.ownCard(tx, partner, cardNo);
+      const status = effectiveStatus(card, now);
+      if (status === 'banned') return { card: presentCardStatus(card, now, this.settings.timeZone) };
+      if (!(status === 'inactive' || (status === 'active' && card.used_count === 0))) {
+        throw cardState(cardNo, status, 'ban');
+      }
+      const changes = {
+        status: 'banned' as const,
+        banned_at: now,
+        ban_reason: reason ?? null,
+        updated_at: now,
+      };
+      if (!(await transitionCard(tx, cardNo, [card.status], changes, { usedCount: 0 }))) continue;
+      await appendCardEvent(tx, {
+        card_no: cardNo,
+        type: 'banned',
+        at: now,
+        actor: `partner:${partner.partnerId}`,
+        data: JSON.stringify({ status: 'banned', banned_at: now, reason: reason ?? '' }),
+      });
+      return { card: presentCardStatus({ ...card, ...changes }, now, this.settings.timeZone) };
     }
-    const changes = {
-      status: 'banned' as const,
-      banned_at: now,
-      ban_reason: reason ?? null,
-      updated_at: now,
-    };
-    if (!(await transitionCard(tx, cardNo, [card.status], changes, { usedCount: 0 }))) {
-      const current = await findCard(tx, cardNo);
-      if (current?.status === 'banned')
-        return { card: presentCardStatus(current, now, this.settings.timeZone) };
-      throw await this.lostRace(tx, cardNo, 'ban');
-    }
-    await appendCardEvent(tx, {
-      card_no: cardNo,
-      type: 'banned',
-      at: now,
-      actor: `partner:${partner.partnerId}`,
-      data: JSON.stringify({ status: 'banned', banned_at: now, reason: reason ?? '' }),
-    });
-    return { card: presentCardStatus({ ...card, ...changes }, now, this.settings.timeZone) };
+    throw await this.lostRace(tx, cardNo, 'ban');
   }
 
   async resendSms(tx: Executor, partner: Partner, cardNo: string, mobile?: string): Promise<WireObject> {
