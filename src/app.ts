@@ -1,5 +1,12 @@
 import formbody from '@fastify/formbody';
-import Fastify, { type FastifyInstance, type FastifyServerOptions, LogController } from 'fastify';
+import multipart from '@fastify/multipart';
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+  LogController,
+} from 'fastify';
 import type { Config } from './config.js';
 import type { Db } from './db/database.js';
 import { CardService } from './domain/card.service.js';
@@ -7,8 +14,9 @@ import type { Clock } from './domain/clock.js';
 import { Registry } from './domain/registry.js';
 import { RequestLog } from './domain/request-log.js';
 import { ApiError } from './errors.js';
-import { CONTENT_TYPE, renderEnvelope } from './http/envelope.js';
-import { PartnerApi } from './http/partner/partner-api.js';
+import { CONTENT_TYPE, type Format, renderEnvelope } from './http/envelope.js';
+import { INTERFACES } from './http/partner/interfaces.js';
+import { MALFORMED_VALUE, PartnerApi } from './http/partner/partner-api.js';
 import { SmsOutbox } from './workers/sms-outbox.js';
 import type { SmsSender } from './workers/sms-senders.js';
 
@@ -44,6 +52,23 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     connectionTimeout: 30_000,
     requestTimeout: 30_000,
     return503OnClosing: false,
+    // A path that cannot be decoded or is too long names no interface; answer with the envelope.
+    frameworkErrors: (err, request, reply) => {
+      const apiError =
+        err.code === 'FST_ERR_BAD_URL' || err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? new ApiError('no_such_method', 'no such interface')
+          : new ApiError('internal', 'internal error');
+      const format: Format = request.headers.accept?.includes('application/json') ? 'json' : 'xml';
+      void (reply as FastifyReply)
+        .code(apiError.status)
+        .type(CONTENT_TYPE[format])
+        .send(
+          renderEnvelope(
+            { code: apiError.status, error: { message: apiError.message, type: apiError.type } },
+            format,
+          ),
+        );
+    },
   });
   const log = fastify.log;
   const registry = await Registry.load(db);
@@ -79,7 +104,24 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   let closing = false;
 
-  await fastify.register(formbody, { bodyLimit: BODY_LIMIT });
+  // Fastify's own JSON and text parsers would let such bodies through; the contract takes forms only.
+  fastify.removeAllContentTypeParsers();
+  await fastify.register(formbody, { bodyLimit: BODY_LIMIT, parser: parseForm });
+  await fastify.register(multipart, {
+    limits: {
+      fieldSize: BODY_LIMIT,
+      fields: 100,
+      fileSize: BODY_LIMIT,
+      files: 10,
+      parts: 110,
+      headerPairs: 20,
+    },
+  });
+  // Parsed here rather than by the plugin so that repeated fields become arrays, files are ignored,
+  // the body limit holds, and a malformed body is a 400 (only for a POST to a real interface).
+  fastify.addHook('preValidation', async (request) => {
+    if (request.isMultipart() && !precedingError(request)) request.body = await readMultipart(request);
+  });
   // Any other body is accepted as unparsed so the contract's validation order decides the answer.
   fastify.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: BODY_LIMIT }, (_req, _body, done) =>
     done(null, UNSUPPORTED_BODY),
@@ -92,22 +134,25 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   fastify.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
     let apiError: ApiError;
-    if (err instanceof ApiError) apiError = err;
-    else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
-      apiError = new ApiError('invalid_param', 'request body exceeds 16 KiB');
-    else if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) {
+    const status = err instanceof ApiError ? err.status : (err.statusCode ?? 500);
+    // A body that fails to parse must not hide the contract's earlier answers (404, then 405).
+    const preceding = status >= 400 && status < 500 ? precedingError(request) : undefined;
+    if (preceding) apiError = preceding;
+    else if (err instanceof ApiError) apiError = err;
+    else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') apiError = bodyTooLarge();
+    else if (status >= 400 && status < 500) {
       apiError = new ApiError('invalid_param', `malformed request: ${err.code ?? 'bad request'}`);
     } else {
       request.log.error({ err }, 'unhandled error');
       apiError = new ApiError('internal', 'internal error');
     }
-    const format = request.headers.accept?.includes('application/json') ? 'json' : 'xml';
+    const format = requestFormat(request);
     const { body, type } = renderError(apiError, format);
     void reply.code(apiError.status).headers(apiError.headers).type(type).send(body);
   });
 
   fastify.setNotFoundHandler((request, reply) => {
-    const format = request.headers.accept?.includes('application/json') ? 'json' : 'xml';
+    const format = requestFormat(request);
     const { body, type } = renderError(new ApiError('no_such_method', 'no such interface'), format);
     void reply.code(404).type(type).send(body);
   });
@@ -124,7 +169,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   fastify.route({
     method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'],
-    url: '/movTicket/:method',
+    url: PARTNER_ROUTE,
     handler: async (request, reply) => {
       const body = request.body;
       const params =
@@ -177,3 +222,95 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 }
 
 const UNSUPPORTED_BODY = Symbol('unsupported body');
+const PARTNER_ROUTE = '/movTicket/:method';
+
+const bodyTooLarge = () => new ApiError('invalid_param', 'request body exceeds 16 KiB');
+
+/** The answer the contract gives before looking at the body: unknown interface, then not a POST. */
+function precedingError(request: FastifyRequest): ApiError | undefined {
+  const route = request.routeOptions.url;
+  if (route === undefined) return new ApiError('no_such_method', 'no such interface');
+  if (route !== PARTNER_ROUTE) return undefined;
+  const name = (request.params as { method?: string }).method ?? '';
+  if (!INTERFACES.has(name)) return new ApiError('no_such_method', `no such interface: ${name.slice(0, 64)}`);
+  if (request.method !== 'POST') {
+    return new ApiError('method_not_allowed', `${name} accepts POST only`, { allow: 'POST' });
+  }
+  return undefined;
+}
+
+/** `format` from the body or the query, else `Accept`; an invalid `format` answers in XML. */
+function requestFormat(request: FastifyRequest): Format {
+  const body = request.body as Record<string, unknown> | symbol | undefined | null;
+  const fromBody = body && typeof body === 'object' ? body.format : undefined;
+  const raw = fromBody ?? (request.query as Record<string, unknown> | undefined)?.format;
+  if (raw === 'json' || raw === 'xml') return raw;
+  if (raw !== undefined) return 'xml';
+  return request.headers.accept?.includes('application/json') ? 'json' : 'xml';
+}
+
+function addParam(params: Record<string, unknown>, name: string, value: unknown): void {
+  const prev = params[name];
+  if (prev === undefined) params[name] = value;
+  else if (Array.isArray(prev)) prev.push(value);
+  else params[name] = [prev, value];
+}
+
+/** One name or value of a form body; null when it is not UTF-8 percent-encoding. */
+function decodeFormComponent(raw: string): string | null {
+  // U+FFFD here means the raw body bytes were not UTF-8 (a conforming form body is ASCII).
+  if (raw.includes('\uFFFD')) return null;
+  if (!raw.includes('%') && !raw.includes('+')) return raw;
+  try {
+    return decodeURIComponent(raw.replace(/\+/g, ' '));
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Strict `application/x-www-form-urlencoded`: a repeated name gives an array (which the API
+ * rejects), an undecodable value is marked so the API can name it, an undecodable name is dropped.
+ */
+function parseForm(text: string): Record<string, unknown> {
+  const params = Object.create(null) as Record<string, unknown>;
+  for (const pair of text.split('&')) {
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    const name = decodeFormComponent(eq < 0 ? pair : pair.slice(0, eq));
+    if (name === null) continue;
+    const value = eq < 0 ? '' : (decodeFormComponent(pair.slice(eq + 1)) ?? MALFORMED_VALUE);
+    addParam(params, name, value);
+  }
+  return params;
+}
+
+/** `multipart/form-data` to the same shape as a form body; file parts carry no parameters. */
+async function readMultipart(request: FastifyRequest): Promise<Record<string, unknown>> {
+  // The plugin reads the raw stream, so Fastify's bodyLimit does not apply: count here.
+  if (Number(request.headers['content-length']) > BODY_LIMIT) throw bodyTooLarge();
+  const params = Object.create(null) as Record<string, unknown>;
+  let size = 0;
+  try {
+    for await (const part of request.parts()) {
+      if (part.type === 'file') {
+        size += (await part.toBuffer()).length;
+      } else {
+        if (part.valueTruncated) throw bodyTooLarge();
+        // Busboy turns bytes that are not UTF-8 into U+FFFD; a JSON part would arrive parsed.
+        const value =
+          typeof part.value === 'string' && !part.value.includes('\uFFFD') ? part.value : MALFORMED_VALUE;
+        size +=
+          Buffer.byteLength(part.fieldname) + (typeof value === 'string' ? Buffer.byteLength(value) : 0);
+        addParam(params, part.fieldname, value);
+      }
+      if (size > BODY_LIMIT) throw bodyTooLarge();
+    }
+  } catch (err) {
+    if (err instanceof ApiError) throw err;
+    const code = (err as { code?: string }).code;
+    if (code === 'FST_REQ_FILE_TOO_LARGE') throw bodyTooLarge();
+    throw new ApiError('invalid_param', 'malformed multipart/form-data body');
+  }
+  return params;
+}

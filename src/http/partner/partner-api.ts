@@ -51,6 +51,9 @@ export interface PartnerApiDeps {
 
 type Params = Record<string, string>;
 
+/** Stands for a value the body parser could not decode as UTF-8 text (e.g. `%FF%FE`). */
+export const MALFORMED_VALUE: unique symbol = Symbol('malformed value');
+
 /** A read's answer; catalog answers are shared by reference and keep their XML once rendered. */
 interface Cached extends Outcome {
   json: string;
@@ -127,6 +130,7 @@ export class PartnerApi {
     for (const name of [...COMMON_RULES.map((r) => r.name), ...def.params.map((p) => p.name)]) {
       const v = raw[name];
       if (Array.isArray(v)) throw invalidParam(name, 'given more than once');
+      if (v === MALFORMED_VALUE) throw invalidParam(name, 'must be UTF-8 text');
       if (v !== undefined) {
         if (typeof v !== 'string') throw invalidParam(name, 'must be text');
         params[name] = v;
