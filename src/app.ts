@@ -16,7 +16,8 @@ import { RequestLog } from './domain/request-log.js';
 import { ApiError } from './errors.js';
 import { CONTENT_TYPE, type Format, renderEnvelope } from './http/envelope.js';
 import { INTERFACES } from './http/partner/interfaces.js';
-import { MALFORMED_VALUE, PartnerApi } from './http/partner/partner-api.js';
+import { PartnerApi } from './http/partner/partner-api.js';
+import { bodyTooLarge, parseForm, readMultipart } from './http/partner/body.js';
 import { SmsOutbox } from './workers/sms-outbox.js';
 import type { SmsSender } from './workers/sms-senders.js';
 
@@ -120,7 +121,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   // Parsed here rather than by the plugin so that repeated fields become arrays, files are ignored,
   // the body limit holds, and a malformed body is a 400 (only for a POST to a real interface).
   fastify.addHook('preValidation', async (request) => {
-    if (request.isMultipart() && !precedingError(request)) request.body = await readMultipart(request);
+    if (request.isMultipart() && !precedingError(request))
+      request.body = await readMultipart(request, BODY_LIMIT);
   });
   // Any other body is accepted as unparsed so the contract's validation order decides the answer.
   fastify.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: BODY_LIMIT }, (_req, _body, done) =>
@@ -224,8 +226,6 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 const UNSUPPORTED_BODY = Symbol('unsupported body');
 const PARTNER_ROUTE = '/movTicket/:method';
 
-const bodyTooLarge = () => new ApiError('invalid_param', 'request body exceeds 16 KiB');
-
 /** The answer the contract gives before looking at the body: unknown interface, then not a POST. */
 function precedingError(request: FastifyRequest): ApiError | undefined {
   const route = request.routeOptions.url;
@@ -247,70 +247,4 @@ function requestFormat(request: FastifyRequest): Format {
   if (raw === 'json' || raw === 'xml') return raw;
   if (raw !== undefined) return 'xml';
   return request.headers.accept?.includes('application/json') ? 'json' : 'xml';
-}
-
-function addParam(params: Record<string, unknown>, name: string, value: unknown): void {
-  const prev = params[name];
-  if (prev === undefined) params[name] = value;
-  else if (Array.isArray(prev)) prev.push(value);
-  else params[name] = [prev, value];
-}
-
-/** One name or value of a form body; null when it is not UTF-8 percent-encoding. */
-function decodeFormComponent(raw: string): string | null {
-  // U+FFFD here means the raw body bytes were not UTF-8 (a conforming form body is ASCII).
-  if (raw.includes('\uFFFD')) return null;
-  if (!raw.includes('%') && !raw.includes('+')) return raw;
-  try {
-    return decodeURIComponent(raw.replace(/\+/g, ' '));
-  } catch {
-    return null;
-  }
-}
-
-/**
- * Strict `application/x-www-form-urlencoded`: a repeated name gives an array (which the API
- * rejects), an undecodable value is marked so the API can name it, an undecodable name is dropped.
- */
-function parseForm(text: string): Record<string, unknown> {
-  const params = Object.create(null) as Record<string, unknown>;
-  for (const pair of text.split('&')) {
-    if (pair === '') continue;
-    const eq = pair.indexOf('=');
-    const name = decodeFormComponent(eq < 0 ? pair : pair.slice(0, eq));
-    if (name === null) continue;
-    const value = eq < 0 ? '' : (decodeFormComponent(pair.slice(eq + 1)) ?? MALFORMED_VALUE);
-    addParam(params, name, value);
-  }
-  return params;
-}
-
-/** `multipart/form-data` to the same shape as a form body; file parts carry no parameters. */
-async function readMultipart(request: FastifyRequest): Promise<Record<string, unknown>> {
-  // The plugin reads the raw stream, so Fastify's bodyLimit does not apply: count here.
-  if (Number(request.headers['content-length']) > BODY_LIMIT) throw bodyTooLarge();
-  const params = Object.create(null) as Record<string, unknown>;
-  let size = 0;
-  try {
-    for await (const part of request.parts()) {
-      if (part.type === 'file') {
-        size += (await part.toBuffer()).length;
-      } else {
-        if (part.valueTruncated) throw bodyTooLarge();
-        // Busboy turns bytes that are not UTF-8 into U+FFFD; a JSON part would arrive parsed.
-        const value =
-          typeof part.value === 'string' && !part.value.includes('\uFFFD') ? part.value : MALFORMED_VALUE;
-        size +=
-          Buffer.byteLength(part.fieldname) + (typeof value === 'string' ? Buffer.byteLength(value) : 0);
-        addParam(params, part.fieldname, value);
-      }
-      if (size > BODY_LIMIT) throw bodyTooLarge();
-    }
-  } catch (err) {
-    if (err instanceof ApiError) throw err;
-    const code = (err as { code?: string }).code;
-    if (code === 'FST_REQ_FILE_TOO_LARGE') throw bodyTooLarge();
-    throw new ApiError('invalid_param', 'malformed multipart/form-data body');
-  }
-  return params;
 }
