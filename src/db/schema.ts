@@ -142,6 +142,67 @@ export interface MetaTable {
   value: string;
 }
 
+export type Role = 'admin' | 'operator' | 'cinema';
+
+export interface UserTable {
+  user_id: string;
+  username: string;
+  /** `scrypt$N$r$p$salt$hash` (base64url). */
+  password_hash: string;
+  role: Role;
+  /** The cinema a `cinema` user is bound to. */
+  cinema_id: string | null;
+  status: 'active' | 'disabled';
+  created_at: number;
+  last_login_at: number | null;
+}
+
+export interface SessionTable {
+  session_id: string;
+  user_id: string;
+  csrf_token: string;
+  created_at: number;
+  expires_at: number;
+}
+
+export interface LoginAttemptTable {
+  /** `user:NAME` or `ip:ADDR`. */
+  key: string;
+  at: number;
+  ok: number;
+}
+
+export interface AuditLogTable {
+  audit_id: string;
+  at: number;
+  /** `user:NAME`, `cli:NAME` or `system`. */
+  actor: string;
+  action: string;
+  entity_type: string;
+  entity_id: string;
+  /** JSON, secrets removed. */
+  before: string | null;
+  after: string | null;
+}
+
+export interface RedemptionTable {
+  redemption_id: string;
+  card_no: string;
+  cinema_id: string;
+  count: number;
+  user_id: string;
+  at: number;
+  undone_at: number | null;
+  undone_by: string | null;
+}
+
+export interface PasswordFailureTable {
+  card_no: string;
+  at: number;
+  cinema_id: string;
+  user_id: string;
+}
+
 export interface Database {
   cities: CityTable;
   regions: RegionTable;
@@ -156,4 +217,10 @@ export interface Database {
   requests: RequestTable;
   sms_messages: SmsMessageTable;
   meta: MetaTable;
+  users: UserTable;
+  sessions: SessionTable;
+  login_attempts: LoginAttemptTable;
+  audit_log: AuditLogTable;
+  redemptions: RedemptionTable;
+  password_failures: PasswordFailureTable;
 }
