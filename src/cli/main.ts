@@ -1,5 +1,7 @@
 import { Command } from 'commander';
 import { main as serveMain } from '../server.js';
+import { registerAdminCommands } from './admin.commands.js';
+import { registerCardCommands } from './card.commands.js';
 
 const program = new Command('movticket').description(
   'movticket: electronic movie-ticket vouchers for sales channels',
@@ -12,6 +14,9 @@ program
   .action(async (opts: { demo?: boolean }) => {
     await serveMain(opts.demo ? ['--demo'] : []);
   });
+
+registerAdminCommands(program);
+registerCardCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`movticket: ${err instanceof Error ? err.message : String(err)}\n`);
