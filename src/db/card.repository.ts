@@ -1,4 +1,4 @@
-import type { Insertable, Selectable, Updateable } from 'kysely';
+import { type Insertable, type Selectable, type Updateable, sql } from 'kysely';
 import type { Executor } from './tx.js';
 import type { CardEventTable, CardStatus, CardTable } from './schema.js';
 
@@ -45,24 +45,21 @@ export async function updateCard(
   await db.updateTable('cards').set(changes).where('card_no', '=', cardNo).execute();
 }
 
-/** Appends to the card's ledger; seq is the next number for the card. */
+/** Appends to the card's ledger; without a seq, takes the card's next number in the same statement. */
 export async function appendCardEvent(
   db: Executor,
   event: Omit<Insertable<CardEventTable>, 'seq'> & { seq?: number },
 ): Promise<void> {
-  let seq = event.seq;
-  if (seq === undefined) {
-    const row = await db
-      .selectFrom('card_events')
-      .select((eb) => eb.fn.max('seq').as('max'))
-      .where('card_no', '=', event.card_no)
-      .executeTakeFirst();
-    seq = Number(row?.max ?? 0) + 1;
+  if (event.seq !== undefined) {
+    await db
+      .insertInto('card_events')
+      .values({ ...event, seq: event.seq })
+      .execute();
+    return;
   }
-  await db
-    .insertInto('card_events')
-    .values({ ...event, seq })
-    .execute();
+  await sql`insert into card_events (card_no, seq, type, at, actor, data)
+    select ${event.card_no}, coalesce(max(seq), 0) + 1, ${event.type}, cast(${event.at} as bigint), ${event.actor}, ${event.data}
+    from card_events where card_no = ${event.card_no}`.execute(db);
 }
 
 export function listCardEvents(db: Executor, cardNo: string): Promise<CardEventRow[]> {

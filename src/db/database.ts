@@ -1,9 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, type Selectable, SqliteDialect, sql } from 'kysely';
+import { Kysely, PostgresDialect, type Selectable, sql } from 'kysely';
 import pg from 'pg';
 import { migrateToLatest } from './migrations.js';
+import { FastSqliteDialect } from './sqlite-driver.js';
+import type { Executor } from './tx.js';
+import { WriteBatcher } from './write-batcher.js';
 import type { Database, SmsMessageTable } from './schema.js';
 
 /** Everything that differs between the two engines lives here. */
@@ -14,6 +17,11 @@ export interface Db {
   isUniqueViolation(err: unknown): boolean;
   /** True when the error means the database cannot be reached right now. */
   isUnavailable(err: unknown): boolean;
+  /**
+   * Runs a write transaction. On SQLite, writes that arrive together share one commit (each
+   * in its own savepoint); on PostgreSQL each is its own transaction.
+   */
+  writeTransaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
   /** Leases up to `limit` due SMS messages to this worker until `leaseUntil`. */
   claimDueSms(now: number, leaseUntil: number, limit: number): Promise<Selectable<SmsMessageTable>[]>;
   ping(): Promise<void>;
@@ -47,10 +55,12 @@ function openSqlite(file: string): Db {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const kysely = new Kysely<Database>({ dialect: new FastSqliteDialect(sqlite) });
+  const batcher = new WriteBatcher(kysely);
   return {
     kysely,
     engine: 'sqlite',
+    writeTransaction: (fn) => batcher.run(fn),
     isUniqueViolation: (err) =>
       typeof err === 'object' &&
       err !== null &&
@@ -94,6 +104,7 @@ function openPostgres(url: string, poolSize: number): Db {
   return {
     kysely,
     engine: 'postgres',
+    writeTransaction: (fn) => kysely.transaction().execute(fn),
     isUniqueViolation: (err) =>
       typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505',
     isUnavailable: (err) => {

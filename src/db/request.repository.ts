@@ -14,8 +14,8 @@ export function findRequest(db: Executor, partnerId: string, reqId: string): Pro
 }
 
 /**
- * Claims a req_id inside the caller's transaction. False when another request holds it;
- * on PostgreSQL this waits for a concurrent holder to commit or roll back first.
+ * Records a mutation's result inside the caller's transaction. False when another request
+ * holds the req_id; on PostgreSQL this waits for a concurrent holder to commit or roll back.
  */
 export async function claimRequest(db: Executor, row: Insertable<RequestTable>): Promise<boolean> {
   const result = await db
@@ -24,21 +24,6 @@ export async function claimRequest(db: Executor, row: Insertable<RequestTable>):
     .onConflict((oc) => oc.columns(['partner_id', 'req_id']).doNothing())
     .executeTakeFirst();
   return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
-}
-
-export async function completeRequest(
-  db: Executor,
-  partnerId: string,
-  reqId: string,
-  code: number,
-  body: string,
-): Promise<void> {
-  await db
-    .updateTable('requests')
-    .set({ code, body })
-    .where('partner_id', '=', partnerId)
-    .where('req_id', '=', reqId)
-    .execute();
 }
 
 /** Records answered read requests; an existing row (a concurrent twin) wins. */

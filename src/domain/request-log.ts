@@ -1,15 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Db } from '../db/database.js';
-import {
-  claimRequest,
-  completeRequest,
-  findRequest,
-  insertRequests,
-  pruneRequests,
-} from '../db/request.repository.js';
-import { inTransaction, type Executor } from '../db/tx.js';
+import { claimRequest, findRequest, insertRequests, pruneRequests } from '../db/request.repository.js';
+import type { Executor } from '../db/tx.js';
 import type { WireObject } from './wire.js';
-import { ApiError } from '../errors.js';
+import { ApiError, unavailable } from '../errors.js';
 import type { Clock } from './clock.js';
 
 export interface StoredResult {
@@ -35,6 +29,8 @@ export interface Outcome {
 export function paramsHash(method: string, signed: readonly string[]): string {
   return createHash('sha256').update(method).update('\0').update(signed.join('\0')).digest('base64url');
 }
+
+class TwinCommitted extends Error {}
 
 const duplicate = (reqId: string) =>
   new ApiError(
@@ -75,7 +71,7 @@ export class RequestLog {
     const pending = this.pendingReads.get(`${partnerId}\0${reqId}`);
     if (pending) return replayOf(pending, method, hash, reqId);
     const row = await findRequest(this.db.kysely, partnerId, reqId);
-    if (!row || row.code === 0) return undefined;
+    if (!row) return undefined;
     return replayOf(
       { method: row.method, paramsHash: row.params_hash, code: row.code, body: row.body },
       method,
@@ -138,41 +134,51 @@ export class RequestLog {
 
   /**
    * Runs a mutation once per req_id: the req_id row is written in the same transaction as the
-   * effect, so a duplicate waits for the original and gets its result. A rejected request
-   * (any thrown error) stores nothing.
+   * effect, so of concurrent duplicates only one effect is stored, and the others (which wait
+   * for it on PostgreSQL's unique index) answer with its result. A rejected request (any
+   * thrown error) stores nothing.
    */
-  runOnce(
+  async runOnce(
     partnerId: string,
     reqId: string,
     method: string,
     hash: string,
     effect: (tx: Executor) => Promise<WireObject>,
   ): Promise<Outcome> {
-    return inTransaction(this.db, async (tx) => {
-      const claimed = await claimRequest(tx, {
-        partner_id: partnerId,
-        req_id: reqId,
-        method,
-        params_hash: hash,
-        code: 0,
-        body: '',
-        created_at: this.clock.now(),
-      });
-      if (!claimed) {
-        const row = await findRequest(tx, partnerId, reqId);
-        if (!row) throw new ApiError('unavailable', 'req_id is being processed; retry with the same req_id');
-        return replayOf(
-          { method: row.method, paramsHash: row.params_hash, code: row.code, body: row.body },
+    try {
+      return await this.db.writeTransaction(async (tx) => {
+        const data = await effect(tx);
+        const json = JSON.stringify(data);
+        const stored = await claimRequest(tx, {
+          partner_id: partnerId,
+          req_id: reqId,
           method,
-          hash,
-          reqId,
-        );
+          params_hash: hash,
+          code: 200,
+          body: json,
+          created_at: this.clock.now(),
+        });
+        // A twin got there first: undo this effect and answer with the twin's result.
+        if (!stored) throw new TwinCommitted();
+        return { code: 200, data, json, replayed: false };
+      });
+    } catch (err) {
+      // A twin with this req_id may have committed while we ran (our effect then failed, e.g.
+      // the card was already paid, or our req_id row collided): its result is the answer.
+      if (!(err instanceof TwinCommitted || err instanceof ApiError)) throw err;
+      const row = await findRequest(this.db.kysely, partnerId, reqId);
+      if (!row) {
+        if (err instanceof TwinCommitted)
+          throw unavailable('req_id is being processed; retry with the same req_id');
+        throw err;
       }
-      const data = await effect(tx);
-      const json = JSON.stringify(data);
-      await completeRequest(tx, partnerId, reqId, 200, json);
-      return { code: 200, data, json, replayed: false };
-    });
+      return replayOf(
+        { method: row.method, paramsHash: row.params_hash, code: row.code, body: row.body },
+        method,
+        hash,
+        reqId,
+      );
+    }
   }
 
   /** Forgets req_ids older than the retention; returns how many. */

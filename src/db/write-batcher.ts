@@ -1,0 +1,69 @@
+import { type Kysely, sql } from 'kysely';
+import type { Database } from './schema.js';
+import type { Executor } from './tx.js';
+
+interface Job {
+  fn: (tx: Executor) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (err: unknown) => void;
+}
+
+/**
+ * Group commit for a single-writer database (SQLite): write jobs that arrive together run one
+ * after another inside one transaction, each in its own savepoint, so a job that fails is
+ * rolled back alone while the others share one commit. A job's promise settles only after
+ * the commit, so nobody is told "done" before it is durable.
+ */
+export class WriteBatcher {
+  private queue: Job[] = [];
+  private draining = false;
+
+  constructor(
+    private readonly kysely: Kysely<Database>,
+    private readonly maxBatch = 64,
+  ) {}
+
+  run<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.draining) {
+        this.draining = true;
+        // Let the jobs of this turn of the event loop join the batch.
+        setImmediate(() => void this.drain());
+      }
+    });
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      const outcomes: { ok: boolean; value: unknown }[] = [];
+      try {
+        await this.kysely.transaction().execute(async (tx) => {
+          for (const job of batch) {
+            await sql`savepoint job`.execute(tx);
+            try {
+              const value = await job.fn(tx);
+              await sql`release savepoint job`.execute(tx);
+              outcomes.push({ ok: true, value });
+            } catch (err) {
+              await sql`rollback to savepoint job`.execute(tx);
+              await sql`release savepoint job`.execute(tx);
+              outcomes.push({ ok: false, value: err });
+            }
+          }
+        });
+      } catch (err) {
+        // The commit itself failed: nothing of the batch was stored.
+        for (const job of batch) job.reject(err);
+        continue;
+      }
+      batch.forEach((job, i) => {
+        const o = outcomes[i]!;
+        if (o.ok) job.resolve(o.value);
+        else job.reject(o.value);
+      });
+    }
+    this.draining = false;
+  }
+}
