@@ -13,6 +13,20 @@ export function findRequest(db: Executor, partnerId: string, reqId: string): Pro
     .executeTakeFirst();
 }
 
+/** The stored requests among `reqIds` of one partner. */
+export function findRequests(
+  db: Executor,
+  partnerId: string,
+  reqIds: readonly string[],
+): Promise<RequestRow[]> {
+  return db
+    .selectFrom('requests')
+    .selectAll()
+    .where('partner_id', '=', partnerId)
+    .where('req_id', 'in', reqIds)
+    .execute();
+}
+
 /**
  * Records a mutation's result inside the caller's transaction. False when another request
  * holds the req_id; on PostgreSQL this waits for a concurrent holder to commit or roll back.

@@ -1,6 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Db } from '../db/database.js';
-import { claimRequest, findRequest, insertRequests, pruneRequests } from '../db/request.repository.js';
+import {
+  claimRequest,
+  findRequest,
+  findRequests,
+  insertRequests,
+  pruneRequests,
+  type RequestRow,
+} from '../db/request.repository.js';
 import type { Executor } from '../db/tx.js';
 import type { WireObject } from './wire.js';
 import { ApiError, unavailable } from '../errors.js';
@@ -52,13 +59,25 @@ function replayOf(stored: StoredResult, method: string, hash: string, reqId: str
  * Per-partner req_id memory. Mutations claim their req_id in the transaction of their effect;
  * reads are remembered in batches (a read has no effect to protect, so sharing commits is safe).
  */
+type PendingRead = StoredResult & { partnerId: string; reqId: string; at: number };
+
+const FLUSH_ROWS = 200;
+const LOOKUP_CHUNK = 100;
+
+interface Waiter {
+  resolve: (row: RequestRow | undefined) => void;
+  reject: (err: unknown) => void;
+}
+
 export class RequestLog {
-  private readonly pendingReads = new Map<
-    string,
-    StoredResult & { partnerId: string; reqId: string; at: number }
-  >();
+  /** Answered reads not yet handed to the database. */
+  private pending = new Map<string, PendingRead>();
+  /** Reads being written right now; still visible to lookups until stored. */
+  private writing = new Map<string, PendingRead>();
   private flushTimer: NodeJS.Timeout | null = null;
-  private flushing: Promise<void> = Promise.resolve();
+  private flushing: Promise<void> | null = null;
+  private lookups = new Map<string, Map<string, Waiter[]>>();
+  private lookupScheduled = false;
 
   constructor(
     private readonly db: Db,
@@ -68,9 +87,10 @@ export class RequestLog {
 
   /** The earlier result for this req_id, or undefined when it is new; 409 when it differs. */
   async replay(partnerId: string, reqId: string, method: string, hash: string): Promise<Outcome | undefined> {
-    const pending = this.pendingReads.get(`${partnerId}\0${reqId}`);
-    if (pending) return replayOf(pending, method, hash, reqId);
-    const row = await findRequest(this.db.kysely, partnerId, reqId);
+    const key = `${partnerId}\0${reqId}`;
+    const remembered = this.pending.get(key) ?? this.writing.get(key);
+    if (remembered) return replayOf(remembered, method, hash, reqId);
+    const row = await this.lookup(partnerId, reqId);
     if (!row) return undefined;
     return replayOf(
       { method: row.method, paramsHash: row.params_hash, code: row.code, body: row.body },
@@ -80,9 +100,45 @@ export class RequestLog {
     );
   }
 
+  /** Lookups made in the same turn of the event loop share one query per partner. */
+  private lookup(partnerId: string, reqId: string): Promise<RequestRow | undefined> {
+    return new Promise((resolve, reject) => {
+      let byReq = this.lookups.get(partnerId);
+      if (!byReq) this.lookups.set(partnerId, (byReq = new Map()));
+      const waiters = byReq.get(reqId);
+      if (waiters) waiters.push({ resolve, reject });
+      else byReq.set(reqId, [{ resolve, reject }]);
+      if (!this.lookupScheduled) {
+        this.lookupScheduled = true;
+        setImmediate(() => this.runLookups());
+      }
+    });
+  }
+
+  private runLookups(): void {
+    const all = this.lookups;
+    this.lookups = new Map();
+    this.lookupScheduled = false;
+    for (const [partnerId, byReq] of all) {
+      const reqIds = [...byReq.keys()];
+      for (let i = 0; i < reqIds.length; i += LOOKUP_CHUNK) {
+        const chunk = reqIds.slice(i, i + LOOKUP_CHUNK);
+        findRequests(this.db.kysely, partnerId, chunk).then(
+          (rows) => {
+            const found = new Map(rows.map((r) => [r.req_id, r]));
+            for (const id of chunk) for (const w of byReq.get(id)!) w.resolve(found.get(id));
+          },
+          (err: unknown) => {
+            for (const id of chunk) for (const w of byReq.get(id)!) w.reject(err);
+          },
+        );
+      }
+    }
+  }
+
   /** Remembers an answered read; written with others shortly after. */
   rememberRead(partnerId: string, reqId: string, method: string, hash: string, json: string): void {
-    this.pendingReads.set(`${partnerId}\0${reqId}`, {
+    this.pending.set(`${partnerId}\0${reqId}`, {
       partnerId,
       reqId,
       method,
@@ -91,45 +147,51 @@ export class RequestLog {
       body: json,
       at: this.clock.now(),
     });
-    if (this.pendingReads.size >= 500) void this.flush();
-    else this.flushTimer ??= setTimeout(() => void this.flush(), 5);
+    if (!this.flushing) this.flushTimer ??= setTimeout(() => void this.flush(), 5);
   }
 
-  /** Writes remembered reads. */
+  /** Writes remembered reads; resolves when everything remembered so far is stored (or failed). */
   flush(): Promise<void> {
     if (this.flushTimer) {
       clearTimeout(this.flushTimer);
       this.flushTimer = null;
     }
-    if (this.pendingReads.size === 0) return this.flushing;
-    const batch = [...this.pendingReads.values()];
-    const run = async () => {
+    this.flushing ??= this.writeAll().finally(() => {
+      this.flushing = null;
+      if (this.pending.size > 0) this.flushTimer ??= setTimeout(() => void this.flush(), 5);
+    });
+    return this.flushing;
+  }
+
+  /** One writer at a time: takes what is pending, writes it in chunks, repeats until none is left. */
+  private async writeAll(): Promise<void> {
+    while (this.pending.size > 0) {
+      this.writing = this.pending;
+      this.pending = new Map();
+      const rows = [...this.writing.values()].map((r) => ({
+        partner_id: r.partnerId,
+        req_id: r.reqId,
+        method: r.method,
+        params_hash: r.paramsHash,
+        code: r.code,
+        body: r.body,
+        created_at: r.at,
+      }));
       try {
-        for (let i = 0; i < batch.length; i += 200) {
-          await insertRequests(
-            this.db.kysely,
-            batch.slice(i, i + 200).map((r) => ({
-              partner_id: r.partnerId,
-              req_id: r.reqId,
-              method: r.method,
-              params_hash: r.paramsHash,
-              code: r.code,
-              body: r.body,
-              created_at: r.at,
-            })),
-          );
-        }
-        for (const r of batch) {
-          const key = `${r.partnerId}\0${r.reqId}`;
-          if (this.pendingReads.get(key) === r) this.pendingReads.delete(key);
-        }
+        await this.db.writeTransaction(async (tx) => {
+          for (let i = 0; i < rows.length; i += FLUSH_ROWS)
+            await insertRequests(tx, rows.slice(i, i + FLUSH_ROWS));
+        });
+        this.writing = new Map();
       } catch (err) {
         this.onFlushError(err);
-        if (this.pendingReads.size > 0) this.flushTimer ??= setTimeout(() => void this.flush(), 1000);
+        // Keep them for the next try; a newer answer for the same key wins.
+        for (const [key, r] of this.writing) if (!this.pending.has(key)) this.pending.set(key, r);
+        this.writing = new Map();
+        await new Promise((r) => setTimeout(r, 1000).unref());
+        return;
       }
-    };
-    this.flushing = this.flushing.then(run);
-    return this.flushing;
+    }
   }
 
   /**
