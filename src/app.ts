@@ -120,9 +120,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   // Parsed here rather than by the plugin so that repeated fields become arrays, files are ignored,
   // the body limit holds, and a malformed body is a 400 (only for a POST to a real interface).
-  fastify.addHook('preValidation', async (request) => {
-    if (request.isMultipart() && !precedingError(request))
-      request.body = await readMultipart(request, BODY_LIMIT);
+  // Callback-style hooks: an async hook costs every request a promise even when it does nothing.
+  fastify.addHook('preValidation', (request, _reply, done) => {
+    if (!request.isMultipart() || precedingError(request)) return done();
+    readMultipart(request, BODY_LIMIT).then(
+      (body) => {
+        request.body = body;
+        done();
+      },
+      (err: Error) => done(err),
+    );
   });
   // Any other body is accepted as unparsed so the contract's validation order decides the answer.
   fastify.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: BODY_LIMIT }, (_req, _body, done) =>
@@ -159,14 +166,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     void reply.code(404).type(type).send(body);
   });
 
-  fastify.addHook('onRequest', async (request, reply) => {
-    if (!closing) return;
+  fastify.addHook('onRequest', (request, reply, done) => {
+    if (!closing) return done();
     const format = request.headers.accept?.includes('application/json') ? 'json' : 'xml';
     const { body, type } = renderError(
       new ApiError('unavailable', 'server is shutting down; retry shortly'),
       format,
     );
-    return reply.code(503).header('connection', 'close').type(type).send(body);
+    void reply.code(503).header('connection', 'close').type(type).send(body);
   });
 
   fastify.route({
