@@ -17,6 +17,7 @@ import { ApiError } from './errors.js';
 import { CONTENT_TYPE, type Format, renderEnvelope } from './http/envelope.js';
 import { INTERFACES } from './http/partner/interfaces.js';
 import { PartnerApi } from './http/partner/partner-api.js';
+import { Metrics } from './http/metrics.js';
 import { bodyTooLarge, parseForm, readMultipart } from './http/partner/body.js';
 import { SmsOutbox } from './workers/sms-outbox.js';
 import type { SmsSender } from './workers/sms-senders.js';
@@ -104,6 +105,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   let closing = false;
+  const metrics = new Metrics(db);
 
   // Fastify's own JSON and text parsers would let such bodies through; the contract takes forms only.
   fastify.removeAllContentTypeParsers();
@@ -187,22 +189,37 @@ export async function buildApp(deps: AppDeps): Promise<App> {
           : body === undefined || body === null
             ? {}
             : (body as Record<string, unknown>);
+      const started = performance.now();
+      const method = (request.params as { method: string }).method;
       const res = await partnerApi.handle({
-        method: (request.params as { method: string }).method,
+        method,
         httpMethod: request.method,
         params,
         queryFormat: (request.query as Record<string, unknown>).format,
         accept: request.headers.accept,
         ip: request.ip,
       });
-      if (res.status >= 500) {
-        request.log.warn(
-          { partner_id: res.partnerId, req_id: res.reqId, type: res.errorType },
-          'partner request not served',
-        );
-      }
+      const ms = performance.now() - started;
+      metrics.observe(method, res.status, ms / 1000);
+      const line = {
+        partner_id: res.partnerId,
+        req_id: res.reqId,
+        interface: method,
+        code: res.status,
+        type: res.errorType,
+        ms: Math.round(ms * 10) / 10,
+      };
+      if (res.status >= 500) request.log.warn(line, 'partner request not served');
+      else if (res.status !== 200 || INTERFACES.get(method)?.mutates)
+        request.log.info(line, 'partner request');
+      else request.log.debug(line, 'partner request');
       return reply.code(res.status).headers(res.headers).type(res.contentType).send(res.body);
     },
+  });
+
+  fastify.get('/metrics', async (_request, reply) => {
+    const text = await metrics.registry.metrics();
+    return reply.type(metrics.registry.contentType).send(text);
   });
 
   fastify.get('/healthz', async (_request, reply) => {

@@ -84,3 +84,12 @@ export async function findExpiredCandidates(db: Executor, now: number, limit: nu
     .execute();
   return [...unpaid, ...lapsed];
 }
+
+export async function countCardsByStatus(db: Executor): Promise<{ status: string; n: number }[]> {
+  const rows = await db
+    .selectFrom('cards')
+    .select(['status', (eb) => eb.fn.countAll().as('n')])
+    .groupBy('status')
+    .execute();
+  return rows.map((r) => ({ status: r.status, n: Number(r.n) }));
+}

@@ -77,3 +77,12 @@ export async function countQueuedSms(db: Executor): Promise<number> {
     .executeTakeFirst();
   return Number(row?.n ?? 0);
 }
+
+export async function countSmsByStatus(db: Executor): Promise<{ status: string; n: number }[]> {
+  const rows = await db
+    .selectFrom('sms_messages')
+    .select(['status', (eb) => eb.fn.countAll().as('n')])
+    .groupBy('status')
+    .execute();
+  return rows.map((r) => ({ status: r.status, n: Number(r.n) }));
+}
