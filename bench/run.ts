@@ -1,0 +1,658 @@
+// `npm run bench -- [--db sqlite|postgres] [--duration SECONDS] [--connections N]`
+//
+// Measures a bare node:http server (the ceiling) and then movticket on the same
+// machine, in child processes so neither shares an event loop with autocannon.
+// See bench/README.md for how to read the table.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import autocannon, {
+  type AutocannonInstance,
+  type AutocannonRequest,
+  type AutocannonResult,
+} from 'autocannon';
+import pg from 'pg';
+import { computeHashcode, formatTimestamp } from '../src/client/index.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const RESULTS_FILE = path.join(ROOT, 'bench', 'results.json');
+const WARMUP_SEC = 2;
+const HALF_RATE_P99_TARGET_MS = 10;
+const PARTNER = { partner_id: 'CS000001', sec_id: 'test', bus_id: '1002758' } as const;
+const MOBILE = '13800138000';
+const FORM_HEADERS = { 'content-type': 'application/x-www-form-urlencoded' };
+
+interface Options {
+  db: 'sqlite' | 'postgres';
+  duration: number;
+  connections: number;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      db: { type: 'string', default: 'sqlite' },
+      duration: { type: 'string', default: '10' },
+      connections: { type: 'string', default: '50' },
+    },
+    strict: true,
+  });
+  const db = values.db;
+  if (db !== 'sqlite' && db !== 'postgres') throw new Error(`--db must be sqlite or postgres, not ${db}`);
+  const duration = Number(values.duration);
+  if (!Number.isInteger(duration) || duration < 1) {
+    throw new Error('--duration must be a whole number of seconds ≥ 1');
+  }
+  const connections = Number(values.connections);
+  if (!Number.isInteger(connections) || connections < 1) {
+    throw new Error('--connections must be an integer ≥ 1');
+  }
+  return { db, duration, connections };
+}
+
+// ---------------------------------------------------------------------------
+// Signed requests
+
+type SignedForm = (params: Record<string, string>, format: 'xml' | 'json') => string;
+
+/** Builds form bodies signed for the demo partner, each with a fresh req_id. */
+function makeSignedForm(md5key: string): SignedForm {
+  const prefix = randomBytes(4).toString('hex');
+  let seq = 0;
+  let stampSecond = -1;
+  let stamp = '';
+  return (params, format) => {
+    // Formatting a timestamp costs more than signing; one per second is enough.
+    const second = Math.floor(Date.now() / 1000);
+    if (second !== stampSecond) {
+      stampSecond = second;
+      stamp = formatTimestamp(new Date(second * 1000), 'Asia/Shanghai');
+    }
+    const common = { ...PARTNER, req_id: `${prefix}${(++seq).toString(36)}`, ver: '1000', timestamp: stamp };
+    const hashcode = computeHashcode('basic', common, md5key);
+    return new URLSearchParams({ ...common, ...params, hashcode, format }).toString();
+  };
+}
+
+/** What one autocannon run observed beyond autocannon's own figures. */
+interface Probe {
+  statuses: Map<number, number>;
+  firstFailure: string | undefined;
+  /** Completed units of work: responses, or paid cards for the buy+pay workload. */
+  units: number;
+}
+
+function newProbe(): Probe {
+  return { statuses: new Map(), firstFailure: undefined, units: 0 };
+}
+
+function observe(probe: Probe, status: number, body: string): void {
+  probe.statuses.set(status, (probe.statuses.get(status) ?? 0) + 1);
+  if ((status < 200 || status > 299) && probe.firstFailure === undefined) {
+    probe.firstFailure = `${status} ${body.slice(0, 300)}`;
+  }
+}
+
+function partnerRequest(
+  signedForm: SignedForm,
+  method: string,
+  params: (context: Record<string, unknown>) => Record<string, string> | undefined,
+  format: 'xml' | 'json',
+  onResponse: NonNullable<AutocannonRequest['onResponse']>,
+): AutocannonRequest {
+  return {
+    method: 'POST',
+    path: `/movTicket/${method}`,
+    headers: FORM_HEADERS,
+    setupRequest: (req, context) => {
+      const p = params(context);
+      return p && { ...req, body: signedForm(p, format) };
+    },
+    onResponse,
+  };
+}
+
+interface Workload {
+  id: 'ceiling' | 'clientLimit' | 'catalog' | 'buy' | 'buyPay';
+  label: string;
+  /** Minimum throughput as a share of the ceiling; undefined for the reference rows. */
+  targetRatio: number | undefined;
+  /** Whether to also measure p99 when offered half the measured rate. */
+  halfRate: boolean;
+  /** A fresh request sequence for one autocannon run, counting into `probe`. */
+  requests: (signedForm: SignedForm, probe: Probe) => AutocannonRequest[];
+}
+
+const countResponse =
+  (probe: Probe) =>
+  (status: number, body: string): void => {
+    observe(probe, status, body);
+    probe.units++;
+  };
+
+const catalogRequests: Workload['requests'] = (signedForm, probe) => [
+  partnerRequest(signedForm, 'cinemasByRegion', () => ({ region_id: '001001' }), 'xml', countResponse(probe)),
+];
+
+const WORKLOADS: Workload[] = [
+  {
+    id: 'catalog',
+    label: 'cinemasByRegion (XML)',
+    targetRatio: 0.35,
+    halfRate: true,
+    requests: catalogRequests,
+  },
+  {
+    id: 'buy',
+    label: 'buyByCinema (JSON)',
+    targetRatio: 0.2,
+    halfRate: true,
+    requests: (signedForm, probe) => [
+      partnerRequest(
+        signedForm,
+        'buyByCinema',
+        () => ({ cinema_id: '1001', count: '1' }),
+        'json',
+        countResponse(probe),
+      ),
+    ],
+  },
+  {
+    id: 'buyPay',
+    label: 'buy+pay pairs (pairs/s)',
+    targetRatio: 0.1,
+    halfRate: true,
+    requests: (signedForm, probe) => [
+      partnerRequest(
+        signedForm,
+        'buyByCinema',
+        () => ({ cinema_id: '1001', count: '1' }),
+        'json',
+        (status, body, context) => {
+          observe(probe, status, body);
+          if (status !== 200) return;
+          const parsed = JSON.parse(body) as { data?: { card?: { card_no?: unknown } } };
+          context.cardNo = parsed.data?.card?.card_no;
+        },
+      ),
+      partnerRequest(
+        signedForm,
+        'payByCard',
+        // Without a card from request 1, autocannon starts the pair over.
+        (context) =>
+          typeof context.cardNo === 'string' ? { card_no: context.cardNo, mobile: MOBILE } : undefined,
+        'json',
+        (status, body) => {
+          observe(probe, status, body);
+          if (status === 200) probe.units++;
+        },
+      ),
+    ],
+  },
+];
+
+/**
+ * Reference rows, measured against the node:http hello server. The ceiling replays one
+ * representative signed form (no per-request work on either side); the client limit
+ * builds and signs every request as the real workloads do, showing how far the load
+ * generator itself can go on this machine.
+ */
+const CEILING: Workload = {
+  id: 'ceiling',
+  label: 'node:http hello (ceiling)',
+  targetRatio: undefined,
+  halfRate: true,
+  requests: (signedForm, probe) => [
+    {
+      method: 'POST',
+      path: '/movTicket/cinemasByRegion',
+      headers: FORM_HEADERS,
+      body: signedForm({ region_id: '001001' }, 'xml'),
+      onResponse: countResponse(probe),
+    },
+  ],
+};
+
+const CLIENT_LIMIT: Workload = {
+  id: 'clientLimit',
+  label: 'hello, signed per request',
+  targetRatio: undefined,
+  halfRate: false,
+  requests: catalogRequests,
+};
+
+// ---------------------------------------------------------------------------
+// Load runs
+
+interface RunFigures {
+  /** Mean of autocannon's per-second request samples. */
+  reqPerSec: number;
+  /** Completed units per second (pairs/s for buy+pay, else responses/s). */
+  unitsPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  statuses: Record<string, number>;
+}
+
+async function load(
+  url: string,
+  workload: Workload,
+  signedForm: SignedForm,
+  run: { phase: string; duration: number; connections: number; overallRate?: number },
+): Promise<RunFigures> {
+  if (interrupted) throw new Error('interrupted');
+  const probe = newProbe();
+  const instance = autocannon({
+    url,
+    connections: run.connections,
+    duration: run.duration,
+    ...(run.overallRate !== undefined ? { overallRate: run.overallRate } : {}),
+    requests: workload.requests(signedForm, probe),
+  });
+  runningLoad = instance;
+  let result: AutocannonResult;
+  try {
+    result = await instance;
+  } finally {
+    runningLoad = undefined;
+  }
+  if (interrupted) throw new Error('interrupted');
+  const figures: RunFigures = {
+    reqPerSec: result.requests.average,
+    unitsPerSec: result.duration > 0 ? probe.units / result.duration : 0,
+    p50Ms: result.latency.p50,
+    p99Ms: result.latency.p99,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    statuses: Object.fromEntries([...probe.statuses].sort(([a], [b]) => a - b)),
+  };
+  if (figures.non2xx > 0 || figures.errors > 0 || figures.timeouts > 0) {
+    warn(
+      `${workload.label}, ${run.phase}: non-2xx ${figures.non2xx}, errors ${figures.errors}, ` +
+        `timeouts ${figures.timeouts}; statuses ${JSON.stringify(figures.statuses)}` +
+        (probe.firstFailure ? `; first failure: ${probe.firstFailure}` : ''),
+    );
+  }
+  return figures;
+}
+
+/** The autocannon run in progress, stopped on Ctrl-C so the server can shut down. */
+let runningLoad: AutocannonInstance | undefined;
+/** Set on Ctrl-C: no further load runs start. */
+let interrupted = false;
+
+const warnings: string[] = [];
+
+function warn(message: string): void {
+  warnings.push(message);
+  process.stderr.write(`WARNING: ${message}\n`);
+}
+
+function progress(message: string): void {
+  process.stderr.write(`bench: ${message}\n`);
+}
+
+// ---------------------------------------------------------------------------
+// Child processes
+
+interface Child {
+  name: string;
+  proc: ChildProcess;
+  pid: number;
+  url: string;
+}
+
+const children = new Set<Child>();
+
+/** Spawns `node --import tsx <args>` and resolves once stdout shows `ready` (whose group 1 is the base URL). */
+async function startChild(
+  name: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  ready: RegExp,
+  timeoutMs = 60_000,
+): Promise<Child> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (proc.pid === undefined) throw new Error(`could not start ${name}`);
+  const child: Child = { name, proc, pid: proc.pid, url: '' };
+  children.add(child);
+  proc.once('exit', () => children.delete(child));
+  // Keep the last output for diagnostics, and keep draining so the child never blocks on a full pipe.
+  let tail = '';
+  const keep = (chunk: Buffer): void => {
+    tail = (tail + chunk.toString('utf8')).slice(-8192);
+  };
+  proc.stderr.on('data', keep);
+  try {
+    child.url = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${name} not ready after ${timeoutMs} ms`)), timeoutMs);
+      const onData = (chunk: Buffer): void => {
+        keep(chunk);
+        const match = ready.exec(tail);
+        if (match?.[1]) {
+          clearTimeout(timer);
+          proc.stdout.off('data', onData);
+          proc.stdout.on('data', keep);
+          resolve(match[1]);
+        }
+      };
+      proc.stdout.on('data', onData);
+      proc.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`${name} exited (${signal ?? code}) before it was ready`));
+      });
+    });
+  } catch (err) {
+    await stopChild(child);
+    throw new Error(`${err instanceof Error ? err.message : String(err)}\n--- ${name} output ---\n${tail}`);
+  }
+  return child;
+}
+
+function isRunning(child: Child): boolean {
+  return child.proc.exitCode === null && child.proc.signalCode === null;
+}
+
+async function stopChild(child: Child): Promise<void> {
+  if (!isRunning(child)) return;
+  const exited = new Promise<void>((resolve) => child.proc.once('exit', () => resolve()));
+  child.proc.kill('SIGTERM');
+  const force = setTimeout(() => child.proc.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(force);
+}
+
+async function stopAllChildren(): Promise<void> {
+  await Promise.all([...children].map(stopChild));
+}
+
+async function rssMb(child: Child): Promise<number> {
+  const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
+  const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
+  if (kb === undefined) throw new Error(`no VmRSS for ${child.name} (pid ${child.pid})`);
+  return Number(kb) / 1024;
+}
+
+function assertRunning(child: Child): void {
+  if (!isRunning(child)) throw new Error(`${child.name} (pid ${child.pid}) died during the benchmark`);
+}
+
+// ---------------------------------------------------------------------------
+// PostgreSQL
+
+/** The local server with trust auth; the user is spelled out because `USER` may be unset. */
+function pgUrl(database: string): string {
+  const user = process.env.PGUSER || process.env.USER || os.userInfo().username;
+  return `postgres://${encodeURIComponent(user)}@127.0.0.1:5432/${database}`;
+}
+
+async function createPgDatabase(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const name = `movticket_bench_${randomBytes(6).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: pgUrl('postgres') });
+  await admin.connect();
+  try {
+    await admin.query(`create database ${name}`);
+  } finally {
+    await admin.end();
+  }
+  return {
+    url: pgUrl(name),
+    drop: async () => {
+      const c = new pg.Client({ connectionString: pgUrl('postgres') });
+      await c.connect();
+      try {
+        await c.query(`drop database if exists ${name} with (force)`);
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Report
+
+interface WorkloadResult {
+  id: Workload['id'];
+  label: string;
+  /** Requests/s, or pairs/s for buy+pay. */
+  throughput: number;
+  unit: 'req/s' | 'pairs/s';
+  max: RunFigures;
+  halfRate: (RunFigures & { offeredRate: number }) | undefined;
+  rssMb: number;
+  ratio: number;
+  targetRatio: number | undefined;
+  ratioPass: boolean | undefined;
+  halfRateP99Pass: boolean | undefined;
+}
+
+function verdict(pass: boolean | undefined): string {
+  return pass === undefined ? '-' : pass ? 'PASS' : 'MISS';
+}
+
+function renderTable(rows: WorkloadResult[]): string {
+  const fixed = (n: number, digits: number): string => n.toFixed(digits);
+  const header = [
+    'workload',
+    'req/s',
+    'p50 ms',
+    'p99 ms',
+    'p99@half ms',
+    'RSS MB',
+    'ratio',
+    'target',
+    'ratio?',
+    `p99@half≤${HALF_RATE_P99_TARGET_MS}?`,
+  ];
+  const body = rows.map((r) => [
+    r.label,
+    fixed(r.throughput, 0),
+    fixed(r.max.p50Ms, 0),
+    fixed(r.max.p99Ms, 0),
+    r.halfRate ? fixed(r.halfRate.p99Ms, 0) : '-',
+    fixed(r.rssMb, 1),
+    fixed(r.ratio, 3),
+    r.targetRatio === undefined ? '-' : `≥ ${fixed(r.targetRatio, 2)}`,
+    verdict(r.ratioPass),
+    verdict(r.halfRateP99Pass),
+  ]);
+  const all = [header, ...body];
+  const widths = header.map((_, i) => Math.max(...all.map((row) => (row[i] ?? '').length)));
+  const line = (row: string[]): string =>
+    row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+// ---------------------------------------------------------------------------
+
+async function measureWorkload(
+  child: Child,
+  workload: Workload,
+  signedForm: SignedForm,
+  opts: Options,
+  ceiling: number | undefined,
+): Promise<WorkloadResult> {
+  const { duration, connections } = opts;
+  progress(`${workload.label}: warming up ${WARMUP_SEC} s`);
+  await load(child.url, workload, signedForm, { phase: 'warm-up', duration: WARMUP_SEC, connections });
+  assertRunning(child);
+  progress(`${workload.label}: measuring ${duration} s at ${connections} connections`);
+  const max = await load(child.url, workload, signedForm, { phase: 'max rate', duration, connections });
+  assertRunning(child);
+  const rss = await rssMb(child);
+  const pairs = workload.id === 'buyPay';
+  const throughput = pairs ? max.unitsPerSec : max.reqPerSec;
+  let halfRate: WorkloadResult['halfRate'];
+  if (workload.halfRate) {
+    const offeredRate = Math.max(1, Math.round(max.reqPerSec / 2));
+    progress(`${workload.label}: measuring ${duration} s offered ${offeredRate} req/s`);
+    const figures = await load(child.url, workload, signedForm, {
+      phase: 'half rate',
+      duration,
+      connections,
+      overallRate: offeredRate,
+    });
+    assertRunning(child);
+    halfRate = { ...figures, offeredRate };
+  }
+  const ratio = ceiling ? throughput / ceiling : 1;
+  return {
+    id: workload.id,
+    label: workload.label,
+    throughput,
+    unit: pairs ? 'pairs/s' : 'req/s',
+    max,
+    halfRate,
+    rssMb: rss,
+    ratio,
+    targetRatio: workload.targetRatio,
+    ratioPass: workload.targetRatio === undefined ? undefined : ratio >= workload.targetRatio,
+    halfRateP99Pass:
+      halfRate && workload.targetRatio !== undefined ? halfRate.p99Ms <= HALF_RATE_P99_TARGET_MS : undefined,
+  };
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2));
+  const loadAtStart = os.loadavg()[0] ?? 0;
+  if (loadAtStart > os.cpus().length / 2) {
+    warn(
+      `load average is ${loadAtStart.toFixed(2)} before the benchmark starts: other work on this machine will skew the figures`,
+    );
+  }
+  const md5key = randomBytes(16).toString('hex');
+  const signedForm = makeSignedForm(md5key);
+  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'movticket-bench-'));
+  leftovers.dataDir = dataDir;
+  try {
+    progress('starting the node:http hello server');
+    const hello = await startChild(
+      'hello server',
+      ['bench/hello-server.ts'],
+      { ...process.env },
+      /serving on (\S+)/,
+    );
+    const ceiling = await measureWorkload(hello, CEILING, signedForm, opts, undefined);
+    const clientLimit = await measureWorkload(hello, CLIENT_LIMIT, signedForm, opts, ceiling.throughput);
+    await stopChild(hello);
+
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      MOVTICKET_DATA_DIR: dataDir,
+      PORT: '0',
+      MOVTICKET_DEMO_KEY: md5key,
+      MOVTICKET_SMS: `file:${path.join(dataDir, 'sms.log')}`,
+      LOG_LEVEL: 'warn',
+    };
+    delete env.DATABASE_URL;
+    if (opts.db === 'postgres') {
+      leftovers.database = await createPgDatabase();
+      env.DATABASE_URL = leftovers.database.url;
+    }
+    progress(`starting movticket on ${opts.db}`);
+    const server = await startChild(
+      'movticket',
+      ['src/cli/main.ts', 'serve', '--demo'],
+      env,
+      /movticket demo is serving on (\S+)/,
+    );
+    const results: WorkloadResult[] = [ceiling, clientLimit];
+    for (const workload of WORKLOADS) {
+      results.push(await measureWorkload(server, workload, signedForm, opts, ceiling.throughput));
+    }
+    await stopChild(server);
+
+    const cpus = os.cpus();
+    const report = {
+      date: new Date().toISOString(),
+      machine: {
+        cpuModel: cpus[0]?.model ?? 'unknown',
+        cpuCount: cpus.length,
+        os: `${os.type()} ${os.release()}`,
+        totalMemMb: Math.round(os.totalmem() / 1024 / 1024),
+      },
+      node: process.version,
+      loadAverage: { atStart: loadAtStart, atEnd: os.loadavg()[0] ?? 0 },
+      db: opts.db,
+      durationSec: opts.duration,
+      warmupSec: WARMUP_SEC,
+      connections: opts.connections,
+      halfRateP99TargetMs: HALF_RATE_P99_TARGET_MS,
+      ceilingReqPerSec: ceiling.throughput,
+      workloads: results,
+      warnings,
+    };
+    await writeFile(RESULTS_FILE, JSON.stringify(report, null, 2) + '\n');
+
+    process.stdout.write(
+      `\nmovticket bench — ${opts.db}, ${opts.duration} s per run, ${opts.connections} connections, ` +
+        `${report.machine.cpuCount} × ${report.machine.cpuModel}, node ${process.version}, ` +
+        `load average ${loadAtStart.toFixed(2)} → ${report.loadAverage.atEnd.toFixed(2)}\n\n` +
+        renderTable(results) +
+        '\n\n' +
+        `ratio = throughput / ceiling; buy+pay throughput counts completed pays per second.\n` +
+        `p99@half = p99 when offered half the measured max req/s (autocannon overallRate; see bench/README.md).\n` +
+        `Results written to ${path.relative(process.cwd(), RESULTS_FILE)}\n`,
+    );
+    if (warnings.length > 0) {
+      process.stdout.write(`\n${warnings.map((w) => `WARNING: ${w}`).join('\n')}\n`);
+    }
+  } finally {
+    await cleanUp();
+  }
+}
+
+/** What a run leaves behind besides its children: the temp data dir and the PostgreSQL database. */
+const leftovers: { dataDir?: string; database?: { url: string; drop: () => Promise<void> } } = {};
+
+async function cleanUp(): Promise<void> {
+  runningLoad?.stop();
+  await stopAllChildren();
+  const { dataDir, database } = leftovers;
+  leftovers.dataDir = undefined;
+  leftovers.database = undefined;
+  if (database) await database.drop();
+  if (dataDir) await rm(dataDir, { recursive: true, force: true });
+}
+
+// Never leave a server or a database behind: clean up on Ctrl-C, and kill any child
+// that survives an abrupt exit.
+// `on`, not `once`: tsx relays the same signal a second time, and a process without a
+// listener would then exit before the clean-up is done.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (interrupted) return;
+    interrupted = true;
+    progress(`${signal}: stopping child processes`);
+    cleanUp().then(
+      () => process.exit(130),
+      (err: unknown) => {
+        process.stderr.write(`clean-up failed: ${String(err)}\n`);
+        process.exit(130);
+      },
+    );
+  });
+}
+process.on('exit', () => {
+  for (const child of children) child.proc.kill('SIGKILL');
+});
+
+main().catch((err: unknown) => {
+  if (interrupted) return;
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});
