@@ -85,7 +85,7 @@ class SqliteDriver implements Driver {
   }
 
   async beginTransaction(conn: DatabaseConnection): Promise<void> {
-    await conn.executeQuery(CompiledQuery.raw('begin'));
+    await conn.executeQuery(CompiledQuery.raw('begin immediate'));
   }
 
   async commitTransaction(conn: DatabaseConnection): Promise<void> {

@@ -1,0 +1,125 @@
+import type { ExpressionBuilder, Selectable } from 'kysely';
+import type { CardRow } from './card.repository.js';
+import type { AuditLogTable, CardStatus, Database, SmsMessageTable } from './schema.js';
+import type { SmsMessageRow } from './sms.repository.js';
+import type { Executor } from './tx.js';
+
+export type AuditRow = Selectable<AuditLogTable>;
+
+export interface CardSearchQuery {
+  cardNo?: string;
+  /** Digits the card number starts with. */
+  cardNoPrefix?: string;
+  partnerId?: string;
+  orderNo?: string;
+  mobile?: string;
+  /** The effective status at `now` (an unpaid card past its deadline is `expired`). */
+  status?: CardStatus;
+  /** created_at in [createdFrom, createdTo). */
+  createdFrom?: number;
+  createdTo?: number;
+  now: number;
+  limit: number;
+  offset: number;
+}
+
+/** The same rule as `effectiveStatus`, as a condition on stored columns. */
+function effectiveStatusIs(eb: ExpressionBuilder<Database, 'cards'>, status: CardStatus, now: number) {
+  switch (status) {
+    case 'inactive':
+      return eb.and([eb('status', '=', 'inactive'), eb('pay_deadline', '>', now)]);
+    case 'active':
+      return eb.and([
+        eb('status', '=', 'active'),
+        eb.or([eb('valid_until', 'is', null), eb('valid_until', '>', now)]),
+      ]);
+    case 'expired':
+      return eb.or([
+        eb('status', '=', 'expired'),
+        eb.and([eb('status', '=', 'inactive'), eb('pay_deadline', '<=', now)]),
+        eb.and([eb('status', '=', 'active'), eb('valid_until', '<=', now)]),
+      ]);
+    default:
+      return eb('status', '=', status);
+  }
+}
+
+/** Cards matching every given filter, newest first, and how many match in all. */
+export async function searchCards(
+  db: Executor,
+  q: CardSearchQuery,
+): Promise<{ rows: CardRow[]; total: number }> {
+  let base = db.selectFrom('cards');
+  if (q.cardNo !== undefined) base = base.where('card_no', '=', q.cardNo);
+  // Only digits reach here, so the pattern holds no wildcard but the trailing one.
+  if (q.cardNoPrefix !== undefined) base = base.where('card_no', 'like', `${q.cardNoPrefix}%`);
+  if (q.partnerId !== undefined) base = base.where('partner_id', '=', q.partnerId);
+  if (q.orderNo !== undefined) base = base.where('order_no', '=', q.orderNo);
+  if (q.mobile !== undefined) base = base.where('mobile', '=', q.mobile);
+  if (q.status !== undefined) {
+    const status = q.status;
+    base = base.where((eb) => effectiveStatusIs(eb, status, q.now));
+  }
+  if (q.createdFrom !== undefined) base = base.where('created_at', '>=', q.createdFrom);
+  if (q.createdTo !== undefined) base = base.where('created_at', '<', q.createdTo);
+  const [rows, count] = await Promise.all([
+    base
+      .selectAll()
+      .orderBy('created_at', 'desc')
+      .orderBy('card_no', 'desc')
+      .limit(q.limit)
+      .offset(q.offset)
+      .execute(),
+    base.select((eb) => eb.fn.countAll().as('n')).executeTakeFirst(),
+  ]);
+  return { rows, total: Number(count?.n ?? 0) };
+}
+
+export function listCardSms(db: Executor, cardNo: string): Promise<SmsMessageRow[]> {
+  return db
+    .selectFrom('sms_messages')
+    .selectAll()
+    .where('card_no', '=', cardNo)
+    .orderBy('created_at')
+    .orderBy('id')
+    .execute();
+}
+
+export interface SmsLogQuery {
+  status?: SmsMessageTable['status'];
+  cardNo?: string;
+  limit: number;
+  offset: number;
+}
+
+/** SMS messages, newest first, and how many match in all. */
+export async function listSms(
+  db: Executor,
+  q: SmsLogQuery,
+): Promise<{ rows: SmsMessageRow[]; total: number }> {
+  let base = db.selectFrom('sms_messages');
+  if (q.status !== undefined) base = base.where('status', '=', q.status);
+  if (q.cardNo !== undefined) base = base.where('card_no', '=', q.cardNo);
+  const [rows, count] = await Promise.all([
+    base
+      .selectAll()
+      .orderBy('created_at', 'desc')
+      .orderBy('id', 'desc')
+      .limit(q.limit)
+      .offset(q.offset)
+      .execute(),
+    base.select((eb) => eb.fn.countAll().as('n')).executeTakeFirst(),
+  ]);
+  return { rows, total: Number(count?.n ?? 0) };
+}
+
+export function listAuditFor(db: Executor, entityType: string, entityId: string): Promise<AuditRow[]> {
+  return db
+    .selectFrom('audit_log')
+    .selectAll()
+    .where('entity_type', '=', entityType)
+    .where('entity_id', '=', entityId)
+    .orderBy('at')
+    .orderBy('audit_id')
+    .execute();
+}

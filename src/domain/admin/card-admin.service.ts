@@ -1,0 +1,435 @@
+import { recordAudit } from '../../db/audit.repository.js';
+import {
+  listAuditFor,
+  listCardSms,
+  listSms,
+  searchCards,
+  type AuditRow,
+} from '../../db/card-admin.repository.js';
+import {
+  appendCardEvent,
+  findCard,
+  listCardEvents,
+  transitionCard,
+  type CardRow,
+} from '../../db/card.repository.js';
+import type { Db } from '../../db/database.js';
+import { listCardRedemptions } from '../../db/redemption.repository.js';
+import type { CardStatus, SmsMessageTable, SmsStatus } from '../../db/schema.js';
+import type { SmsMessageRow } from '../../db/sms.repository.js';
+import { inTransaction } from '../../db/tx.js';
+import { ApiError } from '../../errors.js';
+import { effectiveStatus } from '../card.presenter.js';
+import type { CardService } from '../card.service.js';
+import type { Clock } from '../clock.js';
+import type { Registry } from '../registry.js';
+import { maskMobile } from '../sms-template.js';
+import { CardError, addDays, requireDay } from './redemption.service.js';
+
+export const CARD_STATUSES: readonly CardStatus[] = ['inactive', 'active', 'used', 'expired', 'banned'];
+export const SMS_STATES: readonly SmsMessageTable['status'][] = ['queued', 'sent', 'failed'];
+const MAX_PAGE = 500;
+const DEFAULT_PAGE = 50;
+const MAX_REASON = 100;
+
+/** A card as operators see it: everything but the password; times epoch ms, money fen. */
+export interface AdminCardView {
+  card_no: string;
+  partner_id: string;
+  cinema_id: string | null;
+  kind_id: string | null;
+  order_no: string | null;
+  /** Effective status now (deadlines that passed count even before the sweep records them). */
+  status: CardStatus;
+  count: number;
+  used_count: number;
+  remaining: number;
+  price_fen: number;
+  total_fen: number;
+  mobile: string | null;
+  created_at: number;
+  pay_deadline: number;
+  paid_at: number | null;
+  valid_until: number | null;
+  banned_at: number | null;
+  ban_reason: string | null;
+  expired_at: number | null;
+  sms_status: SmsStatus;
+  updated_at: number;
+}
+
+export interface LedgerEvent {
+  seq: number;
+  type: string;
+  at: number;
+  actor: string;
+  data: Record<string, unknown>;
+}
+
+/** An SMS without its text (which holds the card's password). */
+export interface SmsView {
+  id: string;
+  card_no: string;
+  mobile: string;
+  reason: 'activation' | 'resend';
+  status: 'queued' | 'sent' | 'failed';
+  attempts: number;
+  last_error: string | null;
+  created_at: number;
+  next_attempt_at: number;
+  sent_at: number | null;
+}
+
+export interface CardRedemptionView {
+  redemption_id: string;
+  cinema_id: string;
+  count: number;
+  user_id: string;
+  username: string | null;
+  at: number;
+  undone_at: number | null;
+  undone_by: string | null;
+}
+
+export interface AuditView {
+  at: number;
+  actor: string;
+  action: string;
+  before: unknown;
+  after: unknown;
+}
+
+export interface CardDetail {
+  card: AdminCardView;
+  events: LedgerEvent[];
+  sms: SmsView[];
+  redemptions: CardRedemptionView[];
+  audit: AuditView[];
+}
+
+export interface CardSearch {
+  /** 16 digits: that card; fewer: card numbers starting with them. */
+  cardNo?: string;
+  partnerId?: string;
+  orderNo?: string;
+  /** The full mobile number the card was paid (or last resent) to. */
+  mobile?: string;
+  status?: CardStatus;
+  /** Created on or after this day (`YYYY-MM-DD`, platform time zone). */
+  since?: string;
+  /** Created on or before this day (inclusive). */
+  until?: string;
+  limit?: number;
+  offset?: number;
+}
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+export interface SmsLogQuery {
+  status?: SmsMessageTable['status'];
+  cardNo?: string;
+  limit?: number;
+  offset?: number;
+}
+
+export interface CardAdminDeps {
+  db: Db;
+  clock: Clock;
+  timeZone: string;
+  /** The channel card service; resending reuses it so both paths queue the same SMS. */
+  cards: CardService;
+  registry: Registry;
+}
+
+/** Card administration for operators: search, the card page, ban, resend SMS, the SMS log. */
+export class CardAdminService {
+  constructor(private readonly deps: CardAdminDeps) {}
+
+  async search(q: CardSearch = {}): Promise<Page<AdminCardView>> {
+    const tz = this.deps.timeZone;
+    const now = this.deps.clock.now();
+    const { limit, offset } = paging(q);
+    let cardNo: string | undefined;
+    let cardNoPrefix: string | undefined;
+    if (q.cardNo !== undefined && q.cardNo !== '') {
+      if (!/^[0-9]{1,16}$/.test(q.cardNo)) throw new CardError('invalid', 'card_no must be up to 16 digits');
+      if (q.cardNo.length === 16) cardNo = q.cardNo;
+      else cardNoPrefix = q.cardNo;
+    }
+    const partnerId = optional(q.partnerId, /^[A-Z]{2}[0-9]{6}$/, 'partner_id');
+    const orderNo = optional(q.orderNo, /^[A-Za-z0-9_-]{1,32}$/, 'order_no');
+    const mobile = optional(q.mobile, /^1[3-9][0-9]{9}$/, 'mobile');
+    if (q.status !== undefined && !CARD_STATUSES.includes(q.status)) {
+      throw new CardError('invalid', `status must be one of ${CARD_STATUSES.join(', ')}`);
+    }
+    const createdFrom = q.since ? requireDay(q.since, tz) : undefined;
+    let createdTo: number | undefined;
+    if (q.until) {
+      requireDay(q.until, tz);
+      createdTo = requireDay(addDays(q.until, 1), tz);
+    }
+    const { rows, total } = await searchCards(this.deps.db.kysely, {
+      cardNo,
+      cardNoPrefix,
+      partnerId,
+      orderNo,
+      mobile,
+      status: q.status,
+      createdFrom,
+      createdTo,
+      now,
+      limit,
+      offset,
+    });
+    return { items: rows.map((r) => viewCard(r, now)), total, limit, offset };
+  }
+
+  /** The card page: the card, its whole ledger, its SMS with delivery state, redemptions and audit. */
+  async show(cardNo: string): Promise<CardDetail> {
+    requireCardNo(cardNo);
+    const db = this.deps.db.kysely;
+    const card = await findCard(db, cardNo);
+    if (!card) throw new CardError('not_found', `card ${cardNo} not found`);
+    const [events, sms, redemptions, audit] = await Promise.all([
+      listCardEvents(db, cardNo),
+      listCardSms(db, cardNo),
+      listCardRedemptions(db, cardNo),
+      listAuditFor(db, 'card', cardNo),
+    ]);
+    return {
+      card: viewCard(card, this.deps.clock.now()),
+      events: events.map((e) => ({
+        seq: e.seq,
+        type: e.type,
+        at: e.at,
+        actor: e.actor,
+        data: parseObject(e.data),
+      })),
+      sms: sms.map(viewSms),
+      redemptions: redemptions.map((r) => ({
+        redemption_id: r.redemption_id,
+        cinema_id: r.cinema_id,
+        count: r.count,
+        user_id: r.user_id,
+        username: r.username,
+        at: r.at,
+        undone_at: r.undone_at,
+        undone_by: r.undone_by,
+      })),
+      audit: audit.map(viewAudit),
+    };
+  }
+
+  /**
+   * Bans a card as the partner API would (inactive, or active with no ticket redeemed), for an
+   * operator: the ledger and the audit log name `actor` (`user:NAME` or `cli:NAME`). Banning a
+   * banned card again changes nothing.
+   */
+  async ban(
+    actor: string,
+    cardNo: string,
+    reason: string,
+  ): Promise<{ card: AdminCardView; changed: boolean }> {
+    requireCardNo(cardNo);
+    const why = typeof reason === 'string' ? reason.trim() : '';
+    if (why === '' || why.length > MAX_REASON) {
+      throw new CardError('invalid', `a reason of 1 to ${MAX_REASON} characters is required`);
+    }
+    const now = this.deps.clock.now();
+    return inTransaction(this.deps.db, async (tx) => {
+      // A concurrent payment or redemption may change the card between read and write: judge again.
+      for (let attempt = 0; attempt < 3; attempt++) {
+        const card = await findCard(tx, cardNo);
+        if (!card) throw new CardError('not_found', `card ${cardNo} not found`);
+        const status = effectiveStatus(card, now);
+        if (status === 'banned') return { card: viewCard(card, now), changed: false };
+        if (!(status === 'inactive' || (status === 'active' && card.used_count === 0))) {
+          const detail = status === 'active' ? ` with ${card.used_count} tickets redeemed` : '';
+          throw new CardError('card_state', `card ${cardNo} is ${status}${detail}; cannot ban`);
+        }
+        const changes = { status: 'banned' as const, banned_at: now, ban_reason: why, updated_at: now };
+        if (!(await transitionCard(tx, cardNo, [card.status], changes, { usedCount: 0 }))) continue;
+        await appendCardEvent(tx, {
+          card_no: cardNo,
+          type: 'banned',
+          at: now,
+          actor,
+          data: JSON.stringify({ status: 'banned', banned_at: now, reason: why, from: status }),
+        });
+        await recordAudit(tx, {
+          at: now,
+          actor,
+          action: 'card.ban',
+          entityType: 'card',
+          entityId: cardNo,
+          before: { status, used_count: card.used_count },
+          after: { status: 'banned', reason: why },
+        });
+        return { card: viewCard({ ...card, ...changes }, now), changed: true };
+      }
+      throw new CardError('card_state', `card ${cardNo} keeps changing; try again`);
+    });
+  }
+
+  /**
+   * Queues the card's SMS again (to `mobile` if given) through the channel card service, so the
+   * same rules apply: active cards only, at most 5 resends a card a day.
+   */
+  async resendSms(
+    actor: string,
+    cardNo: string,
+    mobile?: string,
+  ): Promise<{ card: AdminCardView; message_id: string }> {
+    requireCardNo(cardNo);
+    const to = optional(mobile, /^1[3-9][0-9]{9}$/, 'mobile');
+    const db = this.deps.db;
+    const found = await findCard(db.kysely, cardNo);
+    if (!found) throw new CardError('not_found', `card ${cardNo} not found`);
+    let partner = this.deps.registry.snapshot.partners.get(found.partner_id);
+    if (!partner) {
+      await this.deps.registry.reload();
+      partner = this.deps.registry.snapshot.partners.get(found.partner_id);
+    }
+    if (!partner) throw new CardError('not_found', `partner ${found.partner_id} not found`);
+    const now = this.deps.clock.now();
+    return inTransaction(db, async (tx) => {
+      try {
+        await this.deps.cards.resendSms(tx, partner, cardNo, to);
+      } catch (err) {
+        throw err instanceof ApiError ? fromApiError(err) : err;
+      }
+      const card = (await findCard(tx, cardNo))!;
+      // The ledger's order is exact (two messages can share a millisecond).
+      const queued = (await listCardEvents(tx, cardNo)).filter((e) => e.type === 'sms_queued').at(-1);
+      const message = { id: String(parseObject(queued?.data ?? '{}').message_id ?? '') };
+      await recordAudit(tx, {
+        at: now,
+        actor,
+        action: 'card.resend_sms',
+        entityType: 'card',
+        entityId: cardNo,
+        before: { mobile: maskMobile(found.mobile) },
+        after: { mobile: maskMobile(card.mobile), message_id: message.id },
+      });
+      return { card: viewCard(card, now), message_id: message.id };
+    });
+  }
+
+  /** SMS messages, newest first, optionally of one state or one card. */
+  async smsLog(q: SmsLogQuery = {}): Promise<Page<SmsView>> {
+    const { limit, offset } = paging(q);
+    if (q.status !== undefined && !SMS_STATES.includes(q.status)) {
+      throw new CardError('invalid', `status must be one of ${SMS_STATES.join(', ')}`);
+    }
+    if (q.cardNo !== undefined) requireCardNo(q.cardNo);
+    const { rows, total } = await listSms(this.deps.db.kysely, {
+      status: q.status,
+      cardNo: q.cardNo,
+      limit,
+      offset,
+    });
+    return { items: rows.map(viewSms), total, limit, offset };
+  }
+}
+
+function viewCard(card: CardRow, now: number): AdminCardView {
+  return {
+    card_no: card.card_no,
+    partner_id: card.partner_id,
+    cinema_id: card.cinema_id,
+    kind_id: card.kind_id,
+    order_no: card.order_no,
+    status: effectiveStatus(card, now),
+    count: card.count,
+    used_count: card.used_count,
+    remaining: card.count - card.used_count,
+    price_fen: card.price_fen,
+    total_fen: card.total_fen,
+    mobile: card.mobile,
+    created_at: card.created_at,
+    pay_deadline: card.pay_deadline,
+    paid_at: card.paid_at,
+    valid_until: card.valid_until,
+    banned_at: card.banned_at,
+    ban_reason: card.ban_reason,
+    expired_at: card.expired_at,
+    sms_status: card.sms_status,
+    updated_at: card.updated_at,
+  };
+}
+
+function viewSms(m: SmsMessageRow): SmsView {
+  return {
+    id: m.id,
+    card_no: m.card_no,
+    mobile: m.mobile,
+    reason: m.reason,
+    status: m.status,
+    attempts: m.attempts,
+    last_error: m.last_error,
+    created_at: m.created_at,
+    next_attempt_at: m.next_attempt_at,
+    sent_at: m.sent_at,
+  };
+}
+
+function viewAudit(a: AuditRow): AuditView {
+  return {
+    at: a.at,
+    actor: a.actor,
+    action: a.action,
+    before: a.before === null ? null : parseObject(a.before),
+    after: a.after === null ? null : parseObject(a.after),
+  };
+}
+
+function parseObject(json: string): Record<string, unknown> {
+  try {
+    const v: unknown = JSON.parse(json);
+    return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : { value: v };
+  } catch {
+    return { raw: json };
+  }
+}
+
+function requireCardNo(cardNo: string): void {
+  if (typeof cardNo !== 'string' || !/^[0-9]{16}$/.test(cardNo)) {
+    throw new CardError('invalid', 'card_no must be 16 digits');
+  }
+}
+
+function optional(value: string | undefined, re: RegExp, name: string): string | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (!re.test(value)) throw new CardError('invalid', `${name} is malformed: ${value.slice(0, 40)}`);
+  return value;
+}
+
+function paging(q: { limit?: number; offset?: number }): { limit: number; offset: number } {
+  const limit = q.limit ?? DEFAULT_PAGE;
+  const offset = q.offset ?? 0;
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+    throw new CardError('invalid', `limit must be from 1 to ${MAX_PAGE}`);
+  }
+  if (!Number.isInteger(offset) || offset < 0) throw new CardError('invalid', 'offset must be 0 or more');
+  return { limit, offset };
+}
+
+function fromApiError(err: ApiError): Error {
+  switch (err.type) {
+    case 'not_found':
+      return new CardError('not_found', err.message);
+    case 'card_state':
+      return new CardError('card_state', err.message);
+    case 'rate_limited':
+      return new CardError('rate_limited', err.message, {
+        retryAfterSec: Number(err.headers['retry-after'] ?? 0) || undefined,
+      });
+    default:
+      return err;
+  }
+}

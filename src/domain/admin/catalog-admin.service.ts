@@ -1,0 +1,553 @@
+import { recordAudit } from '../../db/audit.repository.js';
+import {
+  findCinema,
+  findCity,
+  findKind,
+  findRegion,
+  insertCinemas,
+  insertCities,
+  insertKind,
+  insertRegions,
+  listKindCinemaIds,
+  loadCatalogTables,
+  missingCinemaIds,
+  replaceKindCinemas,
+  updateCinemaRow,
+  updateCity,
+  updateKind,
+  updateRegion,
+} from '../../db/catalog-admin.repository.js';
+import { bumpRegistryVersion } from '../../db/catalog.repository.js';
+import type { Db } from '../../db/database.js';
+import type { CinemaTable, CityTable, KindTable, RegionTable } from '../../db/schema.js';
+import { inTransaction, type Executor } from '../../db/tx.js';
+import type { Clock } from '../clock.js';
+import {
+  type Actor,
+  conflict,
+  integer,
+  invalid,
+  notFound,
+  pattern,
+  requireRole,
+  STAFF,
+  text,
+  uniquely,
+  yuanToFen,
+} from './audit.service.js';
+import {
+  DEFAULT_VALID_DAYS,
+  type ImportIssue,
+  type ImportProgress,
+  planCinemaImport,
+} from './catalog-import.js';
+
+export interface CityView {
+  codeId: string;
+  name: string;
+  remark: string;
+  sort: number;
+}
+
+export interface RegionView extends CityView {
+  cityId: string;
+}
+
+export interface CinemaView {
+  cinemaId: string;
+  name: string;
+  cityId: string;
+  regionId: string;
+  address: string;
+  tel: string;
+  priceFen: number;
+  marketPriceFen: number;
+  validDays: number;
+  active: boolean;
+}
+
+export interface KindView {
+  kindId: string;
+  name: string;
+  priceFen: number;
+  marketPriceFen: number;
+  validDays: number;
+  remark: string;
+  active: boolean;
+  cinemaIds: string[];
+}
+
+export interface CatalogView {
+  cities: CityView[];
+  regions: RegionView[];
+  cinemas: CinemaView[];
+  kinds: KindView[];
+}
+
+export interface CityInput {
+  codeId: string;
+  name: string;
+  remark?: string;
+  sort?: number;
+}
+export type CityChanges = Partial<Omit<CityInput, 'codeId'>>;
+
+export interface RegionInput extends CityInput {
+  cityId: string;
+}
+export type RegionChanges = CityChanges;
+
+/** Prices are yuan strings ("35.00"). */
+export interface CinemaInput {
+  cinemaId: string;
+  name: string;
+  regionId: string;
+  address?: string;
+  tel?: string;
+  price: string;
+  marketPrice: string;
+  validDays?: number;
+  active?: boolean;
+}
+export type CinemaChanges = Partial<Omit<CinemaInput, 'cinemaId' | 'active'>>;
+
+export interface KindInput {
+  kindId: string;
+  name: string;
+  price: string;
+  marketPrice: string;
+  validDays: number;
+  remark?: string;
+  active?: boolean;
+  cinemaIds?: string[];
+}
+export type KindChanges = Partial<Omit<KindInput, 'kindId' | 'active' | 'cinemaIds'>>;
+
+export interface ImportOptions {
+  dryRun?: boolean;
+  /** Names the file in the audit log. */
+  source?: string;
+  /** Called every 500 rows and at the end of each phase. */
+  onProgress?: (p: ImportProgress) => void;
+}
+
+export interface ImportReport {
+  dryRun: boolean;
+  /** True when the catalog was changed (a real run without errors). */
+  applied: boolean;
+  rows: number;
+  /** Cinemas. */
+  created: number;
+  updated: number;
+  unchanged: number;
+  citiesCreated: number;
+  regionsCreated: number;
+  errors: ImportIssue[];
+}
+
+export type { ImportIssue, ImportProgress };
+
+const ID_RULE = 'must be 1-32 letters, digits, _ or -';
+const ID = /^[A-Za-z0-9_-]{1,32}$/;
+const checkCityId = (v: unknown) => pattern('city_id', v, /^[0-9]{3}$/, 'must be 3 digits, e.g. 001');
+const checkId = (field: string, v: unknown) => pattern(field, v, ID, ID_RULE);
+const checkSort = (v: unknown) => integer('sort', v, -1_000_000, 1_000_000);
+const checkValidDays = (v: unknown) => integer('valid_days', v, 1, 3650);
+
+const presentCity = (c: CityTable): CityView => ({
+  codeId: c.code_id,
+  name: c.code_name,
+  remark: c.remark,
+  sort: c.sort,
+});
+const presentRegion = (r: RegionTable): RegionView => ({ ...presentCity(r), cityId: r.city_id });
+const presentCinema = (c: CinemaTable): CinemaView => ({
+  cinemaId: c.cinema_id,
+  name: c.cinema_name,
+  cityId: c.city_id,
+  regionId: c.region_id,
+  address: c.address,
+  tel: c.tel,
+  priceFen: c.price_fen,
+  marketPriceFen: c.market_price_fen,
+  validDays: c.valid_days,
+  active: c.active === 1,
+});
+const presentKind = (k: KindTable, cinemaIds: string[]): KindView => ({
+  kindId: k.kind_id,
+  name: k.kind_name,
+  priceFen: k.price_fen,
+  marketPriceFen: k.market_price_fen,
+  validDays: k.valid_days,
+  remark: k.remark,
+  active: k.active === 1,
+  cinemaIds,
+});
+
+const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+
+/** Cities, regions, cinemas, kinds and their default and market prices; CSV import of cinemas. */
+export class CatalogAdminService {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+  ) {}
+
+  async list(by: Actor): Promise<CatalogView> {
+    requireRole(by, STAFF, 'see the catalog');
+    const t = await loadCatalogTables(this.db.kysely);
+    const kindCinemas = new Map<string, string[]>();
+    for (const kc of t.kindCinemas)
+      kindCinemas.set(kc.kind_id, [...(kindCinemas.get(kc.kind_id) ?? []), kc.cinema_id]);
+    return {
+      cities: t.cities.map(presentCity),
+      regions: t.regions.map(presentRegion),
+      cinemas: t.cinemas.map(presentCinema),
+      kinds: t.kinds.map((k) => presentKind(k, kindCinemas.get(k.kind_id) ?? [])),
+    };
+  }
+
+  async createCity(by: Actor, input: CityInput): Promise<CityView> {
+    requireRole(by, STAFF, 'manage the catalog');
+    const row: CityTable = {
+      code_id: checkCityId(input.codeId),
+      code_name: text('name', input.name, 1, 50),
+      remark: text('remark', input.remark ?? '', 0, 50),
+      sort: checkSort(input.sort ?? 0),
+    };
+    return uniquely(this.db, `city ${row.code_id} already exists`, () =>
+      inTransaction(this.db, async (tx) => {
+        if (await findCity(tx, row.code_id)) throw conflict(`city ${row.code_id} already exists`);
+        await insertCities(tx, [row]);
+        const view = presentCity(row);
+        await this.change(tx, by, 'city.create', 'city', row.code_id, null, view);
+        return view;
+      }),
+    );
+  }
+
+  async editCity(by: Actor, codeId: string, changes: CityChanges): Promise<CityView> {
+    requireRole(by, STAFF, 'manage the catalog');
+    const set: Partial<CityTable> = {};
+    if (changes.name !== undefined) set.code_name = text('name', changes.name, 1, 50);
+    if (changes.remark !== undefined) set.remark = text('remark', changes.remark, 0, 50);
+    if (changes.sort !== undefined) set.sort = checkSort(changes.sort);
+    if (!Object.keys(set).length) throw invalid('changes', 'are empty: give a name, remark or sort');
+    return inTransaction(this.db, async (tx) => {
+      const before = await findCity(tx, checkCityId(codeId));
+      if (!before) throw notFound('city', codeId);
+      const after = presentCity({ ...before, ...set });
+      if (same(presentCity(before), after)) return after;
+      await updateCity(tx, codeId, set);
+      await this.change(tx, by, 'city.update', 'city', codeId, presentCity(before), after);
+      return after;
+    });
+  }
+
+  async createRegion(by: Actor, input: RegionInput): Promise<RegionView> {
+    requireRole(by, STAFF, 'manage the catalog');
+    const row: RegionTable = {
+      code_id: checkId('region_id', input.codeId),
+      city_id: checkCityId(input.cityId),
+      code_name: text('name', input.name, 1, 50),
+      remark: text('remark', input.remark ?? '', 0, 50),
+      sort: checkSort(input.sort ?? 0),
+    };
+    return uniquely(this.db, `region ${row.code_id} already exists`, () =>
+      inTransaction(this.db, async (tx) => {
+        if (!(await findCity(tx, row.city_id))) throw notFound('city', row.city_id);
+        if (await findRegion(tx, row.code_id)) throw conflict(`region ${row.code_id} already exists`);
+        await insertRegions(tx, [row]);
+        const view = presentRegion(row);
+        await this.change(tx, by, 'region.create', 'region', row.code_id, null, view);
+        return view;
+      }),
+    );
+  }
+
+  /** A region stays in its city: its cinemas' city ids depend on it. */
+  async editRegion(by: Actor, codeId: string, changes: RegionChanges): Promise<RegionView> {
+    requireRole(by, STAFF, 'manage the catalog');
+    const set: Partial<RegionTable> = {};
+    if (changes.name !== undefined) set.code_name = text('name', changes.name, 1, 50);
+    if (changes.remark !== undefined) set.remark = text('remark', changes.remark, 0, 50);
+    if (changes.sort !== undefined) set.sort = checkSort(changes.sort);
+    if (!Object.keys(set).length) throw invalid('changes', 'are empty: give a name, remark or sort');
+    return inTransaction(this.db, async (tx) => {
+      const before = await findRegion(tx, checkId('region_id', codeId));
+      if (!before) throw notFound('region', codeId);
+      const after = presentRegion({ ...before, ...set });
+      if (same(presentRegion(before), after)) return after;
+      await updateRegion(tx, codeId, set);
+      await this.change(tx, by, 'region.update', 'region', codeId, presentRegion(before), after);
+      return after;
+    });
+  }
+
+  async createCinema(by: Actor, input: CinemaInput): Promise<CinemaView> {
+    requireRole(by, STAFF, 'manage the catalog');
+    const cinemaId = checkId('cinema_id', input.cinemaId);
+    const regionId = checkId('region_id', input.regionId);
+    const fields = {
+      cinema_name: text('name', input.name, 1, 100),
+      address: text('address', input.address ?? '', 0, 200),
+      tel: text('tel', input.tel ?? '', 0, 40),
+      price_fen: yuanToFen('price', input.price),
+      market_price_fen: yuanToFen('market_price', input.marketPrice),
+      valid_days: checkValidDays(input.validDays ?? DEFAULT_VALID_DAYS),
+      active: input.active === false ? 0 : 1,
+    };
+    return uniquely(this.db, `cinema ${cinemaId} already exists`, () =>
+      inTransaction(this.db, async (tx) => {
+        const region = await findRegion(tx, regionId);
+        if (!region) throw notFound('region', regionId);
+        if (await findCinema(tx, cinemaId)) throw conflict(`cinema ${cinemaId} already exists`);
+        const row: CinemaTable = {
+          cinema_id: cinemaId,
+          city_id: region.city_id,
+          region_id: regionId,
+          ...fields,
+        };
+        await insertCinemas(tx, [row]);
+        const view = presentCinema(row);
+        await this.change(tx, by, 'cinema.create', 'cinema', cinemaId, null, view);
+        return view;
+      }),
+    );
+  }
+
+  /** Edits a cinema; a new region moves it to that region's city. */
+  async editCinema(by: Actor, cinemaId: string, changes: CinemaChanges): Promise<CinemaView> {
+    requireRole(by, STAFF, 'manage the catalog');
+    const set: Partial<CinemaTable> = {};
+    if (changes.name !== undefined) set.cinema_name = text('name', changes.name, 1, 100);
+    if (changes.address !== undefined) set.address = text('address', changes.address, 0, 200);
+    if (changes.tel !== undefined) set.tel = text('tel', changes.tel, 0, 40);
+    if (changes.price !== undefined) set.price_fen = yuanToFen('price', changes.price);
+    if (changes.marketPrice !== undefined)
+      set.market_price_fen = yuanToFen('market_price', changes.marketPrice);
+    if (changes.validDays !== undefined) set.valid_days = checkValidDays(changes.validDays);
+    const regionId = changes.regionId === undefined ? undefined : checkId('region_id', changes.regionId);
+    if (!Object.keys(set).length && regionId === undefined) throw invalid('changes', 'are empty');
+    return this.updateCinema(by, cinemaId, 'cinema.update', async (tx) => {
+      if (regionId === undefined) return set;
+      const region = await findRegion(tx, regionId);
+      if (!region) throw notFound('region', regionId);
+      return { ...set, region_id: region.code_id, city_id: region.city_id };
+    });
+  }
+
+  async setCinemaActive(by: Actor, cinemaId: string, active: boolean): Promise<CinemaView> {
+    requireRole(by, STAFF, 'manage the catalog');
+    return this.updateCinema(by, cinemaId, active ? 'cinema.activate' : 'cinema.deactivate', async () => ({
+      active: active ? 1 : 0,
+    }));
+  }
+
+  async createKind(by: Actor, input: KindInput): Promise<KindView> {
+    requireRole(by, STAFF, 'manage the catalog');
+    const row: KindTable = {
+      kind_id: checkId('kind_id', input.kindId),
+      kind_name: text('name', input.name, 1, 100),
+      price_fen: yuanToFen('price', input.price),
+      market_price_fen: yuanToFen('market_price', input.marketPrice),
+      valid_days: checkValidDays(input.validDays),
+      remark: text('remark', input.remark ?? '', 0, 200),
+      active: input.active === false ? 0 : 1,
+    };
+    const cinemaIds = this.checkCinemaIds(input.cinemaIds ?? []);
+    return uniquely(this.db, `kind ${row.kind_id} already exists`, () =>
+      inTransaction(this.db, async (tx) => {
+        if (await findKind(tx, row.kind_id)) throw conflict(`kind ${row.kind_id} already exists`);
+        await this.requireCinemas(tx, cinemaIds);
+        await insertKind(tx, row);
+        await replaceKindCinemas(tx, row.kind_id, cinemaIds);
+        const view = presentKind(row, cinemaIds);
+        await this.change(tx, by, 'kind.create', 'kind', row.kind_id, null, view);
+        return view;
+      }),
+    );
+  }
+
+  async editKind(by: Actor, kindId: string, changes: KindChanges): Promise<KindView> {
+    requireRole(by, STAFF, 'manage the catalog');
+    const set: Partial<KindTable> = {};
+    if (changes.name !== undefined) set.kind_name = text('name', changes.name, 1, 100);
+    if (changes.price !== undefined) set.price_fen = yuanToFen('price', changes.price);
+    if (changes.marketPrice !== undefined)
+      set.market_price_fen = yuanToFen('market_price', changes.marketPrice);
+    if (changes.validDays !== undefined) set.valid_days = checkValidDays(changes.validDays);
+    if (changes.remark !== undefined) set.remark = text('remark', changes.remark, 0, 200);
+    if (!Object.keys(set).length) throw invalid('changes', 'are empty');
+    return this.updateKind(by, kindId, 'kind.update', set);
+  }
+
+  async setKindActive(by: Actor, kindId: string, active: boolean): Promise<KindView> {
+    requireRole(by, STAFF, 'manage the catalog');
+    return this.updateKind(by, kindId, active ? 'kind.activate' : 'kind.deactivate', {
+      active: active ? 1 : 0,
+    });
+  }
+
+  /** Replaces the set of cinemas where the kind's cards are accepted. */
+  async setKindCinemas(by: Actor, kindId: string, cinemaIds: string[]): Promise<KindView> {
+    requireRole(by, STAFF, 'manage the catalog');
+    const ids = this.checkCinemaIds(cinemaIds);
+    return inTransaction(this.db, async (tx) => {
+      const kind = await findKind(tx, checkId('kind_id', kindId));
+      if (!kind) throw notFound('kind', kindId);
+      await this.requireCinemas(tx, ids);
+      const before = presentKind(kind, await listKindCinemaIds(tx, kind.kind_id));
+      const after = presentKind(kind, ids);
+      if (same(before, after)) return after;
+      await replaceKindCinemas(tx, kind.kind_id, ids);
+      await this.change(tx, by, 'kind.cinemas', 'kind', kind.kind_id, before, after);
+      return after;
+    });
+  }
+
+  /** Sets the default settlement price and/or the market price of a cinema or kind (yuan strings). */
+  async setDefaultPrices(
+    by: Actor,
+    target: { type: 'cinema' | 'kind'; id: string },
+    prices: { price?: string; marketPrice?: string },
+  ): Promise<CinemaView | KindView> {
+    if (prices.price === undefined && prices.marketPrice === undefined) {
+      throw invalid('price', 'or market_price is required');
+    }
+    if (target.type === 'cinema') return this.editCinema(by, target.id, prices);
+    if (target.type === 'kind') return this.editKind(by, target.id, prices);
+    throw invalid('target', 'must be a cinema or a kind');
+  }
+
+  /**
+   * Imports cinemas from CSV (see CINEMA_CSV_COLUMNS). All or nothing: a file with any bad row
+   * changes nothing and the report lists every problem. A dry run only reports.
+   */
+  async importCinemas(by: Actor, csv: string, opts: ImportOptions = {}): Promise<ImportReport> {
+    requireRole(by, STAFF, 'manage the catalog');
+    if (typeof csv !== 'string') throw invalid('file', 'is required');
+    const dryRun = opts.dryRun === true;
+    const run = async (tx: Executor): Promise<ImportReport> => {
+      const plan = planCinemaImport(csv, await loadCatalogTables(tx), opts.onProgress);
+      const report: ImportReport = {
+        dryRun,
+        applied: false,
+        rows: plan.rows,
+        created: plan.newCinemas.length,
+        updated: plan.changedCinemas.length,
+        unchanged: plan.unchanged,
+        citiesCreated: plan.newCities.length,
+        regionsCreated: plan.newRegions.length,
+        errors: plan.errors,
+      };
+      if (dryRun || plan.errors.length) return report;
+      const total = plan.newCinemas.length + plan.changedCinemas.length;
+      if (total === 0) return report;
+      const at = this.clock.now();
+      const audit = (action: string, entityType: string, entityId: string, before: unknown, after: unknown) =>
+        recordAudit(tx, { at, actor: by.actor, action, entityType, entityId, before, after });
+      await insertCities(tx, plan.newCities);
+      for (const c of plan.newCities) await audit('city.create', 'city', c.code_id, null, presentCity(c));
+      await insertRegions(tx, plan.newRegions);
+      for (const r of plan.newRegions)
+        await audit('region.create', 'region', r.code_id, null, presentRegion(r));
+      let done = 0;
+      const progress = (n: number) => {
+        const next = done + n;
+        if (Math.floor(next / 500) > Math.floor(done / 500))
+          opts.onProgress?.({ phase: 'write', done: next, total });
+        done = next;
+      };
+      for (let i = 0; i < plan.newCinemas.length; i += 500) {
+        const batch = plan.newCinemas.slice(i, i + 500);
+        await insertCinemas(tx, batch);
+        for (const c of batch) await audit('cinema.create', 'cinema', c.cinema_id, null, presentCinema(c));
+        progress(batch.length);
+      }
+      for (const { before, after } of plan.changedCinemas) {
+        const { cinema_id: id, ...set } = after;
+        await updateCinemaRow(tx, id, set);
+        await audit('cinema.update', 'cinema', id, presentCinema(before), presentCinema(after));
+        progress(1);
+      }
+      const summary = {
+        rows: report.rows,
+        created: report.created,
+        updated: report.updated,
+        unchanged: report.unchanged,
+        citiesCreated: report.citiesCreated,
+        regionsCreated: report.regionsCreated,
+      };
+      await audit('catalog.import', 'catalog', opts.source ?? 'csv', null, summary);
+      await bumpRegistryVersion(tx);
+      opts.onProgress?.({ phase: 'write', done: total, total });
+      return { ...report, applied: true };
+    };
+    return dryRun ? run(this.db.kysely) : inTransaction(this.db, run);
+  }
+
+  private updateCinema(
+    by: Actor,
+    cinemaId: string,
+    action: string,
+    changesOf: (tx: Executor) => Promise<Partial<CinemaTable>>,
+  ): Promise<CinemaView> {
+    return inTransaction(this.db, async (tx) => {
+      const before = await findCinema(tx, checkId('cinema_id', cinemaId));
+      if (!before) throw notFound('cinema', cinemaId);
+      const set = await changesOf(tx);
+      const after = presentCinema({ ...before, ...set });
+      if (same(presentCinema(before), after)) return after;
+      await updateCinemaRow(tx, before.cinema_id, set);
+      await this.change(tx, by, action, 'cinema', before.cinema_id, presentCinema(before), after);
+      return after;
+    });
+  }
+
+  private updateKind(by: Actor, kindId: string, action: string, set: Partial<KindTable>): Promise<KindView> {
+    return inTransaction(this.db, async (tx) => {
+      const row = await findKind(tx, checkId('kind_id', kindId));
+      if (!row) throw notFound('kind', kindId);
+      const cinemaIds = await listKindCinemaIds(tx, row.kind_id);
+      const before = presentKind(row, cinemaIds);
+      const after = presentKind({ ...row, ...set }, cinemaIds);
+      if (same(before, after)) return after;
+      await updateKind(tx, row.kind_id, set);
+      await this.change(tx, by, action, 'kind', row.kind_id, before, after);
+      return after;
+    });
+  }
+
+  private checkCinemaIds(ids: unknown): string[] {
+    if (!Array.isArray(ids)) throw invalid('cinema_ids', 'must be a list of cinema ids');
+    return [...new Set(ids.map((id) => checkId('cinema_id', id)))].sort();
+  }
+
+  private async requireCinemas(tx: Executor, ids: string[]): Promise<void> {
+    const missing = await missingCinemaIds(tx, ids);
+    if (missing.length) throw notFound(missing.length > 1 ? 'cinemas' : 'cinema', missing.join(', '));
+  }
+
+  /** Audits a change and tells every server to reload its registry, in the change's transaction. */
+  private async change(
+    tx: Executor,
+    by: Actor,
+    action: string,
+    entityType: string,
+    entityId: string,
+    before: unknown,
+    after: unknown,
+  ) {
+    await recordAudit(tx, {
+      at: this.clock.now(),
+      actor: by.actor,
+      action,
+      entityType,
+      entityId,
+      before,
+      after,
+    });
+    await bumpRegistryVersion(tx);
+  }
+}

@@ -1,0 +1,298 @@
+import type { CatalogTables } from '../../db/catalog-admin.repository.js';
+import type { CinemaTable, CityTable, RegionTable } from '../../db/schema.js';
+import { AdminError, integer, pattern, text, yuanToFen } from './audit.service.js';
+
+/** The import file's columns; the header row must name each once, in any order. */
+export const CINEMA_CSV_COLUMNS = [
+  'city_id',
+  'city_name',
+  'city_remark',
+  'region_id',
+  'region_name',
+  'region_remark',
+  'cinema_id',
+  'cinema_name',
+  'address',
+  'tel',
+  'price',
+  'market_price',
+  'valid_days',
+  'active',
+] as const;
+
+type Column = (typeof CINEMA_CSV_COLUMNS)[number];
+
+export const DEFAULT_VALID_DAYS = 90;
+
+/** One problem in the file: `row` counts records from 1 (the header), as a spreadsheet numbers them. */
+export interface ImportIssue {
+  row: number;
+  /** The column at fault; empty when the whole row is. */
+  column: string;
+  message: string;
+}
+
+export interface CsvRecord {
+  row: number;
+  fields: string[];
+}
+
+/** RFC 4180 CSV: quoted fields may hold commas, quotes ("") and line breaks; CRLF or LF; a BOM is ignored. */
+export function parseCsv(input: string): { records: CsvRecord[]; error: ImportIssue | null } {
+  const s = input.charCodeAt(0) === 0xfeff ? input.slice(1) : input;
+  const records: CsvRecord[] = [];
+  let fields: string[] = [];
+  let field = '';
+  let row = 1;
+  let i = 0;
+  let quoted = false;
+  let afterQuote = false;
+  let startRow = 1;
+  const endRecord = () => {
+    fields.push(field);
+    // A blank line is no record, but still counts as a row.
+    if (!(fields.length === 1 && fields[0] === '' && !afterQuote)) records.push({ row: startRow, fields });
+    fields = [];
+    field = '';
+    afterQuote = false;
+    row++;
+    startRow = row;
+  };
+  while (i < s.length) {
+    const c = s[i]!;
+    if (quoted) {
+      if (c === '"') {
+        if (s[i + 1] === '"') {
+          field += '"';
+          i += 2;
+          continue;
+        }
+        quoted = false;
+        afterQuote = true;
+      } else {
+        field += c;
+      }
+      i++;
+      continue;
+    }
+    if (c === ',') {
+      fields.push(field);
+      field = '';
+      afterQuote = false;
+    } else if (c === '\r' || c === '\n') {
+      endRecord();
+      if (c === '\r' && s[i + 1] === '\n') i++;
+    } else if (afterQuote) {
+      return {
+        records,
+        error: { row: startRow, column: '', message: 'unexpected text after a closing quote' },
+      };
+    } else if (c === '"' && field === '') {
+      quoted = true;
+    } else {
+      field += c;
+    }
+    i++;
+  }
+  if (quoted)
+    return { records, error: { row: startRow, column: '', message: 'a quoted field is never closed' } };
+  if (field !== '' || fields.length > 0 || afterQuote) endRecord();
+  return { records, error: null };
+}
+
+export interface ImportPlan {
+  rows: number;
+  newCities: CityTable[];
+  newRegions: RegionTable[];
+  newCinemas: CinemaTable[];
+  changedCinemas: { before: CinemaTable; after: CinemaTable }[];
+  unchanged: number;
+  errors: ImportIssue[];
+}
+
+export interface ImportProgress {
+  phase: 'check' | 'write';
+  done: number;
+  total: number;
+}
+
+const ID_RULE = 'must be 1-32 letters, digits, _ or -';
+const ID = /^[A-Za-z0-9_-]{1,32}$/;
+const PROGRESS_EVERY = 500;
+
+function flag(column: string, value: string): number {
+  if (/^(1|true|yes|y)$/i.test(value)) return 1;
+  if (/^(0|false|no|n)$/i.test(value)) return 0;
+  throw new AdminError('invalid', `${column} must be 1 or 0 (or true/false, yes/no)`, column);
+}
+
+const sameCinema = (a: CinemaTable, b: CinemaTable) =>
+  (Object.keys(a) as (keyof CinemaTable)[]).every((k) => a[k] === b[k]);
+
+/**
+ * Checks every row of a cinema file against the catalog and against the rows before it, and
+ * works out what importing it would change. Cities and regions are created when missing; an
+ * existing one must be named the same (or the name left empty). Cinemas are created or updated.
+ */
+export function planCinemaImport(
+  csv: string,
+  catalog: CatalogTables,
+  onProgress?: (p: ImportProgress) => void,
+): ImportPlan {
+  const plan: ImportPlan = {
+    rows: 0,
+    newCities: [],
+    newRegions: [],
+    newCinemas: [],
+    changedCinemas: [],
+    unchanged: 0,
+    errors: [],
+  };
+  const { records, error } = parseCsv(csv);
+  if (error) {
+    plan.errors.push(error);
+    return plan;
+  }
+  const header = records.shift();
+  if (!header) {
+    plan.errors.push({
+      row: 1,
+      column: '',
+      message: `the file is empty; expected a header row: ${CINEMA_CSV_COLUMNS.join(',')}`,
+    });
+    return plan;
+  }
+  const index = new Map<string, number>();
+  header.fields.forEach((name, i) => {
+    const col = name.trim();
+    if (!(CINEMA_CSV_COLUMNS as readonly string[]).includes(col)) {
+      plan.errors.push({ row: header.row, column: col, message: `unknown column ${JSON.stringify(col)}` });
+    } else if (index.has(col)) {
+      plan.errors.push({ row: header.row, column: col, message: `column ${col} appears twice` });
+    } else {
+      index.set(col, i);
+    }
+  });
+  for (const col of CINEMA_CSV_COLUMNS) {
+    if (!index.has(col)) plan.errors.push({ row: header.row, column: col, message: `missing column ${col}` });
+  }
+  if (plan.errors.length) return plan;
+
+  const cities = new Map(catalog.cities.map((c) => [c.code_id, c]));
+  const regions = new Map(catalog.regions.map((r) => [r.code_id, r]));
+  const cinemas = new Map(catalog.cinemas.map((c) => [c.cinema_id, c]));
+  const seenCinemas = new Map<string, number>();
+  const width = header.fields.length;
+  plan.rows = records.length;
+
+  records.forEach((rec, n) => {
+    if ((n + 1) % PROGRESS_EVERY === 0) onProgress?.({ phase: 'check', done: n + 1, total: records.length });
+    if (rec.fields.length !== width) {
+      plan.errors.push({
+        row: rec.row,
+        column: '',
+        message: `expected ${width} fields, found ${rec.fields.length}`,
+      });
+      return;
+    }
+    const get = (c: Column) => rec.fields[index.get(c)!]!.trim();
+    const rowErrors: ImportIssue[] = [];
+    const check = <T>(fn: () => T): T | undefined => {
+      try {
+        return fn();
+      } catch (err) {
+        if (!(err instanceof AdminError)) throw err;
+        rowErrors.push({ row: rec.row, column: err.field ?? '', message: err.message });
+        return undefined;
+      }
+    };
+    const fail = (column: Column, message: string) => rowErrors.push({ row: rec.row, column, message });
+
+    // City: created when missing; an existing one keeps its name and remark.
+    const cityId = check(() =>
+      pattern('city_id', get('city_id'), /^[0-9]{3}$/, 'must be 3 digits, e.g. 001'),
+    );
+    let city: CityTable | undefined;
+    if (cityId !== undefined) {
+      const known = cities.get(cityId);
+      if (known) {
+        if (get('city_name') && get('city_name') !== known.code_name) {
+          fail('city_name', `city ${cityId} is named ${known.code_name}, not ${get('city_name')}`);
+        } else city = known;
+      } else {
+        const name = check(() => text('city_name', get('city_name'), 1, 50));
+        const remark = check(() => text('city_remark', get('city_remark'), 0, 50));
+        if (name !== undefined && remark !== undefined)
+          city = { code_id: cityId, code_name: name, remark, sort: 0 };
+      }
+    }
+    // Region: likewise, and it must lie in the row's city.
+    const regionId = check(() => pattern('region_id', get('region_id'), ID, ID_RULE));
+    let region: RegionTable | undefined;
+    if (regionId !== undefined) {
+      const known = regions.get(regionId);
+      if (known) {
+        if (cityId !== undefined && known.city_id !== cityId) {
+          fail('region_id', `region ${regionId} belongs to city ${known.city_id}, not ${cityId}`);
+        } else if (get('region_name') && get('region_name') !== known.code_name) {
+          fail('region_name', `region ${regionId} is named ${known.code_name}, not ${get('region_name')}`);
+        } else region = known;
+      } else {
+        const name = check(() => text('region_name', get('region_name'), 1, 50));
+        const remark = check(() => text('region_remark', get('region_remark'), 0, 50));
+        if (name !== undefined && remark !== undefined && cityId !== undefined) {
+          region = { code_id: regionId, city_id: cityId, code_name: name, remark, sort: 0 };
+        }
+      }
+    }
+    const cinemaId = check(() => pattern('cinema_id', get('cinema_id'), ID, ID_RULE));
+    if (cinemaId !== undefined && seenCinemas.has(cinemaId)) {
+      fail('cinema_id', `cinema ${cinemaId} already appears in row ${seenCinemas.get(cinemaId)}`);
+    }
+    const before = cinemaId === undefined ? undefined : cinemas.get(cinemaId);
+    const name = check(() => text('cinema_name', get('cinema_name'), 1, 100));
+    const address = check(() => text('address', get('address'), 0, 200));
+    const tel = check(() => text('tel', get('tel'), 0, 40));
+    const price = check(() => yuanToFen('price', get('price')));
+    const market = check(() => yuanToFen('market_price', get('market_price')));
+    const validDays = check(() =>
+      get('valid_days') === ''
+        ? (before?.valid_days ?? DEFAULT_VALID_DAYS)
+        : integer('valid_days', get('valid_days'), 1, 3650),
+    );
+    const active = check(() =>
+      get('active') === '' ? (before?.active ?? 1) : flag('active', get('active')),
+    );
+
+    if (rowErrors.length || !city || !region || cinemaId === undefined) {
+      plan.errors.push(...rowErrors);
+      return;
+    }
+    seenCinemas.set(cinemaId, rec.row);
+    if (!cities.has(city.code_id)) {
+      cities.set(city.code_id, city);
+      plan.newCities.push(city);
+    }
+    if (!regions.has(region.code_id)) {
+      regions.set(region.code_id, region);
+      plan.newRegions.push(region);
+    }
+    const after: CinemaTable = {
+      cinema_id: cinemaId,
+      cinema_name: name!,
+      city_id: city.code_id,
+      region_id: region.code_id,
+      address: address!,
+      tel: tel!,
+      price_fen: price!,
+      market_price_fen: market!,
+      valid_days: validDays!,
+      active: active!,
+    };
+    if (!before) plan.newCinemas.push(after);
+    else if (sameCinema(before, after)) plan.unchanged++;
+    else plan.changedCinemas.push({ before, after });
+  });
+  onProgress?.({ phase: 'check', done: records.length, total: records.length });
+  return plan;
+}
