@@ -16,7 +16,7 @@ import type { Clock } from './clock.js';
 import type { Partner, Registry } from './registry.js';
 import { generateCardNo, generatePassword } from './secrets.js';
 import { maskMobile, renderSmsText } from './sms-template.js';
-import { startOfDay } from './time.js';
+import { formatYmdHis, startOfDay } from './time.js';
 import type { WireObject } from './wire.js';
 
 const DAY_MS = 86_400_000;
@@ -283,11 +283,8 @@ export class CardService {
   }
 }
 
+/** `YYYY-MM-DD` in the zone. */
 function formatDate(ms: number, tz: string): string {
-  return new Intl.DateTimeFormat('sv-SE', {
-    timeZone: tz,
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-  }).format(ms);
+  const t = formatYmdHis(ms, tz);
+  return `${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6, 8)}`;
 }

@@ -31,15 +31,20 @@ export function consoleSender(log: SenderLogger): SmsSender {
   };
 }
 
-/** Appends one JSON line per message (tests and demos). */
+/** Appends one JSON line per message (tests and demos); the file stays open between messages. */
 export function fileSender(file: string): SmsSender {
+  let handle: Promise<fs.FileHandle> | null = null;
   return {
     name: 'file',
     send: async (m) => {
-      await fs.appendFile(
-        file,
-        JSON.stringify({ id: m.id, mobile: m.mobile, text: m.text, at: new Date().toISOString() }) + '\n',
-      );
+      handle ??= fs.open(file, 'a');
+      const line = JSON.stringify({ id: m.id, mobile: m.mobile, text: m.text, at: new Date().toISOString() }) + '\n';
+      try {
+        await (await handle).appendFile(line);
+      } catch (err) {
+        handle = null;
+        throw err;
+      }
     },
   };
 }
