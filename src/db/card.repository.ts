@@ -5,18 +5,46 @@ import type { CardEventTable, CardStatus, CardTable } from './schema.js';
 export type CardRow = Selectable<CardTable>;
 export type CardEventRow = Selectable<CardEventTable>;
 
-export function findCard(db: Executor, cardNo: string): Promise<CardRow | undefined> {
-  return db.selectFrom('cards').selectAll().where('card_no', '=', cardNo).executeTakeFirst();
+// The statements on the partner API's write path are written as plain SQL templates: the query
+// builder costs several times what SQLite needs to run them (measured ~16 µs per statement).
+
+const CARD_COLUMNS = [
+  'card_no',
+  'partner_id',
+  'cinema_id',
+  'kind_id',
+  'order_no',
+  'status',
+  'count',
+  'used_count',
+  'price_fen',
+  'total_fen',
+  'password',
+  'mobile',
+  'created_at',
+  'pay_deadline',
+  'paid_at',
+  'valid_until',
+  'banned_at',
+  'ban_reason',
+  'expired_at',
+  'sms_status',
+  'updated_at',
+] as const satisfies readonly (keyof CardTable)[];
+
+const cardColumnList = sql.join(CARD_COLUMNS.map((c) => sql.ref(c)));
+
+export async function findCard(db: Executor, cardNo: string): Promise<CardRow | undefined> {
+  const { rows } = await sql<CardRow>`select * from cards where card_no = ${cardNo}`.execute(db);
+  return rows[0];
 }
 
 /** False when the card number is taken (the caller draws another). */
-export async function insertCard(db: Executor, card: Insertable<CardTable>): Promise<boolean> {
-  const result = await db
-    .insertInto('cards')
-    .values(card)
-    .onConflict((oc) => oc.column('card_no').doNothing())
-    .executeTakeFirst();
-  return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+export async function insertCard(db: Executor, card: CardRow): Promise<boolean> {
+  const values = sql.join(CARD_COLUMNS.map((c) => sql`${card[c]}`));
+  const result = await sql`insert into cards (${cardColumnList}) values (${values})
+    on conflict (card_no) do nothing`.execute(db);
+  return Number(result.numAffectedRows ?? 0) === 1;
 }
 
 /**
@@ -30,11 +58,12 @@ export async function transitionCard(
   changes: Updateable<CardTable>,
   extra?: { usedCount?: number; payDeadlineAfter?: number },
 ): Promise<boolean> {
-  let q = db.updateTable('cards').set(changes).where('card_no', '=', cardNo).where('status', 'in', from);
-  if (extra?.usedCount !== undefined) q = q.where('used_count', '=', extra.usedCount);
-  if (extra?.payDeadlineAfter !== undefined) q = q.where('pay_deadline', '>', extra.payDeadlineAfter);
-  const result = await q.executeTakeFirst();
-  return Number(result.numUpdatedRows) === 1;
+  const set = sql.join(Object.entries(changes).map(([column, value]) => sql`${sql.ref(column)} = ${value}`));
+  const conditions = [sql`card_no = ${cardNo}`, sql`status in (${sql.join(from.map((s) => sql`${s}`))})`];
+  if (extra?.usedCount !== undefined) conditions.push(sql`used_count = ${extra.usedCount}`);
+  if (extra?.payDeadlineAfter !== undefined) conditions.push(sql`pay_deadline > ${extra.payDeadlineAfter}`);
+  const result = await sql`update cards set ${set} where ${sql.join(conditions, sql` and `)}`.execute(db);
+  return Number(result.numAffectedRows ?? 0) === 1;
 }
 
 export async function updateCard(

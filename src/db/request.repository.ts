@@ -1,4 +1,4 @@
-import type { Insertable, Selectable } from 'kysely';
+import { type Insertable, type Selectable, sql } from 'kysely';
 import type { Executor } from './tx.js';
 import type { RequestTable } from './schema.js';
 
@@ -31,13 +31,12 @@ export function findRequests(
  * Records a mutation's result inside the caller's transaction. False when another request
  * holds the req_id; on PostgreSQL this waits for a concurrent holder to commit or roll back.
  */
-export async function claimRequest(db: Executor, row: Insertable<RequestTable>): Promise<boolean> {
-  const result = await db
-    .insertInto('requests')
-    .values(row)
-    .onConflict((oc) => oc.columns(['partner_id', 'req_id']).doNothing())
-    .executeTakeFirst();
-  return Number(result.numInsertedOrUpdatedRows ?? 0) === 1;
+export async function claimRequest(db: Executor, row: RequestRow): Promise<boolean> {
+  const result =
+    await sql`insert into requests (partner_id, req_id, method, params_hash, code, body, created_at)
+    values (${row.partner_id}, ${row.req_id}, ${row.method}, ${row.params_hash}, ${row.code}, ${row.body}, ${row.created_at})
+    on conflict (partner_id, req_id) do nothing`.execute(db);
+  return Number(result.numAffectedRows ?? 0) === 1;
 }
 
 /** Records answered read requests; an existing row (a concurrent twin) wins. */

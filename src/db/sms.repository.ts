@@ -1,11 +1,14 @@
-import type { Insertable, Selectable } from 'kysely';
+import { type Selectable, sql } from 'kysely';
 import type { Executor } from './tx.js';
 import type { SmsMessageTable } from './schema.js';
 
 export type SmsMessageRow = Selectable<SmsMessageTable>;
 
-export async function insertSmsMessage(db: Executor, message: Insertable<SmsMessageTable>): Promise<void> {
-  await db.insertInto('sms_messages').values(message).execute();
+export async function insertSmsMessage(db: Executor, m: SmsMessageRow): Promise<void> {
+  await sql`insert into sms_messages
+      (id, card_no, mobile, text, reason, status, attempts, next_attempt_at, locked_until, last_error, created_at, sent_at)
+    values (${m.id}, ${m.card_no}, ${m.mobile}, ${m.text}, ${m.reason}, ${m.status}, ${m.attempts}, ${m.next_attempt_at},
+      ${m.locked_until}, ${m.last_error}, ${m.created_at}, ${m.sent_at})`.execute(db);
 }
 
 export async function countResendsSince(db: Executor, cardNo: string, since: number): Promise<number> {
