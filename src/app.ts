@@ -18,6 +18,7 @@ import { CONTENT_TYPE, type Format, renderEnvelope } from './http/envelope.js';
 import { INTERFACES } from './http/partner/interfaces.js';
 import { PartnerApi } from './http/partner/partner-api.js';
 import { Metrics } from './http/metrics.js';
+import { createAdminDeps, registerAdmin } from './http/admin/index.js';
 import { bodyTooLarge, parseForm, readMultipart } from './http/partner/body.js';
 import { SmsOutbox } from './workers/sms-outbox.js';
 import type { SmsSender } from './workers/sms-senders.js';
@@ -216,6 +217,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       return reply.code(res.status).headers(res.headers).type(res.contentType).send(res.body);
     },
   });
+
+  await registerAdmin(fastify, createAdminDeps({ db, clock, config, registry, cards, outbox }));
 
   fastify.get('/metrics', async (_request, reply) => {
     const text = await metrics.registry.metrics();

@@ -38,7 +38,8 @@ export function fileSender(file: string): SmsSender {
     name: 'file',
     send: async (m) => {
       handle ??= fs.open(file, 'a');
-      const line = JSON.stringify({ id: m.id, mobile: m.mobile, text: m.text, at: new Date().toISOString() }) + '\n';
+      const line =
+        JSON.stringify({ id: m.id, mobile: m.mobile, text: m.text, at: new Date().toISOString() }) + '\n';
       try {
         await (await handle).appendFile(line);
       } catch (err) {

@@ -1,0 +1,504 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { CatalogView } from '../../../domain/admin/catalog-admin.service.js';
+import type {
+  PartnerDetail,
+  PriceTargetType,
+  SignMode,
+} from '../../../domain/admin/partner-admin.service.js';
+import { INTERFACE_NAMES } from '../../partner/interfaces.js';
+import { actorOf, type ConsoleContext, userOf } from './context.js';
+import {
+  INTERFACE_LABEL,
+  isRefusal,
+  KEY_STATUS_LABEL,
+  label,
+  PARTNER_STATUS_LABEL,
+  refusalOf,
+  yuan,
+} from './format.js';
+import { bodyOf, checked, type Fields, intOf, splitList, str, strs } from './forms.js';
+import { html, type Html, seg } from './html.js';
+import {
+  badge,
+  csrfField,
+  field,
+  postButton,
+  redirectOk,
+  selectField,
+  sendPage,
+  table,
+  textareaField,
+} from './layout.js';
+
+interface FormState {
+  status: number;
+  error: string;
+  /** Which form the values and errors belong to. */
+  form: 'edit' | 'status' | 'permissions' | 'key' | 'price' | 'revoke';
+  values: Fields;
+  fields: Record<string, string>;
+}
+
+const partnerPath = (id: string) => `/admin/partners/${seg(id)}`;
+
+export function partnerRoutes(c: ConsoleContext): void {
+  const { app, deps } = c;
+
+  app.get('/admin/partners', { preHandler: c.view.staff }, async (request, reply) => {
+    const partners = await deps.partners.list(actorOf(request));
+    const rows = partners.map(
+      (p) =>
+        html`<tr>
+          <td><a href="${partnerPath(p.partnerId)}" class="mono">${p.partnerId}</a></td>
+          <td>${p.name}</td>
+          <td class="mono">${p.busId}</td>
+          <td>${statusBadge(p.status)}</td>
+          <td class="num">${p.permissions.length} / ${INTERFACE_NAMES.length}</td>
+          <td class="num">${p.activeKeys}</td>
+          <td class="num">${p.rateLimit || '不限'}</td>
+          <td>${p.ipAllow.length ? p.ipAllow.join(', ') : html`<span class="muted">任意</span>`}</td>
+          <td>${c.time(p.createdAt)}</td>
+        </tr>`,
+    );
+    return sendPage(request, reply, {
+      title: '渠道',
+      nav: 'partners',
+      body: html`<div class="actions" style="margin:0 0 12px">
+          <a class="button" href="/admin/partners/new">新建渠道</a>
+        </div>
+        ${table(
+          [
+            'partner_id',
+            '名称',
+            'bus_id',
+            '状态',
+            { label: '接口', num: true },
+            { label: '有效密钥', num: true },
+            { label: '限流/秒', num: true },
+            'IP 白名单',
+            '创建时间',
+          ],
+          rows,
+          '还没有渠道',
+        )}`,
+    });
+  });
+
+  app.get('/admin/partners/new', { preHandler: c.view.staff }, async (request, reply) =>
+    newPartnerPage(request, reply, { prefix: 'MT', permissions: [...INTERFACE_NAMES], rate_limit: '0' }),
+  );
+
+  app.post('/admin/partners', { preHandler: c.change.staff }, async (request, reply) => {
+    const f = bodyOf(request);
+    try {
+      const p = await deps.partners.create(actorOf(request), {
+        name: str(f, 'name'),
+        prefix: str(f, 'prefix').trim() || undefined,
+        permissions: strs(f, 'permissions'),
+        ipAllow: splitList(str(f, 'ip_allow')),
+        rateLimit: rateLimitOf(f),
+      });
+      await deps.afterRegistryChange();
+      return redirectOk(reply, partnerPath(p.partnerId), 'partner.created');
+    } catch (err) {
+      if (!isRefusal(err)) throw err;
+      const r = refusalOf(err);
+      return newPartnerPage(request, reply, f, r.status, r.error, r.fields);
+    }
+  });
+
+  app.get<{ Params: { id: string } }>(
+    '/admin/partners/:id',
+    { preHandler: c.view.staff },
+    async (request, reply) => detailPage(c, request, reply, request.params.id),
+  );
+
+  /** Runs a change from the detail page: redirect with a flash, or the page again with the refusal. */
+  const change = async (
+    request: FastifyRequest<{ Params: { id: string } }>,
+    reply: FastifyReply,
+    form: FormState['form'],
+    ok: string,
+    fn: (f: Fields) => Promise<unknown>,
+  ) => {
+    const f = bodyOf(request);
+    try {
+      await fn(f);
+      await deps.afterRegistryChange();
+      return redirectOk(reply, partnerPath(request.params.id), ok);
+    } catch (err) {
+      if (!isRefusal(err)) throw err;
+      const r = refusalOf(err);
+      return detailPage(c, request, reply, request.params.id, {
+        status: r.status,
+        error: r.error,
+        form,
+        values: f,
+        fields: r.fields,
+      });
+    }
+  };
+
+  type P = { Params: { id: string } };
+  app.post<P>('/admin/partners/:id/edit', { preHandler: c.change.staff }, (request, reply) =>
+    change(request, reply, 'edit', 'partner.saved', (f) =>
+      deps.partners.edit(actorOf(request), request.params.id, {
+        name: str(f, 'name'),
+        ipAllow: splitList(str(f, 'ip_allow')),
+        rateLimit: rateLimitOf(f),
+      }),
+    ),
+  );
+
+  app.post<P>('/admin/partners/:id/suspend', { preHandler: c.change.staff }, (request, reply) =>
+    change(request, reply, 'status', 'partner.suspended', () =>
+      deps.partners.suspend(actorOf(request), request.params.id),
+    ),
+  );
+
+  app.post<P>('/admin/partners/:id/resume', { preHandler: c.change.staff }, (request, reply) =>
+    change(request, reply, 'status', 'partner.resumed', () =>
+      deps.partners.resume(actorOf(request), request.params.id),
+    ),
+  );
+
+  // The checkboxes say which interfaces should be granted; the difference is granted and revoked.
+  app.post<P>('/admin/partners/:id/permissions', { preHandler: c.change.staff }, (request, reply) =>
+    change(request, reply, 'permissions', 'partner.permissions', async (f) => {
+      const by = actorOf(request);
+      const current = await deps.partners.show(by, request.params.id);
+      const wanted = new Set(strs(f, 'permissions'));
+      const grant = [...wanted].filter((n) => !current.permissions.includes(n));
+      const revoke = current.permissions.filter((n) => !wanted.has(n));
+      if (grant.length) await deps.partners.grant(by, request.params.id, grant);
+      if (revoke.length) await deps.partners.revoke(by, request.params.id, revoke);
+    }),
+  );
+
+  // The new key is shown on this response only: no redirect, nothing stored to show it again.
+  app.post<P>('/admin/partners/:id/keys', { preHandler: c.change.admin }, async (request, reply) => {
+    const f = bodyOf(request);
+    try {
+      const key = await deps.partners.createKey(actorOf(request), request.params.id, {
+        secId: str(f, 'sec_id').trim() || undefined,
+        signMode: (str(f, 'sign_mode') || 'basic') as SignMode,
+      });
+      await deps.afterRegistryChange();
+      const p = await deps.partners.show(actorOf(request), key.partnerId);
+      return sendPage(request, reply, {
+        title: `新密钥 · ${p.partnerId}`,
+        nav: 'partners',
+        body: html`<div class="warn" role="alert">
+            <strong>请立即复制并安全地交给渠道。</strong> 这个 md5key
+            只在本页显示这一次，之后无法再查看；离开本页后如遗失，只能吊销并新建密钥。
+          </div>
+          <div class="panel">
+            <dl class="kv">
+              <dt>渠道</dt>
+              <dd>${p.partnerId} ${p.name}</dd>
+              <dt>partner_id</dt>
+              <dd class="mono">${key.partnerId}</dd>
+              <dt>bus_id</dt>
+              <dd class="mono">${p.busId}</dd>
+              <dt>sec_id</dt>
+              <dd class="mono">${key.secId}</dd>
+              <dt>签名方式</dt>
+              <dd>${key.signMode}</dd>
+              <dt>md5key</dt>
+              <dd>
+                <input
+                  type="text"
+                  id="md5key"
+                  class="secret mono"
+                  readonly
+                  value="${key.md5key}"
+                  size="40"
+                  autocomplete="off"
+                />
+                <button type="button" class="secondary" data-copy="md5key">复制</button>
+              </dd>
+            </dl>
+          </div>
+          <p><a href="${partnerPath(p.partnerId)}">‹ 返回渠道 ${p.partnerId}</a></p>`,
+      });
+    } catch (err) {
+      if (!isRefusal(err)) throw err;
+      const r = refusalOf(err);
+      return detailPage(c, request, reply, request.params.id, {
+        status: r.status,
+        error: r.error,
+        form: 'key',
+        values: f,
+        fields: r.fields,
+      });
+    }
+  });
+
+  app.post<P>('/admin/partners/:id/keys/revoke', { preHandler: c.change.admin }, async (request, reply) => {
+    const f = bodyOf(request);
+    if (!checked(f, 'confirm')) {
+      return detailPage(c, request, reply, request.params.id, {
+        status: 400,
+        error: `请勾选“确认吊销”后再吊销 sec_id ${str(f, 'sec_id')}。`,
+        form: 'revoke',
+        values: f,
+        fields: { confirm: '请确认' },
+      });
+    }
+    return change(request, reply, 'revoke', 'key.revoked', () =>
+      deps.partners.revokeKey(actorOf(request), request.params.id, str(f, 'sec_id')),
+    );
+  });
+
+  app.post<P>('/admin/partners/:id/prices', { preHandler: c.change.staff }, (request, reply) =>
+    change(request, reply, 'price', 'price.set', (f) =>
+      deps.partners.setPrice(
+        actorOf(request),
+        request.params.id,
+        targetOf(str(f, 'target')),
+        str(f, 'price'),
+      ),
+    ),
+  );
+
+  app.post<P>('/admin/partners/:id/prices/clear', { preHandler: c.change.staff }, (request, reply) =>
+    change(request, reply, 'price', 'price.cleared', (f) =>
+      deps.partners.clearPrice(actorOf(request), request.params.id, targetOf(str(f, 'target'))),
+    ),
+  );
+}
+
+/** `cinema:1001` / `kind:K2D` from the price forms. */
+function targetOf(value: string): { type: PriceTargetType; id: string } {
+  const i = value.indexOf(':');
+  return { type: value.slice(0, i) as PriceTargetType, id: i < 0 ? '' : value.slice(i + 1) };
+}
+
+/** An empty rate limit means none (0). */
+const rateLimitOf = (f: Fields) => intOf(str(f, 'rate_limit'), 0);
+
+function statusBadge(status: string): Html {
+  return badge(label(PARTNER_STATUS_LABEL, status), status === 'active' ? 'green' : 'red');
+}
+
+function permissionChecks(selected: readonly string[]): Html {
+  return html`<div class="checks">
+    ${INTERFACE_NAMES.map(
+      (n) =>
+        html`<label
+          ><input
+            type="checkbox"
+            name="permissions"
+            value="${n}"
+            ${selected.includes(n) ? html` checked` : ''}
+          />
+          <span
+            ><span class="mono">${n}</span> <span class="muted">${INTERFACE_LABEL[n] ?? ''}</span></span
+          ></label
+        >`,
+    )}
+  </div>`;
+}
+
+function newPartnerPage(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  values: Fields,
+  status = 200,
+  error: string | null = null,
+  errors: Record<string, string> = {},
+) {
+  return sendPage(request, reply, {
+    title: '新建渠道',
+    nav: 'partners',
+    status,
+    error,
+    body: html`<form method="post" action="/admin/partners" class="panel">
+      ${csrfField(request)}
+      <div class="form-grid">
+        ${field({ label: '名称', name: 'name', value: str(values, 'name'), required: true, maxlength: 100, error: errors.name })}
+        ${field({ label: '编号前缀', name: 'prefix', value: str(values, 'prefix'), hint: '两个大写字母，partner_id 形如 MT000001', error: errors.prefix })}
+        ${field({ label: '限流（次/秒）', name: 'rate_limit', type: 'number', value: str(values, 'rate_limit'), hint: '0 表示不限', error: errors.rate_limit })}
+      </div>
+      ${textareaField({ label: 'IP 白名单', name: 'ip_allow', value: str(values, 'ip_allow'), hint: '每行一个 IPv4/IPv6 地址；留空表示不限', error: errors.ip_allow })}
+      <h3>接口权限</h3>
+      ${errors.permissions ? html`<p class="err">${errors.permissions}</p>` : ''}
+      ${permissionChecks(strs(values, 'permissions'))}
+      <div class="actions"><button type="submit">创建渠道</button><a href="/admin/partners">取消</a></div>
+    </form>`,
+  });
+}
+
+async function detailPage(
+  c: ConsoleContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  id: string,
+  state?: FormState,
+) {
+  const by = actorOf(request);
+  const p = await c.deps.partners.show(by, id);
+  const catalog = await c.deps.catalog.list(by);
+  const isAdmin = userOf(request).role === 'admin';
+  const path = partnerPath(p.partnerId);
+  const v = (form: FormState['form'], name: string, fallback: string) =>
+    state?.form === form ? str(state.values, name) : fallback;
+  const e = (form: FormState['form'], name: string) =>
+    state?.form === form ? state.fields[name] : undefined;
+
+  const summary = html`<div class="panel">
+    <dl class="kv">
+      <dt>partner_id</dt>
+      <dd class="mono">${p.partnerId}</dd>
+      <dt>名称</dt>
+      <dd>${p.name}</dd>
+      <dt>bus_id</dt>
+      <dd class="mono">${p.busId}</dd>
+      <dt>状态</dt>
+      <dd>
+        ${statusBadge(p.status)}
+        ${
+          p.status === 'active'
+            ? postButton(request, `${path}/suspend`, '暂停渠道', { className: 'small danger' })
+            : postButton(request, `${path}/resume`, '恢复渠道', { className: 'small' })
+        }
+      </dd>
+      <dt>创建时间</dt>
+      <dd>${c.time(p.createdAt)}</dd>
+    </dl>
+  </div>`;
+
+  const edit = html`<h2>基本设置</h2>
+    <form method="post" action="${path}/edit" class="panel">
+      ${csrfField(request)}
+      <div class="form-grid">
+        ${field({ label: '名称', name: 'name', value: v('edit', 'name', p.name), required: true, maxlength: 100, error: e('edit', 'name') })}
+        ${field({ label: '限流（次/秒）', name: 'rate_limit', type: 'number', value: v('edit', 'rate_limit', String(p.rateLimit)), hint: '0 表示不限', error: e('edit', 'rate_limit') })}
+      </div>
+      ${textareaField({ label: 'IP 白名单', name: 'ip_allow', value: v('edit', 'ip_allow', p.ipAllow.join('\n')), hint: '每行一个地址；留空表示任何地址都可调用', error: e('edit', 'ip_allow') })}
+      <div class="actions"><button type="submit">保存</button></div>
+    </form>`;
+
+  const permissions = html`<h2>接口权限</h2>
+    <form method="post" action="${path}/permissions" class="panel">
+      ${csrfField(request)}
+      ${permissionChecks(state?.form === 'permissions' ? strs(state.values, 'permissions') : p.permissions)}
+      <div class="actions">
+        <button type="submit">更新权限</button><span class="muted">勾选的接口被授予，未勾选的被收回。</span>
+      </div>
+    </form>`;
+
+  const keys = isAdmin ? keysSection(c, request, p, state) : html``;
+  const prices = pricesSection(request, p, catalog, state);
+
+  return sendPage(request, reply, {
+    title: `渠道 ${p.partnerId} · ${p.name}`,
+    nav: 'partners',
+    status: state?.status,
+    error: state?.error,
+    body: html`<p>
+        <a href="/admin/partners">‹ 全部渠道</a> ·
+        <a href="/admin/cards?partner=${p.partnerId}">该渠道的卡</a> ·
+        <a href="/admin/statements?partner=${p.partnerId}">对账单</a> ·
+        <a href="/admin/audit?entity_type=partner&amp;entity_id=${p.partnerId}">审计日志</a>
+      </p>
+      ${summary}${edit}${permissions}${keys}${prices}`,
+  });
+}
+
+function keysSection(c: ConsoleContext, request: FastifyRequest, p: PartnerDetail, state?: FormState): Html {
+  const path = partnerPath(p.partnerId);
+  const keyErr = state?.form === 'key' ? state.fields : {};
+  const revoking = state?.form === 'revoke' ? str(state.values, 'sec_id') : '';
+  const rows = (p.keys ?? []).map(
+    (k) =>
+      html`<tr>
+        <td class="mono">${k.secId}</td>
+        <td>${k.signMode}</td>
+        <td>${badge(label(KEY_STATUS_LABEL, k.status), k.status === 'active' ? 'green' : '')}</td>
+        <td>${c.time(k.createdAt)}</td>
+        <td>${c.time(k.revokedAt)}</td>
+        <td>
+          ${
+            k.status === 'active'
+              ? html`<form method="post" action="${path}/keys/revoke" class="inline">
+                  ${csrfField(request)}
+                  <input type="hidden" name="sec_id" value="${k.secId}" />
+                  <label class="${revoking === k.secId ? 'err' : ''}"
+                    ><input type="checkbox" name="confirm" value="1" /> 确认吊销</label
+                  >
+                  <button type="submit" class="small danger">吊销</button>
+                </form>`
+              : ''
+          }
+        </td>
+      </tr>`,
+  );
+  return html`<h2>密钥（sec_id）</h2>
+    ${table(['sec_id', '签名方式', '状态', '创建时间', '吊销时间', ''], rows, '还没有密钥：渠道无法调用接口')}
+    <form method="post" action="${path}/keys" class="panel">
+      ${csrfField(request)}
+      <h3>新建密钥</h3>
+      <div class="form-grid">
+        ${field({ label: 'sec_id', name: 'sec_id', value: state?.form === 'key' ? str(state.values, 'sec_id') : '', hint: '留空自动取 k1、k2…', error: keyErr.sec_id })}
+        ${selectField({
+          label: '签名方式',
+          name: 'sign_mode',
+          value: state?.form === 'key' ? str(state.values, 'sign_mode') : 'basic',
+          options: [
+            { value: 'basic', label: 'basic（partner_id+bus_id+req_id+timestamp）' },
+            { value: 'full', label: 'full（全部参数）' },
+          ],
+          error: keyErr.sign_mode,
+        })}
+        <div><button type="submit">生成密钥</button></div>
+      </div>
+      <p class="muted">新的 md5key 只在生成后的页面显示一次。轮换密钥：先新建，渠道切换后再吊销旧的。</p>
+    </form>`;
+}
+
+function pricesSection(
+  request: FastifyRequest,
+  p: PartnerDetail,
+  catalog: CatalogView,
+  state?: FormState,
+): Html {
+  const path = partnerPath(p.partnerId);
+  const cinemas = new Map(catalog.cinemas.map((x) => [x.cinemaId, x]));
+  const kinds = new Map(catalog.kinds.map((x) => [x.kindId, x]));
+  const rows = p.prices.map((pr) => {
+    const target = pr.targetType === 'cinema' ? cinemas.get(pr.targetId) : kinds.get(pr.targetId);
+    return html`<tr>
+      <td>${pr.targetType === 'cinema' ? '影院' : '券种'}</td>
+      <td class="mono">${pr.targetId}</td>
+      <td>${target?.name ?? ''}</td>
+      <td class="num">${target ? yuan(target.priceFen) : ''}</td>
+      <td class="num">${yuan(pr.priceFen)}</td>
+      <td>
+        ${postButton(request, `${path}/prices/clear`, '清除', { hidden: { target: `${pr.targetType}:${pr.targetId}` } })}
+      </td>
+    </tr>`;
+  });
+  const options = [
+    ...catalog.cinemas.map((x) => ({
+      value: `cinema:${x.cinemaId}`,
+      label: `影院 ${x.cinemaId} ${x.name}（默认 ${yuan(x.priceFen)}）`,
+    })),
+    ...catalog.kinds.map((x) => ({
+      value: `kind:${x.kindId}`,
+      label: `券种 ${x.kindId} ${x.name}（默认 ${yuan(x.priceFen)}）`,
+    })),
+  ];
+  const err = state?.form === 'price' ? state.fields : {};
+  return html`<h2>渠道专属价格</h2>
+    ${table(['类型', '编号', '名称', { label: '默认价', num: true }, { label: '渠道价', num: true }, ''], rows, '没有专属价格：按默认价结算')}
+    <form method="post" action="${path}/prices" class="panel">
+      ${csrfField(request)}
+      <h3>设置价格</h3>
+      <div class="form-grid">
+        ${selectField({ label: '影院或券种', name: 'target', options, value: state?.form === 'price' ? str(state.values, 'target') : '', error: err.target ?? err.cinema_id ?? err.kind_id })}
+        ${field({ label: '价格（元）', name: 'price', value: state?.form === 'price' ? str(state.values, 'price') : '', placeholder: '35.00', error: err.price })}
+        <div><button type="submit">设置</button></div>
+      </div>
+    </form>`;
+}

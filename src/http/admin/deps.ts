@@ -1,0 +1,56 @@
+import type { Config } from '../../config.js';
+import type { Db } from '../../db/database.js';
+import { AuditService } from '../../domain/admin/audit.service.js';
+import { CardAdminService } from '../../domain/admin/card-admin.service.js';
+import { CatalogAdminService } from '../../domain/admin/catalog-admin.service.js';
+import { PartnerAdminService } from '../../domain/admin/partner-admin.service.js';
+import { RedemptionService } from '../../domain/admin/redemption.service.js';
+import { ReportService } from '../../domain/admin/report.service.js';
+import { UserService } from '../../domain/admin/user.service.js';
+import type { CardService } from '../../domain/card.service.js';
+import type { Clock } from '../../domain/clock.js';
+import type { Registry } from '../../domain/registry.js';
+import type { SmsOutbox } from '../../workers/sms-outbox.js';
+
+/** Everything the management API and console need, built once per app. */
+export interface AdminDeps {
+  db: Db;
+  clock: Clock;
+  config: Config;
+  registry: Registry;
+  cards: CardService;
+  outbox: SmsOutbox;
+  users: UserService;
+  partners: PartnerAdminService;
+  catalog: CatalogAdminService;
+  cardAdmin: CardAdminService;
+  redemption: RedemptionService;
+  reports: ReportService;
+  audit: AuditService;
+  /** Call after a change to catalog/partners/keys/prices so this process serves it at once. */
+  afterRegistryChange(): Promise<void>;
+}
+
+export function createAdminDeps(x: {
+  db: Db;
+  clock: Clock;
+  config: Config;
+  registry: Registry;
+  cards: CardService;
+  outbox: SmsOutbox;
+}): AdminDeps {
+  const { db, clock, config, registry, cards } = x;
+  const timeZone = config.timeZone;
+  return {
+    ...x,
+    users: new UserService(db, clock),
+    partners: new PartnerAdminService(db, clock),
+    catalog: new CatalogAdminService(db, clock),
+    cardAdmin: new CardAdminService({ db, clock, timeZone, cards, registry }),
+    redemption: new RedemptionService({ db, clock, timeZone }),
+    reports: new ReportService({ db, timeZone }),
+    audit: new AuditService(db),
+    // Other processes notice through the registry version row within a second.
+    afterRegistryChange: () => registry.reload(),
+  };
+}

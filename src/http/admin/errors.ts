@@ -1,0 +1,164 @@
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { AdminError } from '../../domain/admin/audit.service.js';
+import { CardError } from '../../domain/admin/redemption.service.js';
+import { ApiError } from '../../errors.js';
+
+/**
+ * Errors of the management API and console. The JSON API answers `{error: {code, message,
+ * field?, details?}}`; pages get a small Chinese HTML page. Messages of 5xx are never shown.
+ */
+
+export type AdminHttpCode =
+  | 'invalid'
+  | 'unauthenticated'
+  | 'invalid_credentials'
+  | 'forbidden'
+  | 'csrf'
+  | 'cross_origin'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'conflict'
+  | 'too_large'
+  | 'unsupported_media_type'
+  | 'rate_limited'
+  | 'internal';
+
+/** An HTTP-layer refusal whose message is safe to show. */
+export class AdminHttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: AdminHttpCode | string,
+    message: string,
+    readonly extra: { field?: string; headers?: Record<string, string>; details?: object } = {},
+  ) {
+    super(message);
+    this.name = 'AdminHttpError';
+  }
+}
+
+export const unauthenticated = () => new AdminHttpError(401, 'unauthenticated', 'sign in first');
+export const forbidden = (message = 'your role may not do this') =>
+  new AdminHttpError(403, 'forbidden', message);
+export const badCsrf = () => new AdminHttpError(403, 'csrf', 'missing or invalid CSRF token');
+export const crossOrigin = () =>
+  new AdminHttpError(403, 'cross_origin', 'cross-origin requests may not change anything');
+
+export interface ErrorBody {
+  error: { code: string; message: string; field?: string; details?: object };
+}
+
+interface Rendered {
+  status: number;
+  body: ErrorBody;
+  headers: Record<string, string>;
+}
+
+/** Turns anything thrown below the HTTP layer (or by Fastify) into a status and a safe body. */
+export function describeError(err: unknown): Rendered {
+  const out = (
+    status: number,
+    code: string,
+    message: string,
+    extra: { field?: string; headers?: Record<string, string>; details?: object } = {},
+  ): Rendered => {
+    const error: ErrorBody['error'] = { code, message };
+    if (extra.field !== undefined) error.field = extra.field;
+    if (extra.details !== undefined && Object.keys(extra.details).length) error.details = extra.details;
+    return { status, body: { error }, headers: extra.headers ?? {} };
+  };
+  if (err instanceof AdminHttpError) return out(err.status, err.code, err.message, err.extra);
+  if (err instanceof AdminError) return out(err.status, err.code, err.message, { field: err.field });
+  if (err instanceof CardError) {
+    const headers: Record<string, string> = {};
+    if (err.details.retryAfterSec) headers['retry-after'] = String(err.details.retryAfterSec);
+    return out(err.status, err.code, err.message, { headers, details: err.details });
+  }
+  if (err instanceof ApiError) {
+    const status = err.status >= 500 ? 500 : err.status;
+    return out(
+      status,
+      status >= 500 ? 'internal' : err.type,
+      status >= 500 ? 'internal error' : err.message,
+      {
+        headers: err.headers,
+      },
+    );
+  }
+  const e = err as Partial<FastifyError> & { validationContext?: string };
+  if (e && typeof e === 'object' && Array.isArray(e.validation)) {
+    const first = e.validation[0];
+    const missing = (first?.params as { missingProperty?: unknown } | undefined)?.missingProperty;
+    const path = (first?.instancePath ?? '').replace(/^\//, '').replace(/\//g, '.');
+    const field = typeof missing === 'string' ? (path ? `${path}.${missing}` : missing) : path || undefined;
+    return out(400, 'invalid', e.message ?? 'invalid request', { field });
+  }
+  switch (e?.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return out(413, 'too_large', 'request body is too large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return out(415, 'unsupported_media_type', 'unsupported content type');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return out(400, 'invalid', 'malformed JSON body');
+  }
+  if (err instanceof SyntaxError) return out(400, 'invalid', 'malformed JSON body');
+  const status = e?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return out(
+      status,
+      status === 404 ? 'not_found' : 'invalid',
+      e.code?.startsWith('FST_') ? e.message! : 'bad request',
+    );
+  }
+  return out(500, 'internal', 'internal error');
+}
+
+/** True for the JSON API's URLs; everything else under /admin is a page. */
+export function isApiUrl(url: string): boolean {
+  return url === '/admin/api' || url.startsWith('/admin/api/') || url.startsWith('/admin/api?');
+}
+
+const ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+export const escapeText = (s: string) => s.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+
+const TITLES: Record<number, string> = {
+  400: '请求有误',
+  401: '请先登录',
+  403: '无权访问',
+  404: '页面不存在',
+  405: '请求方法不允许',
+  409: '操作冲突',
+  413: '上传内容过大',
+  415: '不支持的内容类型',
+  429: '操作过于频繁',
+  500: '服务器内部错误',
+};
+
+/** A small self-contained error page. */
+export function errorPage(status: number, message?: string): string {
+  const title = TITLES[status] ?? (status >= 500 ? TITLES[500]! : TITLES[400]!);
+  const detail = message ? `<p>${escapeText(message)}</p>` : '';
+  return `<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeText(title)} - 电影票管理平台</title>
+<style>body{font-family:system-ui,-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}h1{font-size:1.4rem}a{color:#1a56db}</style>
+</head><body><h1>${escapeText(title)}</h1>${detail}<p><a href="/admin">返回首页</a></p></body></html>`;
+}
+
+/** Answers with the error as JSON (API URLs) or as a page. */
+export function sendError(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+  const { status, body, headers } = describeError(err);
+  if (status >= 500) request.log.error({ err }, 'admin request failed');
+  void reply.code(status).headers(headers);
+  if (isApiUrl(request.url)) return reply.type('application/json; charset=utf-8').send(body);
+  return reply
+    .type('text/html; charset=utf-8')
+    .send(errorPage(status, status >= 500 ? undefined : body.error.message));
+}
