@@ -3,7 +3,7 @@ import { buildApp } from './app.js';
 import { type Config, ConfigError, loadConfig } from './config.js';
 import { openDatabase } from './db/database.js';
 import { systemClock } from './domain/clock.js';
-import { DEMO_PARTNER, ensureDemoData } from './domain/demo.js';
+import { DEMO_ADMIN, DEMO_PARTNER, ensureDemoAdmin, ensureDemoData } from './domain/demo.js';
 import { md5Hex } from './domain/sign.js';
 import { formatYmdHis } from './domain/time.js';
 import { senderFromSetting } from './workers/sms-senders.js';
@@ -15,6 +15,7 @@ export async function serve(config: Config): Promise<{ close: () => Promise<void
   const db = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { sqlitePath });
   const logger = { level: config.logLevel, redact: ['req.headers.authorization', '*.md5key', '*.password'] };
   let demoKey: string | undefined;
+  let adminPassword: string | null = null;
   if (config.demo) {
     for (let attempt = 0; ; attempt++) {
       try {
@@ -25,6 +26,7 @@ export async function serve(config: Config): Promise<{ close: () => Promise<void
         if (attempt > 0 || !db.isUniqueViolation(err)) throw err;
       }
     }
+    adminPassword = await ensureDemoAdmin(db, systemClock);
   }
   const app = await buildApp({
     config,
@@ -46,7 +48,7 @@ export async function serve(config: Config): Promise<{ close: () => Promise<void
   const port = typeof address === 'object' && address ? address.port : config.port;
   app.startWorkers();
   sweeper.start();
-  if (demoKey !== undefined) printDemoBanner(config, port, demoKey);
+  if (demoKey !== undefined) printDemoBanner(config, port, demoKey, adminPassword);
   return {
     port,
     close: async () => {
@@ -61,7 +63,7 @@ const consoleLog = {
   info: (obj: object, msg: string) => process.stdout.write(`${msg} ${JSON.stringify(obj)}\n`),
 };
 
-function printDemoBanner(config: Config, port: number, md5key: string): void {
+function printDemoBanner(config: Config, port: number, md5key: string, adminPassword: string | null): void {
   const { partnerId, busId, secId } = DEMO_PARTNER;
   const reqId = `demo${Date.now()}`;
   const timestamp = formatYmdHis(Date.now(), config.timeZone);
@@ -82,6 +84,11 @@ function printDemoBanner(config: Config, port: number, md5key: string): void {
     `    -d req_id=${reqId} -d ver=1000 -d timestamp=${timestamp} -d hashcode=${hashcode} -d format=json`,
     '',
     `Walk both purchase flows: MOVTICKET_MD5KEY=${md5key} npm run demo:channel`,
+    '',
+    `Console: ${base}/admin`,
+    adminPassword
+      ? `  user ${DEMO_ADMIN}, password ${adminPassword}   (shown this once; reset: npm run movticket -- user password ${DEMO_ADMIN})`
+      : `  sign in with an existing account (reset a password: npm run movticket -- user password NAME)`,
     '',
   ];
   process.stdout.write(lines.join('\n') + '\n');

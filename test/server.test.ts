@@ -50,6 +50,15 @@ describe('npm start (serve --demo)', () => {
         ((await res.json()) as { data: { cities: unknown[] } }).data.cities.length,
       ).toBeGreaterThanOrEqual(2);
       expect((await fetch(`${first.base}/healthz`)).status).toBe(200);
+      // The console's first admin, with the password printed once.
+      const adminPassword = /user admin, password (\S+)/.exec(first.printed)?.[1];
+      expect(adminPassword).toBeDefined();
+      const login = await fetch(`${first.base}/admin/api/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'admin', password: adminPassword }),
+      });
+      expect(login.status).toBe(200);
 
       const client = new MovTicketClient({
         baseUrl: first.base,
@@ -64,6 +73,7 @@ describe('npm start (serve --demo)', () => {
       const second = await start(dir);
       try {
         expect(second.printed).toContain(`md5key      ${key}`);
+        expect(second.printed).not.toMatch(/password \S+ {3}\(shown this once/);
         const again = new MovTicketClient({
           baseUrl: second.base,
           partnerId: 'CS000001',

@@ -9,6 +9,11 @@ import {
 } from '../db/partner.repository.js';
 import { inTransaction } from '../db/tx.js';
 import { INTERFACE_NAMES } from '../http/partner/interfaces.js';
+import { randomBytes } from 'node:crypto';
+import { listUsers } from '../db/user.repository.js';
+import { AdminError } from './admin/audit.service.js';
+import { UserService } from './admin/user.service.js';
+import type { Clock } from './clock.js';
 import { generateMd5Key } from './secrets.js';
 
 export const DEMO_PARTNER = { partnerId: 'CS000001', busId: '1002758', secId: 'test' } as const;
@@ -122,4 +127,26 @@ export async function ensureDemoData(db: Db, now: number, demoKey?: string): Pro
     return { md5key, seeded: true };
   });
   return result;
+}
+
+export const DEMO_ADMIN = 'admin';
+
+/**
+ * On a database without accounts, makes the console's first admin with a random password and
+ * returns it (shown once at start-up); null when accounts exist already.
+ */
+export async function ensureDemoAdmin(db: Db, clock: Clock): Promise<string | null> {
+  if ((await listUsers(db.kysely)).length > 0) return null;
+  const password = randomBytes(9).toString('base64url');
+  try {
+    await new UserService(db, clock).create(
+      { actor: 'system:demo', role: 'admin' },
+      { username: DEMO_ADMIN, password, role: 'admin' },
+    );
+  } catch (err) {
+    // Another process sharing the database made it at the same moment.
+    if (err instanceof AdminError && err.code === 'conflict') return null;
+    throw err;
+  }
+  return password;
 }
