@@ -204,6 +204,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       metrics.observe(method, res.status, ms / 1000);
       const line = {
         partner_id: res.partnerId,
+        sec_id: res.secId,
         req_id: res.reqId,
         interface: method,
         code: res.status,

@@ -31,6 +31,8 @@ export interface PartnerResponse {
   /** For the access log. */
   partnerId?: string;
   reqId?: string;
+  /** The security config that signed the request, so operators can see when a rotated key is unused. */
+  secId?: string;
   errorType?: string;
 }
 
@@ -100,7 +102,7 @@ export class PartnerApi {
       partnerId = params.partner_id;
       reqId = params.req_id;
       const outcome = await this.withTimeout(this.authorizedCall(def, params, req));
-      return this.respond(outcome, format, params.partner_id!, params.req_id!);
+      return { ...this.respond(outcome, format, params.partner_id!, params.req_id!), secId: params.sec_id };
     } catch (err) {
       return this.fail(err, format, req, partnerId, reqId);
     }
