@@ -92,7 +92,8 @@ async function showDashboard(c: ConsoleContext, request: FastifyRequest, reply: 
       { name: '激活', color: '#1d5fbf', values: d.days.map((x) => x.activated) },
       { name: '兑换票数', color: '#2e9d5b', values: d.days.map((x) => x.redeemed_tickets) },
     ],
-    format: (n) => (Number.isInteger(n) ? String(n) : n.toFixed(1)),
+    // Counts are whole numbers: a fractional gridline gets no label.
+    format: (n) => (Number.isInteger(n) ? String(n) : ''),
   });
 
   const cells = (f: DashboardFigures): Html =>

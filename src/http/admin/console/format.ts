@@ -33,6 +33,8 @@ export const EVENT_LABEL: Record<string, string> = {
   activated: '支付激活',
   banned: '作废',
   sms_queued: '短信排队',
+  sms_sent: '短信已发送',
+  sms_failed: '短信发送失败',
   password_failed: '密码错误',
   redeemed: '兑换',
   redemption_undone: '撤销兑换',
