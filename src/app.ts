@@ -20,6 +20,7 @@ import { PartnerApi } from './http/partner/partner-api.js';
 import { Metrics } from './http/metrics.js';
 import { createAdminDeps, registerAdmin } from './http/admin/index.js';
 import { bodyTooLarge, parseForm, readMultipart } from './http/partner/body.js';
+import { DEFAULT_NOTIFY_OUTBOX, NotifyOutbox } from './workers/notify-outbox.js';
 import { SmsOutbox } from './workers/sms-outbox.js';
 import type { SmsSender } from './workers/sms-senders.js';
 
@@ -37,6 +38,8 @@ export interface App {
   requestLog: RequestLog;
   cards: CardService;
   outbox: SmsOutbox;
+  /** Delivers card events to partners' callback URLs. */
+  notify: NotifyOutbox;
   /** Starts background workers (the server does; tests drive them by hand). */
   startWorkers(): void;
   close(): Promise<void>;
@@ -90,6 +93,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     backoffBaseMs: 2_000,
     backoffMaxMs: 600_000,
   });
+  const notify = new NotifyOutbox(db, clock, log, { ...DEFAULT_NOTIFY_OUTBOX, timeZone: config.timeZone });
   const partnerApi = new PartnerApi({
     db,
     clock,
@@ -101,6 +105,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     requestTimeoutMs: config.requestTimeoutMs,
     onMutation: (method) => {
       if (method === 'payByCard' || method === 'resendSms') setImmediate(() => outbox.nudge());
+      if (method === 'ban') setImmediate(() => notify.nudge());
     },
     onInternalError: (err, req) => log.error({ err, method: req.method }, 'partner request failed'),
   });
@@ -241,11 +246,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     requestLog,
     cards,
     outbox,
-    startWorkers: () => outbox.start(),
+    notify,
+    startWorkers: () => {
+      outbox.start();
+      notify.start();
+    },
     close: async () => {
       closing = true;
       await fastify.close();
       await outbox.stop();
+      await notify.stop();
       await requestLog.flush();
     },
   };

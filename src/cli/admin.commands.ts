@@ -426,15 +426,22 @@ export function registerAdminCommands(program: Command, overrides: Partial<Admin
     );
   partner
     .command('set <partner_id>')
-    .description("edit a partner's name, IP allow-list or rate limit")
+    .description("edit a partner's name, IP allow-list, rate limit or callback URL")
     .option('--name <name>', 'display name')
     .option('--ip-allow <list>', "comma-separated caller IPs; '' allows any")
     .option('--rate-limit <n>', 'requests per second, 0 = no limit', intArg(0, 100_000))
-    .action((id: string, o: { name?: string; ipAllow?: string; rateLimit?: number }) =>
+    .option('--callback-url <url>', "where card events are POSTed (see 'notify'); '' removes it")
+    .action((id: string, o: { name?: string; ipAllow?: string; rateLimit?: number; callbackUrl?: string }) =>
       run(async (s) => {
-        if (o.name === undefined && o.ipAllow === undefined && o.rateLimit === undefined) {
-          throw new UsageError('nothing to change: give --name, --ip-allow or --rate-limit');
+        const edits = o.name !== undefined || o.ipAllow !== undefined || o.rateLimit !== undefined;
+        if (!edits && o.callbackUrl === undefined) {
+          throw new UsageError('nothing to change: give --name, --ip-allow, --rate-limit or --callback-url');
         }
+        if (o.callbackUrl !== undefined) {
+          const cb = await s.partners.setCallback(s.by, id, o.callbackUrl);
+          s.ctx.out(`partner ${cb.partnerId} callback_url: ${cb.callbackUrl ?? 'none'}`);
+        }
+        if (!edits) return;
         const p = await s.partners.edit(s.by, id, {
           name: o.name,
           ipAllow: o.ipAllow === undefined ? undefined : listArg(o.ipAllow),
@@ -516,6 +523,50 @@ export function registerAdminCommands(program: Command, overrides: Partial<Admin
       run(async (s) => {
         const k = await s.partners.revokeKey(s.by, id, secId);
         s.ctx.out(`revoked sec_id ${k.secId} of partner ${id}`);
+      }),
+    );
+
+  // partner notify
+  const notify = group('notify', "card events POSTed to partners' callback URLs: delivery log, retry");
+  notify
+    .command('list <partner_id>')
+    .description("the partner's callback URL and its newest events with their delivery state")
+    .option('--limit <n>', 'events to show', intArg(1, 500), 50)
+    .option('--json', 'print JSON')
+    .action((id: string, o: { limit: number; json?: boolean }) =>
+      run(async (s) => {
+        const log = await s.partners.notifyLog(s.by, id, o.limit);
+        if (o.json) return s.ctx.out(json(log));
+        s.ctx.out(`callback_url  ${log.callbackUrl ?? 'none (no events are recorded)'}`);
+        s.ctx.out('');
+        const rows = log.events.map((e) => [
+          e.eventId,
+          formatTime(e.createdAt, s.tz),
+          e.cardNo,
+          e.type,
+          e.status,
+          String(e.attempts),
+          [e.lastStatus === null ? '' : `HTTP ${e.lastStatus}`, e.lastError ?? '']
+            .filter(Boolean)
+            .join(' ')
+            .slice(0, 60),
+        ]);
+        if (rows.length)
+          for (const l of table(
+            ['EVENT_ID', 'CREATED', 'CARD', 'TYPE', 'STATUS', 'TRIES', 'LAST ERROR'],
+            rows,
+          ))
+            s.ctx.out(l);
+        else s.ctx.out('no events');
+      }),
+    );
+  notify
+    .command('retry <event_id>')
+    .description('deliver an event again now, with the same event_id')
+    .action((eventId: string) =>
+      run(async (s) => {
+        const e = await s.partners.retryNotify(s.by, eventId);
+        s.ctx.out(`event ${e.eventId} (${e.type}, card ${e.cardNo}) queued for partner ${e.partnerId}`);
       }),
     );
 

@@ -7,7 +7,7 @@ import { migrateToLatest } from './migrations.js';
 import { FastSqliteDialect } from './sqlite-driver.js';
 import type { Executor } from './tx.js';
 import { WriteBatcher } from './write-batcher.js';
-import type { Database, SmsMessageTable } from './schema.js';
+import type { Database, NotifyEventTable, SmsMessageTable } from './schema.js';
 
 /** Everything that differs between the two engines lives here. */
 export interface Db {
@@ -24,6 +24,8 @@ export interface Db {
   writeTransaction<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
   /** Leases up to `limit` due SMS messages to this worker until `leaseUntil`. */
   claimDueSms(now: number, leaseUntil: number, limit: number): Promise<Selectable<SmsMessageTable>[]>;
+  /** Leases up to `limit` due partner notify events to this worker until `leaseUntil`. */
+  claimDueNotify(now: number, leaseUntil: number, limit: number): Promise<Selectable<NotifyEventTable>[]>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -92,6 +94,24 @@ function openSqlite(file: string): Db {
         )
         .returningAll()
         .execute(),
+    claimDueNotify: (now, leaseUntil, limit) =>
+      kysely
+        .updateTable('notify_events')
+        .set({ locked_until: leaseUntil })
+        .where(
+          'event_id',
+          'in',
+          kysely
+            .selectFrom('notify_events')
+            .select('event_id')
+            .where('status', '=', 'queued')
+            .where('next_attempt_at', '<=', now)
+            .where('locked_until', '<=', now)
+            .orderBy('next_attempt_at')
+            .limit(limit),
+        )
+        .returningAll()
+        .execute(),
     ping: async () => {
       await sql`select 1`.execute(kysely);
     },
@@ -129,6 +149,17 @@ function openPostgres(url: string, poolSize: number): Db {
         update sms_messages set locked_until = ${leaseUntil}
         where id in (
           select id from sms_messages
+          where status = 'queued' and next_attempt_at <= ${now} and locked_until <= ${now}
+          order by next_attempt_at limit ${limit}
+          for update skip locked)
+        returning *`.execute(kysely);
+      return result.rows;
+    },
+    claimDueNotify: async (now, leaseUntil, limit) => {
+      const result = await sql<Selectable<NotifyEventTable>>`
+        update notify_events set locked_until = ${leaseUntil}
+        where event_id in (
+          select event_id from notify_events
           where status = 'queued' and next_attempt_at <= ${now} and locked_until <= ${now}
           order by next_attempt_at limit ${limit}
           for update skip locked)

@@ -253,7 +253,49 @@ const m002: Migration = {
   },
 };
 
-const migrations: Record<string, Migration> = { '001_initial': m001, '002_management': m002 };
+// Partner notify: a callback URL per partner and the outbox of signed card events sent to it.
+const m003: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('partner_callbacks')
+      .addColumn('partner_id', 'text', (c) => c.primaryKey().references('partners.partner_id'))
+      .addColumn('url', 'text', (c) => c.notNull())
+      .addColumn('updated_at', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('notify_events')
+      .addColumn('event_id', 'text', (c) => c.primaryKey())
+      .addColumn('partner_id', 'text', (c) => c.notNull())
+      .addColumn('card_no', 'text', (c) => c.notNull())
+      .addColumn('type', 'text', (c) => c.notNull())
+      .addColumn('payload', 'text', (c) => c.notNull())
+      .addColumn('status', 'text', (c) => c.notNull())
+      .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+      .addColumn('next_attempt_at', 'bigint', (c) => c.notNull())
+      .addColumn('locked_until', 'bigint', (c) => c.notNull().defaultTo(0))
+      .addColumn('last_error', 'text')
+      .addColumn('last_status', 'integer')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('delivered_at', 'bigint')
+      .execute();
+    await db.schema
+      .createIndex('notify_events_due')
+      .on('notify_events')
+      .columns(['status', 'next_attempt_at'])
+      .execute();
+    await db.schema
+      .createIndex('notify_events_partner_created')
+      .on('notify_events')
+      .columns(['partner_id', 'created_at'])
+      .execute();
+  },
+};
+
+const migrations: Record<string, Migration> = {
+  '001_initial': m001,
+  '002_management': m002,
+  '003_partner_notify': m003,
+};
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
 

@@ -203,6 +203,36 @@ export interface PasswordFailureTable {
   user_id: string;
 }
 
+/** Where a partner wants card events POSTed; no row means no events are recorded for it. */
+export interface PartnerCallbackTable {
+  partner_id: string;
+  url: string;
+  updated_at: number;
+}
+
+export type NotifyEventType = 'redeemed' | 'redemption_undone' | 'expired' | 'banned';
+export type NotifyStatus = 'queued' | 'delivered' | 'failed';
+
+/** The outbox of card events for partners (written in the transaction that changed the card). */
+export interface NotifyEventTable {
+  /** A UUID, stable across retries: the partner drops duplicates by it. */
+  event_id: string;
+  partner_id: string;
+  card_no: string;
+  type: NotifyEventType;
+  /** JSON of the card's state the event reports (see domain/notify.ts). */
+  payload: string;
+  status: NotifyStatus;
+  attempts: number;
+  next_attempt_at: number;
+  locked_until: number;
+  last_error: string | null;
+  /** HTTP status of the last answer; null when there was none (timeout, refused). */
+  last_status: number | null;
+  created_at: number;
+  delivered_at: number | null;
+}
+
 export interface Database {
   cities: CityTable;
   regions: RegionTable;
@@ -223,4 +253,6 @@ export interface Database {
   audit_log: AuditLogTable;
   redemptions: RedemptionTable;
   password_failures: PasswordFailureTable;
+  partner_callbacks: PartnerCallbackTable;
+  notify_events: NotifyEventTable;
 }

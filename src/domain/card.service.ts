@@ -13,6 +13,7 @@ import type { Executor } from '../db/tx.js';
 import { ApiError, cardState, notFound, rateLimited } from '../errors.js';
 import { effectiveStatus, presentBoughtCard, presentCardStatus, presentPaidCard } from './card.presenter.js';
 import type { Clock } from './clock.js';
+import { recordNotifyEvent } from './notify.js';
 import type { Partner, Registry } from './registry.js';
 import { generateCardNo, generatePassword } from './secrets.js';
 import { maskMobile, renderSmsText } from './sms-template.js';
@@ -193,6 +194,7 @@ export class CardService {
         actor: `partner:${partner.partnerId}`,
         data: JSON.stringify({ status: 'banned', banned_at: now, reason: reason ?? '' }),
       });
+      await recordNotifyEvent(tx, 'banned', { ...card, status: 'banned' }, now);
       return { card: presentCardStatus({ ...card, ...changes }, now, this.settings.timeZone) };
     }
     throw await this.lostRace(tx, cardNo, 'ban');

@@ -2,6 +2,7 @@ import type { Db } from '../db/database.js';
 import { appendCardEvent, findExpiredCandidates, transitionCard } from '../db/card.repository.js';
 import { inTransaction } from '../db/tx.js';
 import type { Clock } from '../domain/clock.js';
+import { recordNotifyEvent } from '../domain/notify.js';
 import type { RequestLog } from '../domain/request-log.js';
 
 /**
@@ -27,6 +28,7 @@ export async function sweepExpired(db: Db, clock: Clock, limit = 500): Promise<n
         actor: 'system',
         data: JSON.stringify({ status: 'expired', from: card.status, expired_at: now }),
       });
+      await recordNotifyEvent(tx, 'expired', { ...card, status: 'expired' }, now);
       return true;
     });
     if (done) changed++;

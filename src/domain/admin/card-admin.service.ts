@@ -22,6 +22,7 @@ import { ApiError } from '../../errors.js';
 import { effectiveStatus } from '../card.presenter.js';
 import type { CardService } from '../card.service.js';
 import type { Clock } from '../clock.js';
+import { recordNotifyEvent } from '../notify.js';
 import type { Registry } from '../registry.js';
 import { maskMobile } from '../sms-template.js';
 import { CardError, addDays, requireDay } from './redemption.service.js';
@@ -261,6 +262,7 @@ export class CardAdminService {
           actor,
           data: JSON.stringify({ status: 'banned', banned_at: now, reason: why, from: status }),
         });
+        await recordNotifyEvent(tx, 'banned', { ...card, status: 'banned' }, now);
         await recordAudit(tx, {
           at: now,
           actor,

@@ -17,6 +17,7 @@ import type { CardStatus, Role } from '../../db/schema.js';
 import { inTransaction, type Executor } from '../../db/tx.js';
 import { effectiveStatus } from '../card.presenter.js';
 import type { Clock } from '../clock.js';
+import { recordNotifyEvent } from '../notify.js';
 import { formatYmdHis, parseTimestamp } from '../time.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -361,6 +362,7 @@ export class RedemptionService {
           status: newStatus,
         }),
       });
+      await recordNotifyEvent(tx, 'redeemed', { ...card, used_count: usedCount, status: newStatus }, now);
       return {
         ok: true,
         value: {
@@ -435,6 +437,12 @@ export class RedemptionService {
         }),
       });
       const restored: CardRow = { ...card, used_count: usedCount, status: newStatus };
+      await recordNotifyEvent(
+        tx,
+        'redemption_undone',
+        { ...restored, status: effectiveStatus(restored, now) },
+        now,
+      );
       return {
         redemption_id: redemptionId,
         card_no: r.card_no,

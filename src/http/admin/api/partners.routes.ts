@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox';
+import { type TSchema, Type } from '@sinclair/typebox';
 import type { AdminDeps } from '../deps.js';
 import { ADMIN, Id, OptionalBody, ShortText, STAFF, Strict, Yuan } from './common.js';
 import { apiRoute } from './route.js';
@@ -26,6 +26,33 @@ const Ips = Type.Array(Type.String({ maxLength: 64 }), {
 });
 const RateLimit = Type.Integer({ minimum: 0, description: 'requests per second; 0: no limit' });
 const Interfaces = Strict({ interfaces: Names });
+
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+const Ms = Type.Integer({ description: 'epoch milliseconds' });
+const CallbackSchema = Type.Object({
+  partnerId: Type.String(),
+  callbackUrl: Nullable(Type.String({ description: 'null: no callback, no events recorded' })),
+});
+const NotifyEventSchema = Type.Object({
+  eventId: Type.String({ description: 'stable across retries; the partner drops duplicates by it' }),
+  partnerId: Type.String(),
+  cardNo: Type.String(),
+  type: Type.Union(
+    ['redeemed', 'redemption_undone', 'expired', 'banned'].map((s) => Type.Literal(s as 'banned')),
+  ),
+  seq: Type.Integer({ description: "the card ledger's sequence number of the change" }),
+  cardStatus: Type.String({ description: 'the card status the event reports' }),
+  usedCount: Type.Integer(),
+  remaining: Type.Integer(),
+  occurredAt: Ms,
+  status: Type.Union(['queued', 'delivered', 'failed'].map((s) => Type.Literal(s as 'queued'))),
+  attempts: Type.Integer(),
+  nextAttemptAt: Ms,
+  lastError: Nullable(Type.String()),
+  lastStatus: Nullable(Type.Integer({ description: 'HTTP status of the last answer' })),
+  createdAt: Ms,
+  deliveredAt: Nullable(Ms),
+});
 
 /** Partners, their interfaces and prices (staff); keys (admins). */
 export function partnerRoutes(deps: AdminDeps) {
@@ -132,6 +159,47 @@ export function partnerRoutes(deps: AdminDeps) {
       response: { 200: PartnerSchema, 404: ErrorSchema },
       handler: async ({ actor, params, body }) =>
         changed(partners.revoke(actor, params.partnerId, body.interfaces)),
+    }),
+    apiRoute({
+      method: 'PUT',
+      url: '/admin/api/partners/:partnerId/callback',
+      tag: 'partners',
+      summary: "Set (or with null or '' remove) the URL the partner's card events are POSTed to",
+      roles: STAFF,
+      params: PartnerParams,
+      body: Strict({ url: Nullable(Type.String({ maxLength: 1000, description: 'absolute http(s) URL' })) }),
+      response: { 200: CallbackSchema, 404: ErrorSchema },
+      handler: async ({ actor, params, body }) => partners.setCallback(actor, params.partnerId, body.url),
+    }),
+    apiRoute({
+      method: 'GET',
+      url: '/admin/api/partners/:partnerId/notify',
+      tag: 'partners',
+      summary: "The partner's callback URL and its newest card events with their delivery state",
+      roles: STAFF,
+      params: PartnerParams,
+      querystring: Strict({
+        limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, description: 'default 50' })),
+      }),
+      response: {
+        200: Type.Object({
+          partnerId: Type.String(),
+          callbackUrl: Nullable(Type.String()),
+          events: Type.Array(NotifyEventSchema),
+        }),
+        404: ErrorSchema,
+      },
+      handler: async ({ actor, params, query }) => partners.notifyLog(actor, params.partnerId, query.limit),
+    }),
+    apiRoute({
+      method: 'POST',
+      url: '/admin/api/notify/:eventId/retry',
+      tag: 'partners',
+      summary: 'Deliver a card event again now (same event_id), whatever its state',
+      roles: STAFF,
+      params: Strict({ eventId: Id('the event id, a UUID') }),
+      response: { 200: NotifyEventSchema, 404: ErrorSchema },
+      handler: async ({ actor, params }) => partners.retryNotify(actor, params.eventId),
     }),
     apiRoute({
       method: 'GET',

@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CatalogView } from '../../../domain/admin/catalog-admin.service.js';
 import type {
+  NotifyLog,
   PartnerDetail,
   PriceTargetType,
   SignMode,
@@ -8,6 +9,7 @@ import type {
 import { INTERFACE_NAMES } from '../../partner/interfaces.js';
 import { actorOf, type ConsoleContext, userOf } from './context.js';
 import {
+  EVENT_LABEL,
   INTERFACE_LABEL,
   isRefusal,
   KEY_STATUS_LABEL,
@@ -34,7 +36,7 @@ interface FormState {
   status: number;
   error: string;
   /** Which form the values and errors belong to. */
-  form: 'edit' | 'status' | 'permissions' | 'key' | 'price' | 'revoke';
+  form: 'edit' | 'status' | 'permissions' | 'key' | 'price' | 'revoke' | 'callback' | 'notify';
   values: Fields;
   fields: Record<string, string>;
 }
@@ -250,6 +252,18 @@ export function partnerRoutes(c: ConsoleContext): void {
     );
   });
 
+  app.post<P>('/admin/partners/:id/callback', { preHandler: c.change.staff }, (request, reply) =>
+    change(request, reply, 'callback', 'partner.saved', (f) =>
+      deps.partners.setCallback(actorOf(request), request.params.id, str(f, 'callback_url')),
+    ),
+  );
+
+  app.post<P>('/admin/partners/:id/notify/retry', { preHandler: c.change.staff }, (request, reply) =>
+    change(request, reply, 'notify', 'notify.retried', (f) =>
+      deps.partners.retryNotify(actorOf(request), str(f, 'event_id')),
+    ),
+  );
+
   app.post<P>('/admin/partners/:id/prices', { preHandler: c.change.staff }, (request, reply) =>
     change(request, reply, 'price', 'price.set', (f) =>
       deps.partners.setPrice(
@@ -266,6 +280,74 @@ export function partnerRoutes(c: ConsoleContext): void {
       deps.partners.clearPrice(actorOf(request), request.params.id, targetOf(str(f, 'target'))),
     ),
   );
+}
+
+const NOTIFY_STATUS_LABEL: Record<string, string> = { queued: '排队中', delivered: '已送达', failed: '失败' };
+const NOTIFY_STATUS_COLOR = { queued: 'yellow', delivered: 'green', failed: 'red' } as const;
+
+/** The callback URL form and the latest events sent (or to be sent) to it, each with a retry button. */
+function notifySection(c: ConsoleContext, request: FastifyRequest, log: NotifyLog, state?: FormState): Html {
+  const path = partnerPath(log.partnerId);
+  const err = state?.form === 'callback' ? state.fields : {};
+  const rows = log.events.map(
+    (e) =>
+      html`<tr>
+        <td>${c.time(e.createdAt)}</td>
+        <td><a class="mono" href="/admin/cards/${seg(e.cardNo)}">${e.cardNo}</a></td>
+        <td>${label(EVENT_LABEL, e.type)} <span class="muted mono">${e.type}</span></td>
+        <td class="num">${e.usedCount} / ${e.usedCount + e.remaining}</td>
+        <td>${badge(label(NOTIFY_STATUS_LABEL, e.status), NOTIFY_STATUS_COLOR[e.status])}</td>
+        <td class="num">${e.attempts}</td>
+        <td>
+          ${e.status === 'delivered' ? c.time(e.deliveredAt) : e.status === 'queued' ? c.time(e.nextAttemptAt) : ''}
+        </td>
+        <td>
+          ${e.lastStatus === null ? '' : html`<span class="mono">HTTP ${e.lastStatus}</span> `}${e.lastError ?? ''}
+        </td>
+        <td class="mono muted">${e.eventId}</td>
+        <td>
+          ${e.status === 'delivered' ? '' : postButton(request, `${path}/notify/retry`, '重试', { hidden: { event_id: e.eventId } })}
+        </td>
+      </tr>`,
+  );
+  return html`<h2 id="notify">回调通知</h2>
+    <form method="post" action="${path}/callback" class="panel">
+      ${csrfField(request)}
+      <div class="form-grid">
+        ${field({
+          label: '回调 URL',
+          name: 'callback_url',
+          value: state?.form === 'callback' ? str(state.values, 'callback_url') : (log.callbackUrl ?? ''),
+          placeholder: 'https://partner.example.com/movticket/notify',
+          maxlength: 500,
+          hint: '卡被兑换、撤销兑换、过期、作废时向此地址 POST 签名通知；留空则不通知',
+          error: err.callback_url,
+        })}
+        <div><button type="submit">保存</button></div>
+      </div>
+      <p class="muted">
+        通知失败时按退避重试 24 小时；渠道按 event_id 去重。签名：md5(partner_id + sec_id + event_id +
+        event_type + card_no + seq + status + used_count + remaining + occurred_at + timestamp + md5key)，
+        使用渠道最早的有效密钥（sec_id 随通知发送）。
+      </p>
+    </form>
+    <h3>最近 50 条通知</h3>
+    ${table(
+      [
+        '时间',
+        '卡号',
+        '事件',
+        { label: '已用/总数', num: true },
+        '投递状态',
+        { label: '尝试', num: true },
+        '下次尝试/送达',
+        '最后错误',
+        'event_id',
+        '',
+      ],
+      rows,
+      log.callbackUrl ? '还没有通知' : '未设置回调 URL：不记录通知',
+    )}`;
 }
 
 /** `cinema:1001` / `kind:K2D` from the price forms. */
@@ -390,6 +472,7 @@ async function detailPage(
 
   const keys = isAdmin ? keysSection(c, request, p, state) : html``;
   const prices = pricesSection(request, p, catalog, state);
+  const notify = notifySection(c, request, await c.deps.partners.notifyLog(by, p.partnerId), state);
 
   return sendPage(request, reply, {
     title: `渠道 ${p.partnerId} · ${p.name}`,
@@ -402,7 +485,7 @@ async function detailPage(
         <a href="/admin/statements?partner=${p.partnerId}">对账单</a> ·
         <a href="/admin/audit?entity_type=partner&amp;entity_id=${p.partnerId}">审计日志</a>
       </p>
-      ${summary}${edit}${permissions}${keys}${prices}`,
+      ${summary}${edit}${permissions}${keys}${prices}${notify}`,
   });
 }
 

@@ -1,0 +1,475 @@
+import { createHash } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { PartnerAdminService } from '../src/domain/admin/partner-admin.service.js';
+import { CardAdminService } from '../src/domain/admin/card-admin.service.js';
+import { RedemptionService, type StaffUser } from '../src/domain/admin/redemption.service.js';
+import { formatYmdHis } from '../src/domain/time.js';
+import { sweepExpired } from '../src/workers/expiry.js';
+import { DEFAULT_NOTIFY_OUTBOX, NotifyOutbox } from '../src/workers/notify-outbox.js';
+import { adminCall, makeUser, signIn } from './support/admin.js';
+import { engines } from './support/engines.js';
+import { KEY } from './support/factories.js';
+import { makeTestApp, type TestApp } from './support/harness.js';
+
+const TZ = 'Asia/Shanghai';
+const MOBILE = '13812345678';
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+const ROOT = { actor: 'cli:test', role: 'admin' as const };
+const quiet = { warn: () => {}, error: () => {} };
+const WIRE_ORDER = [
+  'partner_id',
+  'sec_id',
+  'event_id',
+  'event_type',
+  'card_no',
+  'seq',
+  'status',
+  'used_count',
+  'remaining',
+  'occurred_at',
+  'timestamp',
+  'hashcode',
+];
+
+interface Received {
+  contentType: string | undefined;
+  /** Parameters in the order they were sent. */
+  entries: [string, string][];
+  params: Record<string, string>;
+  /** The HTTP status the receiver answered. */
+  answered: number;
+}
+
+/** A partner's callback endpoint on a real port; answers `status`. */
+async function startReceiver() {
+  const received: Received[] = [];
+  const state = { status: 200 };
+  const server = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString('utf8')));
+    req.on('end', () => {
+      const entries = [...new URLSearchParams(body).entries()];
+      received.push({
+        contentType: req.headers['content-type'],
+        entries,
+        params: Object.fromEntries(entries),
+        answered: state.status,
+      });
+      res.writeHead(state.status, { 'content-type': 'text/plain' }).end(state.status === 200 ? 'ok' : 'no');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/notify`;
+  return {
+    url,
+    received,
+    state,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/** What the partner computes: md5 of every value but hashcode, in the order sent, + its md5key. */
+function partnerSignature(entries: [string, string][], md5key: string): string {
+  const signed = entries.filter(([k]) => k !== 'hashcode').map(([, v]) => v);
+  return createHash('md5')
+    .update(signed.join('') + md5key, 'utf8')
+    .digest('hex');
+}
+
+const staff = (cinemaId: string): StaffUser => ({
+  userId: `u-${cinemaId}`,
+  role: 'cinema',
+  cinemaId,
+  username: `staff${cinemaId}`,
+});
+
+for (const engine of engines()) {
+  describe(`partner notify (${engine.name})`, () => {
+    let t: TestApp;
+    let receiver: Awaited<ReturnType<typeof startReceiver>>;
+    let partners: PartnerAdminService;
+    let outbox: NotifyOutbox;
+    beforeEach(async () => {
+      t = await makeTestApp(await engine.open());
+      receiver = await startReceiver();
+      partners = new PartnerAdminService(t.db, t.clock);
+      outbox = new NotifyOutbox(t.db, t.clock, quiet, { ...DEFAULT_NOTIFY_OUTBOX, timeZone: TZ });
+    });
+    afterEach(async () => {
+      await t.close();
+      await receiver.close();
+    });
+    afterAll(() => engine.cleanup());
+
+    const events = () => t.db.kysely.selectFrom('notify_events').selectAll().orderBy('created_at').execute();
+    const eventOf = (id: string) =>
+      t.db.kysely
+        .selectFrom('notify_events')
+        .selectAll()
+        .where('event_id', '=', id)
+        .executeTakeFirstOrThrow();
+    const newCard = async (count = 1) =>
+      (await t.client.buyByCinema({ cinemaId: '1001', count })).card.card_no;
+    const paidCard = async (count = 1) => {
+      const cardNo = await newCard(count);
+      const paid = await t.client.payByCard({ cardNo, mobile: MOBILE });
+      return { cardNo, password: paid.card.password };
+    };
+
+    it('POSTs one signed event with a stable event_id when the partner bans a card', async () => {
+      await partners.setCallback(ROOT, 'CS000001', receiver.url);
+      const cardNo = await newCard(2);
+      await t.client.ban({ cardNo });
+      // Banning a banned card again changes nothing, so it tells the partner nothing new.
+      await t.client.ban({ cardNo });
+      const [row, ...more] = await events();
+      expect(more).toHaveLength(0);
+      expect(row).toMatchObject({
+        partner_id: 'CS000001',
+        card_no: cardNo,
+        type: 'banned',
+        status: 'queued',
+      });
+
+      expect(await outbox.runOnce()).toBe(1);
+      expect(receiver.received).toHaveLength(1);
+      const got = receiver.received[0]!;
+      expect(got.contentType).toMatch(/^application\/x-www-form-urlencoded/);
+      expect(got.entries.map(([k]) => k)).toEqual(WIRE_ORDER);
+      expect(got.params).toMatchObject({
+        partner_id: 'CS000001',
+        sec_id: 'test',
+        event_id: row!.event_id,
+        event_type: 'banned',
+        card_no: cardNo,
+        status: 'banned',
+        used_count: '0',
+        remaining: '2',
+        occurred_at: formatYmdHis(row!.created_at, TZ),
+        timestamp: formatYmdHis(t.clock.now(), TZ),
+      });
+      expect(Number(got.params.seq)).toBeGreaterThan(1);
+      expect(got.params.hashcode).toBe(partnerSignature(got.entries, KEY));
+      expect(got.params.hashcode).not.toBe(partnerSignature(got.entries, 'another-key'));
+
+      expect(await eventOf(row!.event_id)).toMatchObject({
+        status: 'delivered',
+        attempts: 1,
+        last_status: 200,
+        last_error: null,
+        delivered_at: t.clock.now(),
+      });
+      t.clock.advance(HOUR);
+      expect(await outbox.runOnce()).toBe(0);
+      expect(receiver.received).toHaveLength(1);
+    });
+
+    it('retries a failing receiver with backoff under the same event_id and delivers once it recovers', async () => {
+      await partners.setCallback(ROOT, 'CS000001', receiver.url);
+      receiver.state.status = 500;
+      const cardNo = await newCard();
+      await t.client.ban({ cardNo });
+      const { event_id: eventId, created_at: created } = (await events())[0]!;
+
+      expect(await outbox.runOnce()).toBe(1);
+      expect(await eventOf(eventId)).toMatchObject({
+        status: 'queued',
+        attempts: 1,
+        last_status: 500,
+        last_error: 'HTTP 500',
+        next_attempt_at: created + 30_000,
+      });
+      expect(await outbox.runOnce()).toBe(0); // backing off
+      t.clock.advance(29_999);
+      expect(await outbox.runOnce()).toBe(0);
+      t.clock.advance(1);
+      expect(await outbox.runOnce()).toBe(1);
+      expect((await eventOf(eventId)).next_attempt_at).toBe(t.clock.now() + 60_000);
+      t.clock.advance(60_000);
+      receiver.state.status = 200;
+      expect(await outbox.runOnce()).toBe(1);
+      t.clock.advance(HOUR);
+      expect(await outbox.runOnce()).toBe(0);
+
+      expect(receiver.received.map((r) => r.answered)).toEqual([500, 500, 200]);
+      expect(new Set(receiver.received.map((r) => r.params.event_id))).toEqual(new Set([eventId]));
+      // Each attempt is signed afresh for its own timestamp.
+      for (const r of receiver.received) expect(r.params.hashcode).toBe(partnerSignature(r.entries, KEY));
+      expect(receiver.received[1]!.params.timestamp).not.toBe(receiver.received[0]!.params.timestamp);
+      expect(await eventOf(eventId)).toMatchObject({ status: 'delivered', attempts: 3, last_status: 200 });
+      expect(await events()).toHaveLength(1);
+    });
+
+    it('gives up 24 hours after the event, and a manual retry delivers it again with the same event_id', async () => {
+      await partners.setCallback(ROOT, 'CS000001', receiver.url);
+      receiver.state.status = 503;
+      const cardNo = await newCard();
+      await t.client.ban({ cardNo });
+      const [first] = await events();
+      const eventId = first!.event_id;
+      for (let pass = 0; pass < 100; pass++) {
+        expect(await outbox.runOnce()).toBe(1);
+        const row = await eventOf(eventId);
+        if (row.status !== 'queued') break;
+        expect(row.next_attempt_at).toBeGreaterThan(t.clock.now());
+        expect(row.next_attempt_at - t.clock.now()).toBeLessThanOrEqual(HOUR);
+        t.clock.set(row.next_attempt_at);
+      }
+      const failed = await eventOf(eventId);
+      expect(failed).toMatchObject({ status: 'failed', last_status: 503, last_error: 'HTTP 503' });
+      // The last try is at the 24-hour mark; backoff 30 s doubling, capped at an hour.
+      expect(t.clock.now()).toBe(failed.created_at + 24 * HOUR);
+      expect(failed.attempts).toBe(31);
+      expect(receiver.received).toHaveLength(31);
+      t.clock.advance(HOUR);
+      expect(await outbox.runOnce()).toBe(0);
+
+      receiver.state.status = 200;
+      const view = await partners.retryNotify({ actor: 'user:otto', role: 'operator' }, eventId);
+      expect(view).toMatchObject({ eventId, status: 'queued', nextAttemptAt: t.clock.now() });
+      expect(await outbox.runOnce()).toBe(1);
+      expect(await eventOf(eventId)).toMatchObject({ status: 'delivered', attempts: 32, last_status: 200 });
+      expect(new Set(receiver.received.map((r) => r.params.event_id))).toEqual(new Set([eventId]));
+      const audit = await t.db.kysely
+        .selectFrom('audit_log')
+        .selectAll()
+        .where('action', '=', 'notify.retry')
+        .execute();
+      expect(audit).toMatchObject([{ actor: 'user:otto', entity_type: 'partner', entity_id: 'CS000001' }]);
+      expect(JSON.parse(audit[0]!.before!)).toMatchObject({ event_id: eventId, status: 'failed' });
+    });
+
+    it('records redemption, its undo and expiry in the transaction that changes the card', async () => {
+      await partners.setCallback(ROOT, 'CS000001', receiver.url);
+      const redemption = new RedemptionService({ db: t.db, clock: t.clock, timeZone: TZ });
+      const { cardNo, password } = await paidCard(2);
+      const redeemed = await redemption.redeem(staff('1001'), cardNo, password, 2);
+      await redemption.undo(staff('1001'), redeemed.redemption_id);
+      // A wrong password changes nothing a partner sees.
+      await expect(redemption.redeem(staff('1001'), cardNo, 'wrong', 1)).rejects.toThrow();
+      const unpaid = await newCard();
+      t.clock.advance(31 * MIN);
+      expect(await sweepExpired(t.db, t.clock)).toBe(1);
+
+      expect(await outbox.runOnce()).toBe(3);
+      const byType = Object.fromEntries(receiver.received.map((r) => [r.params.event_type, r.params]));
+      expect(Object.keys(byType).sort()).toEqual(['expired', 'redeemed', 'redemption_undone']);
+      expect(byType.redeemed).toMatchObject({
+        card_no: cardNo,
+        status: 'used',
+        used_count: '2',
+        remaining: '0',
+      });
+      expect(byType.redemption_undone).toMatchObject({
+        card_no: cardNo,
+        status: 'active',
+        used_count: '0',
+        remaining: '2',
+      });
+      expect(Number(byType.redemption_undone!.seq)).toBeGreaterThan(Number(byType.redeemed!.seq));
+      expect(byType.expired).toMatchObject({
+        card_no: unpaid,
+        status: 'expired',
+        used_count: '0',
+        remaining: '1',
+      });
+      for (const r of receiver.received) expect(r.params.hashcode).toBe(partnerSignature(r.entries, KEY));
+      expect((await events()).every((e) => e.status === 'delivered')).toBe(true);
+    });
+
+    it('records an operator ban too, and nothing for a change that fails', async () => {
+      await partners.setCallback(ROOT, 'CS000001', receiver.url);
+      const cards = new CardAdminService({
+        db: t.db,
+        clock: t.clock,
+        timeZone: TZ,
+        cards: t.app.cards,
+        registry: t.app.registry,
+      });
+      const unused = await newCard();
+      await cards.ban('user:otto', unused, 'fraud');
+      const { cardNo, password } = await paidCard(1);
+      await new RedemptionService({ db: t.db, clock: t.clock, timeZone: TZ }).redeem(
+        staff('1001'),
+        cardNo,
+        password,
+        1,
+      );
+      await expect(cards.ban('user:otto', cardNo, 'too late')).rejects.toThrow(/cannot ban/);
+      expect((await events()).map((e) => [e.type, e.card_no])).toEqual([
+        ['banned', unused],
+        ['redeemed', cardNo],
+      ]);
+    });
+
+    it("delivers on its own once the app's workers run, soon after the partner's ban", async () => {
+      await partners.setCallback(ROOT, 'CS000001', receiver.url);
+      t.app.startWorkers();
+      const cardNo = await newCard();
+      await t.client.ban({ cardNo });
+      await vi.waitFor(() => expect(receiver.received).toHaveLength(1), { timeout: 3_000 });
+      expect(receiver.received[0]!.params).toMatchObject({ event_type: 'banned', card_no: cardNo });
+      await vi.waitFor(async () => expect((await events())[0]!.status).toBe('delivered'));
+    });
+
+    it('records nothing for a partner without a callback URL, and fails queued events once it is removed', async () => {
+      await t.client.ban({ cardNo: await newCard() });
+      expect(await events()).toHaveLength(0);
+
+      await partners.setCallback(ROOT, 'CS000001', receiver.url);
+      await t.client.ban({ cardNo: await newCard() });
+      await partners.setCallback(ROOT, 'CS000001', '');
+      await t.client.ban({ cardNo: await newCard() });
+      const rows = await events();
+      expect(rows).toHaveLength(1);
+      expect(await outbox.runOnce()).toBe(1);
+      expect(receiver.received).toHaveLength(0);
+      expect(await eventOf(rows[0]!.event_id)).toMatchObject({
+        status: 'failed',
+        last_error: 'no callback URL',
+      });
+
+      const audit = await t.db.kysely
+        .selectFrom('audit_log')
+        .select(['before', 'after'])
+        .where('action', '=', 'partner.callback')
+        .orderBy('at')
+        .execute();
+      expect(audit.map((a) => [JSON.parse(a.before!), JSON.parse(a.after!)])).toEqual([
+        [{ callbackUrl: null }, { callbackUrl: receiver.url }],
+        [{ callbackUrl: receiver.url }, { callbackUrl: null }],
+      ]);
+    });
+
+    it('refuses callback URLs that are not absolute http(s) URLs without credentials', async () => {
+      for (const bad of [
+        'ftp://x.example/n',
+        'notify',
+        'http://user:pw@x.example/n',
+        `https://x.example/${'a'.repeat(600)}`,
+      ]) {
+        await expect(partners.setCallback(ROOT, 'CS000001', bad), bad).rejects.toMatchObject({
+          code: 'invalid',
+          field: 'callback_url',
+        });
+      }
+      await expect(partners.setCallback(ROOT, 'ZZ000009', receiver.url)).rejects.toMatchObject({
+        code: 'not_found',
+      });
+      await expect(
+        partners.setCallback({ actor: 'user:cici', role: 'cinema' }, 'CS000001', receiver.url),
+      ).rejects.toMatchObject({ code: 'forbidden' });
+    });
+
+    it('sets the callback, lists the delivery log and retries through the admin API', async () => {
+      const s = await signIn(t, await makeUser(t, 'operator'));
+      const bad = await adminCall(t, 'PUT', '/admin/api/partners/CS000001/callback', {
+        session: s,
+        body: { url: 'javascript:alert(1)' },
+      });
+      expect(bad.status).toBe(400);
+      expect(bad.json()).toMatchObject({ error: { code: 'invalid', field: 'callback_url' } });
+      const set = await adminCall(t, 'PUT', '/admin/api/partners/CS000001/callback', {
+        session: s,
+        body: { url: receiver.url },
+      });
+      expect(set.status).toBe(200);
+      expect(set.json()).toEqual({ partnerId: 'CS000001', callbackUrl: receiver.url });
+
+      receiver.state.status = 500;
+      const cardNo = await newCard();
+      await t.client.ban({ cardNo });
+      await outbox.runOnce();
+      const log = await adminCall(t, 'GET', '/admin/api/partners/CS000001/notify', { session: s });
+      expect(log.status).toBe(200);
+      const body = log.json<{ callbackUrl: string; events: { eventId: string }[] }>();
+      expect(body).toMatchObject({
+        partnerId: 'CS000001',
+        callbackUrl: receiver.url,
+        events: [
+          {
+            cardNo,
+            type: 'banned',
+            cardStatus: 'banned',
+            status: 'queued',
+            attempts: 1,
+            lastStatus: 500,
+            lastError: 'HTTP 500',
+          },
+        ],
+      });
+      const eventId = body.events[0]!.eventId;
+
+      receiver.state.status = 204;
+      const retried = await adminCall(t, 'POST', `/admin/api/notify/${eventId}/retry`, { session: s });
+      expect(retried.status).toBe(200);
+      expect(retried.json()).toMatchObject({ eventId, status: 'queued', nextAttemptAt: t.clock.now() });
+      expect(await outbox.runOnce()).toBe(1);
+      expect(await eventOf(eventId)).toMatchObject({ status: 'delivered', last_status: 204 });
+      const unknown = '00000000-0000-4000-8000-000000000000';
+      expect((await adminCall(t, 'POST', `/admin/api/notify/${unknown}/retry`, { session: s })).status).toBe(
+        404,
+      );
+      expect(
+        (await adminCall(t, 'POST', `/admin/api/notify/${eventId}/retry`, { session: s, csrf: false }))
+          .status,
+      ).toBe(403);
+      const cinema = await signIn(t, await makeUser(t, 'cinema', { cinemaId: '1001' }));
+      expect(
+        (await adminCall(t, 'GET', '/admin/api/partners/CS000001/notify', { session: cinema })).status,
+      ).toBe(403);
+    });
+
+    it('shows the callback URL and the notify log on the console partner page with a retry button', async () => {
+      const s = await signIn(t, await makeUser(t, 'operator'));
+      const form = (url: string, fields: Record<string, string>) =>
+        t.app.fastify.inject({
+          method: 'POST',
+          url,
+          headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: s.cookie },
+          payload: new URLSearchParams(fields).toString(),
+        });
+      const saved = await form('/admin/partners/CS000001/callback', {
+        _csrf: s.csrf,
+        callback_url: receiver.url,
+      });
+      expect(saved.statusCode).toBe(303);
+      const refused = await form('/admin/partners/CS000001/callback', {
+        _csrf: s.csrf,
+        callback_url: 'ftp://x',
+      });
+      expect(refused.statusCode).toBe(400);
+      expect(refused.body).toContain('ftp://x');
+
+      receiver.state.status = 500;
+      const cardNo = await newCard();
+      await t.client.ban({ cardNo });
+      await outbox.runOnce();
+      const page = await t.app.fastify.inject({
+        url: '/admin/partners/CS000001',
+        headers: { cookie: s.cookie },
+      });
+      expect(page.statusCode).toBe(200);
+      expect(page.body).toContain(`value="${receiver.url}"`);
+      expect(page.body).toContain(cardNo);
+      expect(page.body).toContain('HTTP 500');
+      const eventId = (await events())[0]!.event_id;
+      expect(page.body).toContain(`name="event_id" value="${eventId}"`);
+      expect(page.body).toContain('重试');
+
+      expect((await form('/admin/partners/CS000001/notify/retry', { event_id: eventId })).statusCode).toBe(
+        403,
+      );
+      t.clock.advance(1_000);
+      const retry = await form('/admin/partners/CS000001/notify/retry', { _csrf: s.csrf, event_id: eventId });
+      expect(retry.statusCode).toBe(303);
+      expect((await eventOf(eventId)).next_attempt_at).toBe(t.clock.now());
+    });
+  });
+}
