@@ -7,6 +7,7 @@ import {
   type NotifyEventRow,
 } from '../db/notify.repository.js';
 import { inTransaction } from '../db/tx.js';
+import { PollingWorker } from './polling-worker.js';
 import type { Clock } from '../domain/clock.js';
 import { notifyForm } from '../domain/notify.js';
 import type { OutboxLogger } from './sms-outbox.js';
@@ -61,62 +62,15 @@ const MAX_ERROR = 500;
  * until `giveUpAfterMs` after the event (one last try at that moment), then `failed`. A
  * delivery whose result could not be recorded is sent again with the same event_id.
  */
-export class NotifyOutbox {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<number> | null = null;
-  private stopped = true;
-  private wanted = false;
-
+export class NotifyOutbox extends PollingWorker {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
-    private readonly log: OutboxLogger,
+    log: OutboxLogger,
     private readonly opts: NotifyOutboxOptions,
     private readonly transport: NotifyTransport = fetchTransport,
-  ) {}
-
-  start(): void {
-    this.stopped = false;
-    this.schedule(0);
-  }
-
-  /** Stops polling and waits for the batch in hand. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.running;
-  }
-
-  /** Asks for a pass soon (after a card changed). */
-  nudge(): void {
-    if (this.stopped) return;
-    if (this.running) this.wanted = true;
-    else this.schedule(0);
-  }
-
-  private schedule(ms: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      void this.tick();
-    }, ms);
-  }
-
-  private async tick(): Promise<void> {
-    if (this.stopped || this.running) return;
-    let handled = 0;
-    try {
-      handled = await (this.running = this.runOnce());
-    } catch (err) {
-      this.log.warn({ err }, 'notify outbox pass failed');
-    } finally {
-      this.running = null;
-    }
-    if (this.stopped) return;
-    const again = this.wanted || handled >= this.opts.batchSize;
-    this.wanted = false;
-    this.schedule(again ? 0 : this.opts.pollMs);
+  ) {
+    super('notify outbox', log, opts);
   }
 
   /** One pass: leases due events and delivers them concurrently. Returns how many it handled. */

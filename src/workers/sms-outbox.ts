@@ -8,6 +8,7 @@ import {
   type SmsMessageRow,
 } from '../db/sms.repository.js';
 import { inTransaction } from '../db/tx.js';
+import { PollingWorker, type WorkerLogger } from './polling-worker.js';
 import type { Clock } from '../domain/clock.js';
 import type { SmsSender } from './sms-senders.js';
 
@@ -22,10 +23,7 @@ export interface OutboxOptions {
   backoffMaxMs: number;
 }
 
-export interface OutboxLogger {
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
+export type OutboxLogger = WorkerLogger;
 
 export const DEFAULT_OUTBOX: OutboxOptions = {
   maxAttempts: 10,
@@ -41,62 +39,15 @@ export const DEFAULT_OUTBOX: OutboxOptions = {
  * worker leases due ones (several processes can run it on one PostgreSQL), sends, and records
  * the result. A send whose result could not be recorded is retried with the same message id.
  */
-export class SmsOutbox {
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<number> | null = null;
-  private stopped = true;
-  private wanted = false;
-
+export class SmsOutbox extends PollingWorker {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly sender: SmsSender,
-    private readonly log: OutboxLogger,
+    log: OutboxLogger,
     private readonly opts: OutboxOptions = DEFAULT_OUTBOX,
-  ) {}
-
-  start(): void {
-    this.stopped = false;
-    this.schedule(0);
-  }
-
-  /** Stops polling and waits for the batch in hand. */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.running;
-  }
-
-  /** Asks for a pass soon (after a card was paid). */
-  nudge(): void {
-    if (this.stopped) return;
-    if (this.running) this.wanted = true;
-    else this.schedule(0);
-  }
-
-  private schedule(ms: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      void this.tick();
-    }, ms);
-  }
-
-  private async tick(): Promise<void> {
-    if (this.stopped || this.running) return;
-    let handled = 0;
-    try {
-      handled = await (this.running = this.runOnce());
-    } catch (err) {
-      this.log.warn({ err }, 'sms outbox pass failed');
-    } finally {
-      this.running = null;
-    }
-    if (this.stopped) return;
-    const again = this.wanted || handled >= this.opts.batchSize;
-    this.wanted = false;
-    this.schedule(again ? 0 : this.opts.pollMs);
+  ) {
+    super('sms outbox', log, opts);
   }
 
   /** One pass: leases due messages and sends them concurrently. Returns how many it handled. */
