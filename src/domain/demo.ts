@@ -8,7 +8,7 @@ import {
   setSecurityConfigKey,
 } from '../db/partner.repository.js';
 import { inTransaction } from '../db/tx.js';
-import { INTERFACE_NAMES } from '../http/partner/interfaces.js';
+import { INTERFACE_NAMES } from './interface-names.js';
 import { randomBytes } from 'node:crypto';
 import { listUsers } from '../db/user.repository.js';
 import { AdminError } from './admin/audit.service.js';

@@ -33,7 +33,7 @@ import {
 } from '../../db/partner.repository.js';
 import type { PartnerPriceTable, PartnerTable, SecurityConfigTable } from '../../db/schema.js';
 import { inTransaction, type Executor } from '../../db/tx.js';
-import { INTERFACE_NAMES } from '../../http/partner/interfaces.js';
+import { INTERFACE_NAMES } from '../interface-names.js';
 import type { Clock } from '../clock.js';
 import { type NotifyEventView, presentNotifyEvent } from '../notify.js';
 import { generateMd5Key } from '../secrets.js';

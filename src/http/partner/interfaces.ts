@@ -1,3 +1,5 @@
+import { INTERFACE_NAMES } from '../../domain/interface-names.js';
+
 /** The contract's interfaces and their own parameters, in signing order. */
 
 export interface ParamRule {
@@ -85,7 +87,12 @@ export const INTERFACES: ReadonlyMap<string, InterfaceDef> = new Map(
   ).map((d) => [d.name, d]),
 );
 
-export const INTERFACE_NAMES = [...INTERFACES.keys()];
+export { INTERFACE_NAMES };
+
+// The grantable names (domain) and the interfaces served here must be the same list.
+if (INTERFACE_NAMES.join() !== [...INTERFACES.keys()].join()) {
+  throw new Error('INTERFACE_NAMES and INTERFACES disagree');
+}
 
 export const COMMON_RULES: readonly ParamRule[] = [
   {
