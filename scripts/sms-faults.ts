@@ -1,0 +1,267 @@
+/**
+ * SMS gateway fault soak: a real server child process sends SMS through its `http:` sender to a
+ * local fake gateway that is cycled through fail → hang → slow → drop → ok while a channel pays
+ * cards steadily through the SDK. Prints one row per phase, then checks after recovery that
+ * every paid card's SMS reached the gateway, under one stable id.
+ *
+ *   npx tsx scripts/sms-faults.ts [--minutes 3] [--rate 5] [--timeout-ms 1000] [--drain-minutes 10]
+ *                                 [--database-url postgres://…]
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { MovTicketClient } from '../src/client/index.js';
+import { FakeGateway, type GatewayMode } from '../test/support/fake-gateway.js';
+import { startDemoServer } from '../test/support/server-process.js';
+
+const { values: args } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '3' },
+    rate: { type: 'string', default: '5' },
+    'timeout-ms': { type: 'string', default: '1000' },
+    'drain-minutes': { type: 'string', default: '10' },
+    'database-url': { type: 'string' },
+  },
+});
+const minutes = Number(args.minutes);
+const rate = Number(args.rate);
+const timeoutMs = Number(args['timeout-ms']);
+const drainMs = Number(args['drain-minutes']) * 60_000;
+if (!(minutes > 0) || !(rate > 0) || !(timeoutMs >= 100) || !(drainMs > 0)) {
+  console.error(
+    'usage: sms-faults.ts [--minutes N] [--rate PAYS_PER_S] [--timeout-ms MS] [--drain-minutes N]',
+  );
+  process.exit(2);
+}
+
+const PHASES: GatewayMode[] = ['fail', 'hang', 'slow', 'drop', 'ok'];
+const phaseMs = (minutes * 60_000) / PHASES.length;
+const DEMO_KEY = 'smsfaults0123456789';
+const MOBILE = '13800138000';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const quantile = (sorted: number[], q: number) =>
+  sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+const ms = (n: number) => (Number.isNaN(n) ? '-' : n.toFixed(1));
+
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mt-sms-faults-'));
+const gateway = await FakeGateway.start();
+// In `slow`, every other answer comes within the timeout and every other one past it.
+let slowToggle = 0;
+gateway.slowMs = () => (slowToggle++ % 2 === 0 ? timeoutMs * 0.6 : timeoutMs * 1.5);
+
+const server = await startDemoServer({
+  MOVTICKET_SMS: gateway.url,
+  MOVTICKET_SMS_TIMEOUT_MS: String(timeoutMs),
+  MOVTICKET_DEMO_KEY: DEMO_KEY,
+  MOVTICKET_DATA_DIR: dataDir,
+  LOG_LEVEL: 'error',
+  ...(args['database-url'] ? { DATABASE_URL: args['database-url'] } : {}),
+});
+const client = new MovTicketClient({
+  baseUrl: server.baseUrl,
+  partnerId: 'CS000001',
+  busId: '1002758',
+  secId: 'test',
+  md5key: server.md5key,
+  retries: 0,
+});
+
+async function smsGauge(): Promise<Record<'queued' | 'sent' | 'failed', number>> {
+  const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+  const get = (s: string) =>
+    Number(new RegExp(`^movticket_sms_messages\\{status="${s}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+  return { queued: get('queued'), sent: get('sent'), failed: get('failed') };
+}
+
+interface Row {
+  phase: string;
+  seconds: number;
+  pays: number;
+  errors: number;
+  p50: number;
+  p99: number;
+  max: number;
+  requests: number;
+  distinct: number;
+  duplicates: number;
+  queued: number;
+  sent: number;
+  failed: number;
+}
+
+const paidCards: string[] = [];
+const rows: Row[] = [];
+let failures = 0;
+const started = new Date();
+console.log(
+  `sms-faults: ${started.toISOString()} minutes=${minutes} phase=${(phaseMs / 1000).toFixed(0)}s rate=${rate}/s ` +
+    `timeout=${timeoutMs}ms gateway=${gateway.url} server=${server.baseUrl} (pid ${server.pid}) ` +
+    `db=${args['database-url'] ? 'postgres' : 'sqlite'}`,
+);
+
+async function runPhase(mode: GatewayMode): Promise<void> {
+  gateway.mode = mode;
+  const before = gateway.stats();
+  const beforeRequests = Object.values(before.requests).reduce((a, b) => a + b, 0);
+  const latencies: number[] = [];
+  let errors = 0;
+  const t0 = performance.now();
+  const gap = 1000 / rate;
+  let next = t0;
+  while (performance.now() - t0 < phaseMs) {
+    try {
+      const { card } = await client.buyByCinema({ cinemaId: '1001', count: 1 });
+      const s = performance.now();
+      await client.payByCard({ cardNo: card.card_no, mobile: MOBILE });
+      latencies.push(performance.now() - s);
+      paidCards.push(card.card_no);
+    } catch (err) {
+      errors++;
+      if (errors <= 3) console.error(`  [${mode}] request failed: ${String(err)}`);
+    }
+    next += gap;
+    const wait = next - performance.now();
+    if (wait > 0) await sleep(wait);
+  }
+  const after = gateway.stats();
+  const sorted = latencies.sort((a, b) => a - b);
+  const g = await smsGauge();
+  rows.push({
+    phase: mode,
+    seconds: Math.round((performance.now() - t0) / 1000),
+    pays: latencies.length,
+    errors,
+    p50: quantile(sorted, 0.5),
+    p99: quantile(sorted, 0.99),
+    max: sorted.at(-1) ?? NaN,
+    requests: Object.values(after.requests).reduce((a, b) => a + b, 0) - beforeRequests,
+    distinct: after.distinct - before.distinct,
+    duplicates: after.duplicates - before.duplicates,
+    ...g,
+  });
+  failures += errors;
+}
+
+function printTable(): void {
+  const head = [
+    'phase',
+    's',
+    'pays',
+    'errors',
+    'p50 ms',
+    'p99 ms',
+    'max ms',
+    'gw reqs',
+    'distinct',
+    'dup',
+    'queued',
+    'sent',
+    'failed',
+  ];
+  const lines = rows.map((r) => [
+    r.phase,
+    String(r.seconds),
+    String(r.pays),
+    String(r.errors),
+    ms(r.p50),
+    ms(r.p99),
+    ms(r.max),
+    String(r.requests),
+    String(r.distinct),
+    String(r.duplicates),
+    String(r.queued),
+    String(r.sent),
+    String(r.failed),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (cells: string[]) => '| ' + cells.map((c, i) => c.padStart(widths[i]!)).join(' | ') + ' |';
+  console.log(fmt(head));
+  console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+  for (const l of lines) console.log(fmt(l));
+}
+
+let ok = false;
+try {
+  for (const mode of PHASES) {
+    await runPhase(mode);
+    const r = rows.at(-1)!;
+    console.log(`  phase ${mode} done: ${r.pays} pays, p99 ${ms(r.p99)} ms, queued ${r.queued}`);
+  }
+  // Recovery: the gateway stays up; retries that backed off during the outage come due.
+  gateway.mode = 'ok';
+  const drainStart = performance.now();
+  const before = gateway.stats();
+  let g = await smsGauge();
+  while (g.queued > 0 && performance.now() - drainStart < drainMs) {
+    await sleep(1_000);
+    g = await smsGauge();
+  }
+  const after = gateway.stats();
+  rows.push({
+    phase: 'drain',
+    seconds: Math.round((performance.now() - drainStart) / 1000),
+    pays: 0,
+    errors: 0,
+    p50: NaN,
+    p99: NaN,
+    max: NaN,
+    requests:
+      Object.values(after.requests).reduce((a, b) => a + b, 0) -
+      Object.values(before.requests).reduce((a, b) => a + b, 0),
+    distinct: after.distinct - before.distinct,
+    duplicates: after.duplicates - before.duplicates,
+    ...g,
+  });
+  printTable();
+
+  // Every paid card's message reached the gateway: its text names the card number.
+  const deliveredCards = new Set<string>();
+  for (const m of gateway.delivered.values()) {
+    const match = /卡号(\d+)/.exec(m.text);
+    if (match) deliveredCards.add(match[1]!);
+  }
+  const missing = paidCards.filter((c) => !deliveredCards.has(c));
+  let notSent = 0;
+  for (const cardNo of paidCards) {
+    const { card } = await client.status({ cardNo });
+    if (card.sms_status !== 'sent') notSent++;
+  }
+  const s = gateway.stats();
+  const dupIds = gateway.duplicatedIds();
+  console.log('');
+  console.log(`paid cards                         ${paidCards.length}`);
+  console.log(`delivered (distinct ids @gateway)  ${s.distinct}`);
+  console.log(
+    `paid cards missing at gateway      ${missing.length}${missing.length ? ` e.g. ${missing.slice(0, 3).join(', ')}` : ''}`,
+  );
+  console.log(`cards with sms_status != sent      ${notSent}`);
+  console.log(
+    `duplicates (same id, acknowledged) ${s.duplicates} over ${dupIds.length} ids, max ${Math.max(1, ...dupIds.map(([, n]) => n))} acceptances of one id`,
+  );
+  console.log(`idempotency-key != body id         ${s.keyMismatches}`);
+  console.log(`malformed bodies                   ${s.malformed}`);
+  console.log(`gateway requests by mode           ${JSON.stringify(s.requests)}`);
+  console.log(`metrics after drain                queued=${g.queued} sent=${g.sent} failed=${g.failed}`);
+  console.log(`pay errors                         ${failures}`);
+  ok =
+    missing.length === 0 &&
+    notSent === 0 &&
+    s.distinct === paidCards.length &&
+    g.queued === 0 &&
+    g.failed === 0 &&
+    g.sent === paidCards.length &&
+    s.keyMismatches === 0 &&
+    failures === 0;
+  console.log(ok ? 'RESULT: PASS' : 'RESULT: FAIL');
+} finally {
+  const code = await server.stop();
+  await gateway.close();
+  if (!ok) {
+    const out = server.output();
+    console.error(`server exit ${code}; last output:\n${out.slice(-4_000)}`);
+  }
+  fs.rmSync(dataDir, { recursive: true, force: true });
+}
+process.exit(ok ? 0 : 1);

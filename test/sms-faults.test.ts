@@ -1,0 +1,176 @@
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { buildApp, type App } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import type { Db } from '../src/db/database.js';
+import { ManualClock } from '../src/domain/clock.js';
+import { MovTicketClient } from '../src/client/index.js';
+import { httpSender } from '../src/workers/sms-senders.js';
+import { adminCall, makeUser, signIn } from './support/admin.js';
+import { engines } from './support/engines.js';
+import { KEY, makeCatalog, makePartner } from './support/factories.js';
+import { FakeGateway, type GatewayMode } from './support/fake-gateway.js';
+import type { TestApp } from './support/harness.js';
+
+const MOBILE = '13812345678';
+const SMS_TIMEOUT_MS = 1_000;
+// Past every backoff the outbox can choose (its cap is 10 minutes).
+const PAST_BACKOFF_MS = 11 * 60_000;
+
+interface Rig {
+  app: App;
+  db: Db;
+  clock: ManualClock;
+  gateway: FakeGateway;
+  /** The SDK over a real port, so payByCard latency is what a channel sees. */
+  client: MovTicketClient;
+}
+
+async function makeRig(db: Db, smsMaxAttempts: number): Promise<Rig> {
+  await makeCatalog(db);
+  await makePartner(db);
+  const gateway = await FakeGateway.start();
+  const clock = new ManualClock(Date.now());
+  const config = loadConfig({}, { sms: gateway.url, smsTimeoutMs: SMS_TIMEOUT_MS, smsMaxAttempts });
+  const app = await buildApp({ config, db, clock, sms: httpSender(gateway.url, SMS_TIMEOUT_MS) });
+  await app.fastify.listen({ port: 0, host: '127.0.0.1' });
+  const port = (app.fastify.server.address() as AddressInfo).port;
+  const client = new MovTicketClient({
+    baseUrl: `http://127.0.0.1:${port}`,
+    partnerId: 'CS000001',
+    busId: '1002758',
+    secId: 'test',
+    md5key: KEY,
+    now: () => new Date(clock.now()),
+    retries: 0,
+  });
+  return { app, db, clock, gateway, client };
+}
+
+const smsRows = (db: Db) => db.kysely.selectFrom('sms_messages').selectAll().execute();
+
+for (const engine of engines()) {
+  describe(`SMS gateway faults (${engine.name})`, () => {
+    let rig: Rig | undefined;
+    beforeEach(() => {
+      rig = undefined;
+    });
+    afterEach(async () => {
+      if (!rig) return;
+      await rig.app.close();
+      await rig.gateway.close();
+      await rig.db.close();
+    });
+    afterAll(() => engine.cleanup());
+
+    const payCard = async (r: Rig) => {
+      const { card } = await r.client.buyByCinema({ cinemaId: '1001', count: 1 });
+      const started = performance.now();
+      const paid = await r.client.payByCard({ cardNo: card.card_no, mobile: MOBILE });
+      return { card: paid.card, ms: performance.now() - started };
+    };
+
+    it('keeps payByCard fast while the gateway fails, hangs, answers late and drops, then delivers every message under one id', async () => {
+      const r = (rig = await makeRig(await engine.open(), 10));
+      r.app.startWorkers();
+      const latencies: number[] = [];
+      const cards: string[] = [];
+      const phases: GatewayMode[] = ['fail', 'hang', 'slow', 'drop'];
+      r.gateway.slowMs = SMS_TIMEOUT_MS * 1.5;
+      for (const mode of phases) {
+        r.gateway.mode = mode;
+        // Earlier messages come due again and meet this fault too.
+        r.clock.advance(PAST_BACKOFF_MS);
+        for (let i = 0; i < 8; i++) {
+          const { card, ms } = await payCard(r);
+          expect(card.status).toBe('active');
+          latencies.push(ms);
+          cards.push(card.card_no);
+        }
+        // Let the worker run into the fault (a hang or a late answer takes the whole timeout).
+        await new Promise((resolve) => setTimeout(resolve, mode === 'hang' || mode === 'slow' ? 1_300 : 300));
+      }
+      await r.app.outbox.stop();
+
+      latencies.sort((a, b) => a - b);
+      const p99 = latencies[Math.ceil(0.99 * latencies.length) - 1]!;
+      expect(p99).toBeLessThan(200);
+      for (const cardNo of cards) {
+        expect((await r.client.status({ cardNo })).card.sms_status).toBe('queued');
+      }
+      const stats = r.gateway.stats();
+      expect(stats.requests.fail).toBeGreaterThan(0);
+      expect(stats.requests.hang).toBeGreaterThan(0);
+      expect(stats.requests.slow).toBeGreaterThan(0);
+      expect(stats.requests.drop).toBeGreaterThan(0);
+      // The late answers and the dropped connections reached a gateway that kept the message.
+      expect(stats.distinct).toBeGreaterThan(0);
+
+      r.gateway.mode = 'ok';
+      for (let pass = 0; pass < 10; pass++) {
+        r.clock.advance(PAST_BACKOFF_MS);
+        if ((await r.app.outbox.runOnce()) === 0) break;
+      }
+      const rows = await smsRows(r.db);
+      expect(rows).toHaveLength(cards.length);
+      expect(rows.filter((m) => m.status !== 'sent')).toEqual([]);
+      for (const cardNo of cards) {
+        expect((await r.client.status({ cardNo })).card.sms_status).toBe('sent');
+      }
+      const after = r.gateway.stats();
+      expect([...r.gateway.delivered.keys()].sort()).toEqual(rows.map((m) => m.id).sort());
+      expect(after.distinct).toBe(cards.length);
+      // Messages the gateway had already taken came again under the same id and were acknowledged.
+      expect(after.duplicates).toBeGreaterThan(0);
+      expect(after.keyMismatches).toBe(0);
+      expect(after.malformed).toBe(0);
+      for (const m of r.gateway.delivered.values()) {
+        expect(m.text).toMatch(/卡号\d+/);
+      }
+      const deliveredCards = [...r.gateway.delivered.values()].map((m) => /卡号(\d+)/.exec(m.text)![1]);
+      expect(deliveredCards.sort()).toEqual([...cards].sort());
+    }, 30_000);
+
+    it('ends undeliverable messages failed after the bounded tries and shows them on the card, in metrics and in the console', async () => {
+      const r = (rig = await makeRig(await engine.open(), 3));
+      r.gateway.mode = 'fail';
+      const cards = [(await payCard(r)).card.card_no, (await payCard(r)).card.card_no];
+      for (let pass = 0; pass < 5; pass++) {
+        await r.app.outbox.runOnce();
+        r.clock.advance(PAST_BACKOFF_MS);
+      }
+      expect(r.gateway.stats().requests.fail).toBe(6);
+      const rows = await smsRows(r.db);
+      expect(rows.map((m) => [m.status, m.attempts])).toEqual([
+        ['failed', 3],
+        ['failed', 3],
+      ]);
+      expect(rows[0]!.last_error).toContain('500');
+      for (const cardNo of cards) {
+        expect((await r.client.status({ cardNo })).card.sms_status).toBe('failed');
+      }
+      expect(r.gateway.stats().distinct).toBe(0);
+
+      const metrics = await r.app.fastify.inject({ method: 'GET', url: '/metrics' });
+      expect(metrics.body).toContain('movticket_sms_messages{status="failed"} 2');
+      expect(metrics.body).toContain('movticket_sms_messages{status="queued"} 0');
+
+      // The admin helpers need only the app, the database and the clock of a TestApp.
+      const t = { app: r.app, db: r.db, clock: r.clock } as unknown as TestApp;
+      const session = await signIn(t, await makeUser(t, 'operator'));
+      const api = await adminCall(t, 'GET', '/admin/api/sms?status=failed', { session });
+      expect(api.status).toBe(200);
+      const page = api.json<{
+        total: number;
+        items: { card_no: string; status: string; attempts: number }[];
+      }>();
+      expect(page.total).toBe(2);
+      expect(page.items.map((m) => m.card_no).sort()).toEqual([...cards].sort());
+      expect(page.items.every((m) => m.status === 'failed' && m.attempts === 3)).toBe(true);
+      const consolePage = await adminCall(t, 'GET', '/admin/sms?status=failed', { session });
+      expect(consolePage.status).toBe(200);
+      for (const cardNo of cards) expect(consolePage.body).toContain(cardNo);
+      expect(consolePage.body).toContain('gateway answered HTTP 500');
+    }, 30_000);
+  });
+}
