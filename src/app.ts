@@ -19,6 +19,7 @@ import { INTERFACES } from './http/partner/interfaces.js';
 import { PartnerApi } from './http/partner/partner-api.js';
 import { Metrics } from './http/metrics.js';
 import { createAdminDeps, registerAdmin } from './http/admin/index.js';
+import { AdminHttpError, sendError } from './http/admin/errors.js';
 import { bodyTooLarge, parseForm, readMultipart } from './http/partner/body.js';
 import { DEFAULT_NOTIFY_OUTBOX, NotifyOutbox } from './workers/notify-outbox.js';
 import { SmsOutbox } from './workers/sms-outbox.js';
@@ -64,6 +65,15 @@ export async function buildApp(deps: AppDeps): Promise<App> {
         err.code === 'FST_ERR_BAD_URL' || err.code === 'FST_ERR_MAX_PARAM_LENGTH'
           ? new ApiError('no_such_method', 'no such interface')
           : new ApiError('internal', 'internal error');
+      // The admin area answers in its own shape (`{error:{code,message}}` or a page), not the envelope.
+      if (request.url.startsWith('/admin')) {
+        const adminError =
+          apiError.status === 404
+            ? new AdminHttpError(404, 'not_found', 'not found')
+            : new AdminHttpError(500, 'internal', 'internal error');
+        void sendError(request as FastifyRequest, reply as FastifyReply, adminError);
+        return;
+      }
       const format: Format = request.headers.accept?.includes('application/json') ? 'json' : 'xml';
       void (reply as FastifyReply)
         .code(apiError.status)
@@ -175,7 +185,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   fastify.addHook('onRequest', (request, reply, done) => {
-    if (!closing) return done();
+    // /readyz reports the shutdown itself, in its own shape.
+    if (!closing || request.routeOptions.url === READYZ) return done();
     const format = request.headers.accept?.includes('application/json') ? 'json' : 'xml';
     const { body, type } = renderError(
       new ApiError('unavailable', 'server is shutting down; retry shortly'),
@@ -240,6 +251,19 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     }
   });
 
+  // Ready: the registry is loaded (buildApp awaited it), the database answers, and no shutdown began.
+  fastify.get(READYZ, async (_request, reply) => {
+    const answer = (code: number, status: string) =>
+      reply.code(code).header('cache-control', 'no-store').type('application/json').send({ status });
+    if (closing) return answer(503, 'shutting down');
+    try {
+      await db.ping();
+    } catch {
+      return answer(503, 'unavailable');
+    }
+    return closing ? answer(503, 'shutting down') : answer(200, 'ready');
+  });
+
   return {
     fastify,
     registry,
@@ -263,6 +287,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
 const UNSUPPORTED_BODY = Symbol('unsupported body');
 const PARTNER_ROUTE = '/movTicket/:method';
+const READYZ = '/readyz';
 
 /** The answer the contract gives before looking at the body: unknown interface, then not a POST. */
 function precedingError(request: FastifyRequest): ApiError | undefined {
