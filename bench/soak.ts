@@ -7,7 +7,7 @@
 // See the "Soak" section of bench/README.md. The signing and child-process code is a
 // trimmed copy of bench/run.ts, which exports nothing.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon, { type AutocannonInstance, type AutocannonRequest } from 'autocannon';
 import pg from 'pg';
-import { formatTimestamp } from '../src/client/index.js';
+import { FORM_HEADERS, MOBILE, makeSignedForm, type SignedForm } from './signed-form.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS_FILE = path.join(ROOT, 'bench', 'soak-results.json');
@@ -24,9 +24,6 @@ const MAX_SEC = 10;
 const MAX_CONNECTIONS = 50;
 const P99_DRIFT_LIMIT = 0.5;
 const RSS_GROWTH_LIMIT_MB_PER_MIN = 2;
-const PARTNER = { partner_id: 'CS000001', sec_id: 'test', bus_id: '1002758' } as const;
-const MOBILE = '13800138000';
-const FORM_HEADERS = { 'content-type': 'application/x-www-form-urlencoded' };
 /** Mixed workload, as shares of request sequences: catalog reads, buys, buy+pay pairs. */
 const MIX = { catalog: 0.7, buy: 0.2, buyPay: 0.1 } as const;
 
@@ -74,29 +71,6 @@ function parseOptions(argv: string[]): Options {
 
 // ---------------------------------------------------------------------------
 // Signed requests (as in bench/run.ts)
-
-type SignedForm = (params: Record<string, string>, format: 'xml' | 'json') => string;
-
-function makeSignedForm(md5key: string): SignedForm {
-  const prefix = randomBytes(4).toString('hex');
-  const head = `partner_id=${PARTNER.partner_id}&sec_id=${PARTNER.sec_id}&bus_id=${PARTNER.bus_id}&req_id=`;
-  const signHead = `${PARTNER.partner_id}${PARTNER.bus_id}`;
-  let seq = 0;
-  let stampSecond = -1;
-  let stamp = '';
-  return (params, format) => {
-    const second = Math.floor(Date.now() / 1000);
-    if (second !== stampSecond) {
-      stampSecond = second;
-      stamp = formatTimestamp(new Date(second * 1000), 'Asia/Shanghai');
-    }
-    const reqId = `${prefix}${(++seq).toString(36)}`;
-    const hashcode = createHash('md5').update(`${signHead}${reqId}${stamp}${md5key}`).digest('hex');
-    let own = '';
-    for (const name in params) own += `&${name}=${encodeURIComponent(params[name]!)}`;
-    return `${head}${reqId}&ver=1000&timestamp=${stamp}${own}&hashcode=${hashcode}&format=${format}`;
-  };
-}
 
 interface Probe {
   statuses: Map<number, number>;
