@@ -53,6 +53,14 @@ export interface PartnerApiDeps {
 
 type Params = Record<string, string>;
 
+// Per interface, computed once: its own parameter names, and every name a request may carry.
+const NAMES = new Map(
+  [...INTERFACES.values()].map((d) => {
+    const own = d.params.map((p) => p.name);
+    return [d.name, { own, known: [...COMMON_RULES.map((r) => r.name), ...own] }] as const;
+  }),
+);
+
 /** Stands for a value the body parser could not decode as UTF-8 text (e.g. `%FF%FE`). */
 export const MALFORMED_VALUE: unique symbol = Symbol('malformed value');
 
@@ -98,10 +106,10 @@ export class PartnerApi {
           'unsupported request body: send application/x-www-form-urlencoded or multipart/form-data',
         );
       }
-      const params = this.commonParams(req.params, def);
+      const { params, timestampMs } = this.commonParams(req.params, def);
       partnerId = params.partner_id;
       reqId = params.req_id;
-      const outcome = await this.withTimeout(this.authorizedCall(def, params, req));
+      const outcome = await this.withTimeout(this.authorizedCall(def, params, timestampMs, req));
       return { ...this.respond(outcome, format, params.partner_id!, params.req_id!), secId: params.sec_id };
     } catch (err) {
       return this.fail(err, format, req, partnerId, reqId);
@@ -127,9 +135,13 @@ export class PartnerApi {
     return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
   }
 
-  private commonParams(raw: Record<string, unknown>, def: InterfaceDef): Params {
+  /** The known parameters and the parsed timestamp, checked up to `ver`. */
+  private commonParams(
+    raw: Record<string, unknown>,
+    def: InterfaceDef,
+  ): { params: Params; timestampMs: number } {
     const params: Params = {};
-    for (const name of [...COMMON_RULES.map((r) => r.name), ...def.params.map((p) => p.name)]) {
+    for (const name of NAMES.get(def.name)!.known) {
       const v = raw[name];
       if (Array.isArray(v)) throw invalidParam(name, 'given more than once');
       if (v === MALFORMED_VALUE) throw invalidParam(name, 'must be UTF-8 text');
@@ -143,28 +155,31 @@ export class PartnerApi {
       if (v === undefined || v === '') throw missingParam(rule.name);
       if (!rule.pattern.test(v)) throw invalidParam(rule.name, rule.rule);
     }
-    if (parseTimestamp(params.timestamp!, this.deps.timeZone) === null) {
-      throw invalidParam('timestamp', 'is not a real date and time (YmdHis)');
-    }
+    const timestampMs = parseTimestamp(params.timestamp!, this.deps.timeZone);
+    if (timestampMs === null) throw invalidParam('timestamp', 'is not a real date and time (YmdHis)');
     if (!SUPPORTED_VERSIONS.has(params.ver!)) {
       throw new ApiError('unsupported_version', `ver ${params.ver} is not supported; use 1000`);
     }
-    return params;
+    return { params, timestampMs };
   }
 
-  private async authorizedCall(def: InterfaceDef, params: Params, req: PartnerRequest): Promise<Outcome> {
-    const { clock, registry, timeZone, timestampWindowSec, requestLog } = this.deps;
+  private async authorizedCall(
+    def: InterfaceDef,
+    params: Params,
+    ts: number,
+    req: PartnerRequest,
+  ): Promise<Outcome> {
+    const { clock, registry, timestampWindowSec, requestLog } = this.deps;
     const snap = registry.snapshot;
     const partner = snap.partners.get(params.partner_id!);
     const sec = partner?.securityConfigs.get(params.sec_id!);
     if (!partner || !sec) throw new ApiError('unknown_partner', 'unknown partner_id or sec_id');
-    const ownNames = def.params.map((p) => p.name);
+    const ownNames = NAMES.get(def.name)!.own;
     const expected = md5Hex(signedString(sec.signMode, params, ownNames, sec.md5key));
     if (!hashcodeMatches(expected, params.hashcode!)) {
       throw new ApiError('invalid_signature', `hashcode does not match (sign mode ${sec.signMode})`);
     }
     const now = clock.now();
-    const ts = parseTimestamp(params.timestamp!, timeZone)!;
     if (Math.abs(now - ts) > timestampWindowSec * 1000) {
       throw new ApiError(
         'timestamp_expired',
