@@ -77,41 +77,9 @@ function openSqlite(file: string): Db {
       err !== null &&
       /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN)/.test(String((err as { code?: unknown }).code)),
     claimDueSms: (now, leaseUntil, limit) =>
-      kysely
-        .updateTable('sms_messages')
-        .set({ locked_until: leaseUntil })
-        .where(
-          'id',
-          'in',
-          kysely
-            .selectFrom('sms_messages')
-            .select('id')
-            .where('status', '=', 'queued')
-            .where('next_attempt_at', '<=', now)
-            .where('locked_until', '<=', now)
-            .orderBy('next_attempt_at')
-            .limit(limit),
-        )
-        .returningAll()
-        .execute(),
+      claimDue<SmsMessageTable>(kysely, 'sms_messages', 'id', false, now, leaseUntil, limit),
     claimDueNotify: (now, leaseUntil, limit) =>
-      kysely
-        .updateTable('notify_events')
-        .set({ locked_until: leaseUntil })
-        .where(
-          'event_id',
-          'in',
-          kysely
-            .selectFrom('notify_events')
-            .select('event_id')
-            .where('status', '=', 'queued')
-            .where('next_attempt_at', '<=', now)
-            .where('locked_until', '<=', now)
-            .orderBy('next_attempt_at')
-            .limit(limit),
-        )
-        .returningAll()
-        .execute(),
+      claimDue<NotifyEventTable>(kysely, 'notify_events', 'event_id', false, now, leaseUntil, limit),
     ping: async () => {
       await sql`select 1`.execute(kysely);
     },
@@ -144,31 +112,37 @@ function openPostgres(url: string, poolSize: number): Db {
         )
       );
     },
-    claimDueSms: async (now, leaseUntil, limit) => {
-      const result = await sql<Selectable<SmsMessageTable>>`
-        update sms_messages set locked_until = ${leaseUntil}
-        where id in (
-          select id from sms_messages
-          where status = 'queued' and next_attempt_at <= ${now} and locked_until <= ${now}
-          order by next_attempt_at limit ${limit}
-          for update skip locked)
-        returning *`.execute(kysely);
-      return result.rows;
-    },
-    claimDueNotify: async (now, leaseUntil, limit) => {
-      const result = await sql<Selectable<NotifyEventTable>>`
-        update notify_events set locked_until = ${leaseUntil}
-        where event_id in (
-          select event_id from notify_events
-          where status = 'queued' and next_attempt_at <= ${now} and locked_until <= ${now}
-          order by next_attempt_at limit ${limit}
-          for update skip locked)
-        returning *`.execute(kysely);
-      return result.rows;
-    },
+    claimDueSms: (now, leaseUntil, limit) =>
+      claimDue<SmsMessageTable>(kysely, 'sms_messages', 'id', true, now, leaseUntil, limit),
+    claimDueNotify: (now, leaseUntil, limit) =>
+      claimDue<NotifyEventTable>(kysely, 'notify_events', 'event_id', true, now, leaseUntil, limit),
     ping: async () => {
       await sql`select 1`.execute(kysely);
     },
     close: () => kysely.destroy(),
   };
+}
+
+/**
+ * Leases up to `limit` due rows of an outbox table (`status`, `next_attempt_at`, `locked_until`)
+ * until `leaseUntil`. On PostgreSQL rows another instance is leasing right now are skipped.
+ */
+async function claimDue<T>(
+  kysely: Kysely<Database>,
+  table: 'sms_messages' | 'notify_events',
+  id: 'id' | 'event_id',
+  skipLocked: boolean,
+  now: number,
+  leaseUntil: number,
+  limit: number,
+): Promise<Selectable<T>[]> {
+  const result = await sql<Selectable<T>>`
+    update ${sql.table(table)} set locked_until = ${leaseUntil}
+    where ${sql.ref(id)} in (
+      select ${sql.ref(id)} from ${sql.table(table)}
+      where status = 'queued' and next_attempt_at <= ${now} and locked_until <= ${now}
+      order by next_attempt_at limit ${limit}
+      ${skipLocked ? sql`for update skip locked` : sql``})
+    returning *`.execute(kysely);
+  return result.rows;
 }
