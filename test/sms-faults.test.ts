@@ -87,8 +87,9 @@ for (const engine of engines()) {
           latencies.push(ms);
           cards.push(card.card_no);
         }
-        // Let the worker run into the fault (a hang or a late answer takes the whole timeout).
-        await new Promise((resolve) => setTimeout(resolve, mode === 'hang' || mode === 'slow' ? 1_300 : 300));
+        // Let the worker run into the fault; a hang or a late answer holds a pass for the whole
+        // timeout, so a short wait could leave the next mode untouched.
+        await new Promise((resolve) => setTimeout(resolve, 1_300));
       }
       await r.app.outbox.stop();
 
