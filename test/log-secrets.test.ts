@@ -236,7 +236,13 @@ for (const engine of engines()) {
       // The run did log (debug lines of reads, info lines of mutations and errors, the SMS line).
       expect(text).toContain('partner request');
       expect(text).toContain('sms (console sender, not sent)');
-      const leaked = [...secrets].filter(([, value]) => text.toLowerCase().includes(value.toLowerCase()));
+      // A secret counts as leaked when it stands on its own: an 8-digit card password may occur
+      // by chance inside a longer number such as a log line's epoch-millisecond time.
+      const lower = text.toLowerCase();
+      const escape = (v: string) => v.toLowerCase().replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      const leaked = [...secrets].filter(([, value]) =>
+        new RegExp(`(?<![0-9a-z])${escape(value)}(?![0-9a-z])`).test(lower),
+      );
       expect(leaked.map(([what]) => what)).toEqual([]);
     }, 60_000);
   });
