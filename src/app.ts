@@ -97,9 +97,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   const outbox = new SmsOutbox(db, clock, deps.sms, log, {
     maxAttempts: config.smsMaxAttempts,
-    // Longer than any send (bounded by the timeout), short enough that a crashed worker's
-    // messages are retried soon.
-    leaseMs: Math.max(5_000, config.smsTimeoutMs * 3),
+    leaseMs: Math.max(60_000, config.smsTimeoutMs * 3),
     batchSize: 20,
     pollMs: 250,
     backoffBaseMs: 2_000,
