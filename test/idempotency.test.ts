@@ -15,7 +15,7 @@ for (const engine of engines()) {
     afterEach(() => t.close());
     afterAll(() => engine.cleanup());
 
-    const count = async (table: 'cards' | 'sms_messages' | 'requests') =>
+    const count = async (table: 'cards' | 'sms_messages' | 'requests' | 'answers') =>
       Number(
         (
           await t.db.kysely
@@ -89,6 +89,63 @@ for (const engine of engines()) {
       expect(replayed).toEqual(first);
       const fresh = await t.client.cinemasByRegion({ regionId: '001001' });
       expect(fresh.cinemas[0]!.price).toBe('99.00');
+    });
+
+    it('stores a catalog answer served under many req_ids once, and replays each of them', async () => {
+      const reqIds = Array.from({ length: 12 }, () => nextReqId());
+      const answers = [];
+      for (const reqId of reqIds)
+        answers.push(await t.client.cinemasByRegion({ regionId: '001001' }, { reqId }));
+      await t.app.requestLog.flush();
+      const stored = await t.db.kysely.selectFrom('answers').selectAll().execute();
+      expect(stored).toHaveLength(1);
+      const rows = await t.db.kysely.selectFrom('requests').select(['body', 'answer_hash']).execute();
+      expect(rows).toHaveLength(12);
+      expect(rows.every((r) => r.body === null && r.answer_hash === stored[0]!.hash)).toBe(true);
+      // A new app process: nothing of the answer is left in memory.
+      const t2 = await makeTestApp(t.db, { seed: false });
+      try {
+        for (const [i, reqId] of reqIds.entries())
+          expect(await t2.client.cinemasByRegion({ regionId: '001001' }, { reqId })).toEqual(answers[i]);
+        await expect(t2.client.cities({ reqId: reqIds[0]! })).rejects.toMatchObject({
+          type: 'duplicate_req_id',
+        });
+      } finally {
+        await t2.app.close();
+      }
+    });
+
+    it('keeps a card status answer with its request', async () => {
+      const { card } = await t.client.buyByCinema({ cinemaId: '1001', count: 1 });
+      await t.client.status({ cardNo: card.card_no });
+      await t.app.requestLog.flush();
+      const rows = await t.db.kysely
+        .selectFrom('requests')
+        .select(['method', 'body', 'answer_hash'])
+        .execute();
+      const status = rows.find((r) => r.method === 'status')!;
+      expect(status.answer_hash).toBeNull();
+      expect(JSON.parse(status.body!)).toMatchObject({ card: { card_no: card.card_no } });
+      expect(await count('answers')).toBe(0);
+    });
+
+    it('prunes a shared answer only after the last request pointing at it is forgotten', async () => {
+      const day = 86_400_000;
+      const early = nextReqId();
+      await t.client.cinemasByRegion({ regionId: '001001' }, { reqId: early });
+      await t.app.requestLog.flush();
+      t.clock.advance(5 * day);
+      const late = nextReqId();
+      const lateAnswer = await t.client.cinemasByRegion({ regionId: '001001' }, { reqId: late });
+      await t.app.requestLog.flush();
+      t.clock.advance(3 * day); // early is 8 days old, late 3 days
+      expect(await t.app.requestLog.prune(7 * day)).toBe(1);
+      expect(await count('answers')).toBe(1);
+      expect(await t.client.cinemasByRegion({ regionId: '001001' }, { reqId: late })).toEqual(lateAnswer);
+      t.clock.advance(5 * day); // late is 8 days old
+      expect(await t.app.requestLog.prune(7 * day)).toBe(1);
+      expect(await count('requests')).toBe(0);
+      expect(await count('answers')).toBe(0);
     });
 
     it('30 parallel buys with one req_id make one card and give all callers the same answer', async () => {

@@ -1,4 +1,4 @@
-import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely';
 
 // Types chosen to mean the same on SQLite and PostgreSQL: text, integer (32-bit), bigint (epoch ms).
 const m001: Migration = {
@@ -291,13 +291,52 @@ const m003: Migration = {
   },
 };
 
+// Reads repeat the same answer (a catalog page) under many req_ids: keep each distinct answer
+// once in `answers` and let a request row point at it instead of holding its own copy.
+const m004: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('answers')
+      .addColumn('hash', 'text', (c) => c.primaryKey())
+      .addColumn('body', 'text', (c) => c.notNull())
+      .addColumn('last_used', 'bigint', (c) => c.notNull())
+      .execute();
+    await db.schema.createIndex('answers_last_used').on('answers').column('last_used').execute();
+    // Rebuilt rather than altered: SQLite cannot drop a NOT NULL constraint in place.
+    await db.schema
+      .createTable('requests_v2')
+      .addColumn('partner_id', 'text', (c) => c.notNull())
+      .addColumn('req_id', 'text', (c) => c.notNull())
+      .addColumn('method', 'text', (c) => c.notNull())
+      .addColumn('params_hash', 'text', (c) => c.notNull())
+      .addColumn('code', 'integer', (c) => c.notNull())
+      .addColumn('body', 'text')
+      .addColumn('answer_hash', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('requests_v2_pk', ['partner_id', 'req_id'])
+      .execute();
+    await sql`insert into requests_v2 (partner_id, req_id, method, params_hash, code, body, created_at)
+      select partner_id, req_id, method, params_hash, code, body, created_at from requests`.execute(db);
+    await db.schema.dropTable('requests').execute();
+    await db.schema.alterTable('requests_v2').renameTo('requests').execute();
+    await db.schema.createIndex('requests_created').on('requests').column('created_at').execute();
+  },
+};
+
 const migrations: Record<string, Migration> = {
   '001_initial': m001,
   '002_management': m002,
   '003_partner_notify': m003,
+  '004_read_answers': m004,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
+
+/** Brings the schema up to `name` (an upgrade path check for tests); throws on failure. */
+export async function migrateTo(db: Kysely<unknown>, name: string): Promise<void> {
+  const { error } = await new Migrator({ db, provider }).migrateTo(name);
+  if (error) throw new Error(`migration to ${name} failed: ${String(error)}`, { cause: error });
+}
 
 /** Brings the schema up to date; safe to run from several processes at once. */
 export async function migrateToLatest(db: Kysely<unknown>): Promise<void> {

@@ -1,16 +1,36 @@
-import { type Insertable, type Selectable, sql } from 'kysely';
+import { type Insertable, sql } from 'kysely';
 import type { Executor } from './tx.js';
-import type { RequestTable } from './schema.js';
+import type { AnswerTable, RequestTable } from './schema.js';
 
-export type RequestRow = Selectable<RequestTable>;
+/** A stored request with its answer, wherever that is kept. */
+export interface RequestRow {
+  partner_id: string;
+  req_id: string;
+  method: string;
+  params_hash: string;
+  code: number;
+  body: string;
+  created_at: number;
+}
+
+function selectRequests(db: Executor, partnerId: string) {
+  return db
+    .selectFrom('requests as r')
+    .leftJoin('answers as a', 'a.hash', 'r.answer_hash')
+    .select([
+      'r.partner_id',
+      'r.req_id',
+      'r.method',
+      'r.params_hash',
+      'r.code',
+      'r.created_at',
+      sql<string>`coalesce(r.body, a.body)`.as('body'),
+    ])
+    .where('r.partner_id', '=', partnerId);
+}
 
 export function findRequest(db: Executor, partnerId: string, reqId: string): Promise<RequestRow | undefined> {
-  return db
-    .selectFrom('requests')
-    .selectAll()
-    .where('partner_id', '=', partnerId)
-    .where('req_id', '=', reqId)
-    .executeTakeFirst();
+  return selectRequests(db, partnerId).where('r.req_id', '=', reqId).executeTakeFirst();
 }
 
 /** The stored requests among `reqIds` of one partner. */
@@ -19,12 +39,7 @@ export function findRequests(
   partnerId: string,
   reqIds: readonly string[],
 ): Promise<RequestRow[]> {
-  return db
-    .selectFrom('requests')
-    .selectAll()
-    .where('partner_id', '=', partnerId)
-    .where('req_id', 'in', reqIds)
-    .execute();
+  return selectRequests(db, partnerId).where('r.req_id', 'in', reqIds).execute();
 }
 
 /**
@@ -49,7 +64,24 @@ export async function insertRequests(db: Executor, rows: Insertable<RequestTable
     .execute();
 }
 
-export async function pruneRequests(db: Executor, before: number): Promise<number> {
+/** Stores shared answers, or moves their `last_used` forward when already stored. */
+export async function upsertAnswers(db: Executor, rows: AnswerTable[]): Promise<void> {
+  if (rows.length === 0) return;
+  await db
+    .insertInto('answers')
+    .values(rows)
+    .onConflict((oc) =>
+      oc
+        .column('hash')
+        .doUpdateSet((eb) => ({ last_used: eb.ref('excluded.last_used') }))
+        .where('answers.last_used', '<', (eb) => eb.ref('excluded.last_used')),
+    )
+    .execute();
+}
+
+/** Forgets requests stored before `before` and answers last used before `answersBefore`. */
+export async function pruneRequests(db: Executor, before: number, answersBefore: number): Promise<number> {
   const result = await db.deleteFrom('requests').where('created_at', '<', before).executeTakeFirst();
+  await db.deleteFrom('answers').where('last_used', '<', answersBefore).execute();
   return Number(result.numDeletedRows);
 }

@@ -117,9 +117,19 @@ export interface RequestTable {
   method: string;
   params_hash: string;
   code: number;
-  /** The rendered-neutral JSON of `data`. */
-  body: string;
+  /** The rendered-neutral JSON of `data`; null when it is kept in `answers` under `answer_hash`. */
+  body: string | null;
+  answer_hash: string | null;
   created_at: number;
+}
+
+/** A read answer shared by every request row that points at it. */
+export interface AnswerTable {
+  /** Hash of `body`. */
+  hash: string;
+  body: string;
+  /** Newest time a request was stored with this answer (lagging by at most a refresh interval). */
+  last_used: number;
 }
 
 export interface SmsMessageTable {
@@ -245,6 +255,7 @@ export interface Database {
   cards: CardTable;
   card_events: CardEventTable;
   requests: RequestTable;
+  answers: AnswerTable;
   sms_messages: SmsMessageTable;
   meta: MetaTable;
   users: UserTable;

@@ -7,6 +7,7 @@ import {
   insertRequests,
   pruneRequests,
   type RequestRow,
+  upsertAnswers,
 } from '../db/request.repository.js';
 import type { Executor } from '../db/tx.js';
 import type { WireObject } from './wire.js';
@@ -29,6 +30,8 @@ export interface Outcome {
   json?: string;
   /** Rendered XML of `data`, kept once made. */
   xml?: string;
+  /** Set on an answer that repeats across requests (a catalog page): it is stored once. */
+  answerHash?: string;
   replayed: boolean;
 }
 
@@ -59,10 +62,19 @@ function replayOf(stored: StoredResult, method: string, hash: string, reqId: str
  * Per-partner req_id memory. Mutations claim their req_id in the transaction of their effect;
  * reads are remembered in batches (a read has no effect to protect, so sharing commits is safe).
  */
-type PendingRead = StoredResult & { partnerId: string; reqId: string; at: number };
+type PendingRead = StoredResult & { partnerId: string; reqId: string; at: number; answerHash?: string };
 
 const FLUSH_ROWS = 200;
 const LOOKUP_CHUNK = 100;
+/** A shared answer's `last_used` is moved forward at most this often; pruning allows for the lag. */
+const ANSWER_REFRESH_MS = 3_600_000;
+/** Bound on the answers whose storing this process remembers. */
+const ANSWERS_REMEMBERED = 10_000;
+
+/** Key of an answer that many requests may share (128 bits of SHA-256). */
+export function answerHash(body: string): string {
+  return createHash('sha256').update(body).digest('base64url').slice(0, 22);
+}
 
 interface Waiter {
   resolve: (row: RequestRow | undefined) => void;
@@ -78,6 +90,8 @@ export class RequestLog {
   private flushing: Promise<void> | null = null;
   private lookups = new Map<string, Map<string, Waiter[]>>();
   private lookupScheduled = false;
+  /** Shared answers this process stored, with the `last_used` it gave them. */
+  private answersStored = new Map<string, number>();
 
   constructor(
     private readonly db: Db,
@@ -136,15 +150,26 @@ export class RequestLog {
     }
   }
 
-  /** Remembers an answered read; written with others shortly after. */
-  rememberRead(partnerId: string, reqId: string, method: string, hash: string, json: string): void {
+  /**
+   * Remembers an answered read; written with others shortly after. An answer with an
+   * `answerHash` is stored once however many requests share it; one without stays with its
+   * request (a card's status, which rarely repeats).
+   */
+  rememberRead(
+    partnerId: string,
+    reqId: string,
+    method: string,
+    hash: string,
+    answer: { json: string; answerHash?: string },
+  ): void {
     this.pending.set(`${partnerId}\0${reqId}`, {
       partnerId,
       reqId,
       method,
       paramsHash: hash,
       code: 200,
-      body: json,
+      body: answer.json,
+      answerHash: answer.answerHash,
       at: this.clock.now(),
     });
     if (!this.flushing) this.flushTimer ??= setTimeout(() => void this.flush(), 5);
@@ -174,14 +199,20 @@ export class RequestLog {
         method: r.method,
         params_hash: r.paramsHash,
         code: r.code,
-        body: r.body,
+        body: r.answerHash === undefined ? r.body : null,
+        answer_hash: r.answerHash ?? null,
         created_at: r.at,
       }));
+      const answers = this.answersToStore(this.writing.values());
       try {
         await this.db.writeTransaction(async (tx) => {
+          for (let i = 0; i < answers.length; i += FLUSH_ROWS)
+            await upsertAnswers(tx, answers.slice(i, i + FLUSH_ROWS));
           for (let i = 0; i < rows.length; i += FLUSH_ROWS)
             await insertRequests(tx, rows.slice(i, i + FLUSH_ROWS));
         });
+        if (this.answersStored.size + answers.length > ANSWERS_REMEMBERED) this.answersStored.clear();
+        for (const a of answers) this.answersStored.set(a.hash, a.last_used);
         this.writing = new Map();
       } catch (err) {
         this.onFlushError(err);
@@ -192,6 +223,24 @@ export class RequestLog {
         return;
       }
     }
+  }
+
+  /**
+   * The shared answers among `reads` not stored by this process within the refresh interval,
+   * each with its newest use; sorted so concurrent writers lock rows in one order.
+   */
+  private answersToStore(reads: Iterable<PendingRead>) {
+    const newest = new Map<string, PendingRead>();
+    for (const r of reads) {
+      if (r.answerHash === undefined) continue;
+      const stored = this.answersStored.get(r.answerHash);
+      if (stored !== undefined && r.at - stored < ANSWER_REFRESH_MS) continue;
+      const seen = newest.get(r.answerHash);
+      if (!seen || seen.at < r.at) newest.set(r.answerHash, r);
+    }
+    return [...newest.values()]
+      .map((r) => ({ hash: r.answerHash!, body: r.body, last_used: r.at }))
+      .sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0));
   }
 
   /**
@@ -243,8 +292,12 @@ export class RequestLog {
     }
   }
 
-  /** Forgets req_ids older than the retention; returns how many. */
+  /**
+   * Forgets req_ids older than the retention, and shared answers no request can still point
+   * at (their `last_used` lags by up to the refresh interval); returns how many req_ids.
+   */
   prune(retentionMs: number): Promise<number> {
-    return pruneRequests(this.db.kysely, this.clock.now() - retentionMs);
+    const before = this.clock.now() - retentionMs;
+    return pruneRequests(this.db.kysely, before, before - ANSWER_REFRESH_MS);
   }
 }

@@ -5,7 +5,7 @@ import type { CardService } from '../../domain/card.service.js';
 import type { Clock } from '../../domain/clock.js';
 import { parseYuan } from '../../domain/money.js';
 import type { Partner, Registry, RegistrySnapshot } from '../../domain/registry.js';
-import { paramsHash, type Outcome, type RequestLog } from '../../domain/request-log.js';
+import { answerHash, paramsHash, type Outcome, type RequestLog } from '../../domain/request-log.js';
 import { hashcodeMatches, md5Hex, signedString } from '../../domain/sign.js';
 import { parseTimestamp } from '../../domain/time.js';
 import type { WireObject } from '../../domain/wire.js';
@@ -219,7 +219,7 @@ export class PartnerApi {
 
     if (!def.mutates) {
       const cached = await this.read(def.name, snap, partner, params);
-      requestLog.rememberRead(partner.partnerId, params.req_id!, def.name, hash, cached.json);
+      requestLog.rememberRead(partner.partnerId, params.req_id!, def.name, hash, cached);
       return cached;
     }
     const outcome = await requestLog.runOnce(partner.partnerId, params.req_id!, def.name, hash, (tx) =>
@@ -238,7 +238,8 @@ export class PartnerApi {
     const key = `${name}|${partner.partnerId}|${p.city_id ?? ''}|${p.region_id ?? ''}|${p.kind_id ?? ''}`;
     return snap.memo<Cached>(key, () => {
       const data = this.catalogData(name, snap, partner, p);
-      return { code: 200, data, json: JSON.stringify(data), replayed: false };
+      const json = JSON.stringify(data);
+      return { code: 200, data, json, answerHash: answerHash(json), replayed: false };
     });
   }
 

@@ -1,0 +1,83 @@
+import os from 'node:os';
+import path from 'node:path';
+import fs from 'node:fs';
+import SQLite from 'better-sqlite3';
+import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openDatabase, type Db } from '../src/db/database.js';
+import { migrateTo } from '../src/db/migrations.js';
+import { findRequest } from '../src/db/request.repository.js';
+import { createPgDatabase } from './support/engines.js';
+
+interface Target {
+  name: string;
+  /** A database at migration `to`, opened raw. */
+  raw(to: string): Promise<{ kysely: Kysely<unknown>; reopen: () => Promise<Db> }>;
+}
+
+const drops: (() => Promise<void>)[] = [];
+const targets: Target[] = [
+  {
+    name: 'sqlite',
+    raw: async (to) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'movticket-mig-'));
+      drops.push(async () => fs.rmSync(dir, { recursive: true, force: true }));
+      const file = path.join(dir, 'db.sqlite');
+      const kysely = new Kysely<unknown>({ dialect: new SqliteDialect({ database: new SQLite(file) }) });
+      await migrateTo(kysely, to);
+      return { kysely, reopen: () => openDatabase({ sqlitePath: file }) };
+    },
+  },
+];
+if (process.env.TEST_DATABASE_URL) {
+  targets.push({
+    name: 'postgres',
+    raw: async (to) => {
+      const { url, drop } = await createPgDatabase();
+      drops.push(drop);
+      const kysely = new Kysely<unknown>({
+        dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: url, max: 2 }) }),
+      });
+      await migrateTo(kysely, to);
+      return { kysely, reopen: () => openDatabase({ url, poolSize: 2 }) };
+    },
+  });
+}
+
+afterAll(async () => {
+  await Promise.all(drops.map((d) => d()));
+});
+
+for (const target of targets) {
+  describe(`schema upgrades (${target.name})`, () => {
+    it('keeps the req_ids stored before read answers were shared, replayable after the upgrade', async () => {
+      const { kysely, reopen } = await target.raw('003_partner_notify');
+      await kysely
+        .insertInto('requests' as never)
+        .values({
+          partner_id: 'CS000001',
+          req_id: 'old1',
+          method: 'cities',
+          params_hash: 'h',
+          code: 200,
+          body: '{"cities":[]}',
+          created_at: 1,
+        } as never)
+        .execute();
+      await kysely.destroy();
+      const db = await reopen();
+      try {
+        expect(await findRequest(db.kysely, 'CS000001', 'old1')).toMatchObject({
+          method: 'cities',
+          params_hash: 'h',
+          code: 200,
+          body: '{"cities":[]}',
+          created_at: 1,
+        });
+      } finally {
+        await db.close();
+      }
+    });
+  });
+}
