@@ -24,6 +24,7 @@ import { bodyTooLarge, parseForm, readMultipart } from './http/partner/body.js';
 import { DEFAULT_NOTIFY_OUTBOX, NotifyOutbox } from './workers/notify-outbox.js';
 import { SmsOutbox } from './workers/sms-outbox.js';
 import type { SmsSender } from './workers/sms-senders.js';
+import { clientErrorHandler } from './http/client-errors.js';
 
 export interface AppDeps {
   config: Config;
@@ -57,7 +58,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     logController: new LogController({ disableRequestLogging: true }),
     trustProxy: config.trustProxy,
     connectionTimeout: 30_000,
-    requestTimeout: 30_000,
+    // Slow clients: headers and the whole request each have a deadline, checked every second.
+    http: { headersTimeout: config.headersTimeoutMs, connectionsCheckingInterval: 1000 },
+    requestTimeout: config.receiveTimeoutMs,
+    clientErrorHandler: clientErrorHandler(config),
     return503OnClosing: false,
     // A path that cannot be decoded or is too long names no interface; answer with the envelope.
     frameworkErrors: (err, request, reply) => {

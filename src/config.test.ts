@@ -31,4 +31,13 @@ describe('configuration', () => {
       expect(() => loadConfig({ [name]: value })).toThrow(name);
     }
   });
+  it('bounds how long a client may take to send its request', () => {
+    expect(loadConfig({})).toMatchObject({ headersTimeoutMs: 10_000, receiveTimeoutMs: 30_000 });
+    expect(() => loadConfig({ MOVTICKET_HEADERS_TIMEOUT_MS: '40000' })).toThrow(
+      'must not exceed MOVTICKET_RECEIVE_TIMEOUT_MS',
+    );
+    expect(
+      loadConfig({ MOVTICKET_HEADERS_TIMEOUT_MS: '40000', MOVTICKET_RECEIVE_TIMEOUT_MS: '60000' }),
+    ).toMatchObject({ headersTimeoutMs: 40_000, receiveTimeoutMs: 60_000 });
+  });
 });

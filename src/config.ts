@@ -17,6 +17,10 @@ export interface Config {
   smsMaxAttempts: number;
   timestampWindowSec: number;
   requestTimeoutMs: number;
+  /** A connection whose request headers are not all in by then is answered `504 timeout`. */
+  headersTimeoutMs: number;
+  /** The same for the whole request, body included. */
+  receiveTimeoutMs: number;
   payDeadlineMin: number;
   cinemaValidDays: number;
   reqIdRetentionDays: number;
@@ -96,6 +100,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     smsMaxAttempts: intVar(env, 'MOVTICKET_SMS_MAX_ATTEMPTS', 10, 1, 100),
     timestampWindowSec: intVar(env, 'MOVTICKET_TIMESTAMP_WINDOW', 300, 1, 86_400),
     requestTimeoutMs: intVar(env, 'MOVTICKET_REQUEST_TIMEOUT_MS', 10_000, 100, 120_000),
+    headersTimeoutMs: intVar(env, 'MOVTICKET_HEADERS_TIMEOUT_MS', 10_000, 100, 300_000),
+    receiveTimeoutMs: intVar(env, 'MOVTICKET_RECEIVE_TIMEOUT_MS', 30_000, 100, 300_000),
     payDeadlineMin: intVar(env, 'MOVTICKET_PAY_DEADLINE', 30, 1, 10_080),
     cinemaValidDays: intVar(env, 'MOVTICKET_CINEMA_VALID_DAYS', 90, 1, 3650),
     reqIdRetentionDays: intVar(env, 'MOVTICKET_REQ_ID_DAYS', 7, 1, 365),
@@ -103,6 +109,12 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     trustProxy: boolVar(env, 'MOVTICKET_TRUST_PROXY', false),
     ...overrides,
   };
+  // Node refuses a headers timeout above the whole-request timeout.
+  if (config.headersTimeoutMs > config.receiveTimeoutMs) {
+    throw new ConfigError(
+      `MOVTICKET_HEADERS_TIMEOUT_MS=${config.headersTimeoutMs} is invalid: it must not exceed MOVTICKET_RECEIVE_TIMEOUT_MS=${config.receiveTimeoutMs}`,
+    );
+  }
   if (!/^(fatal|error|warn|info|debug|trace|silent)$/.test(config.logLevel)) {
     throw new ConfigError(`LOG_LEVEL=${config.logLevel} is invalid`);
   }
