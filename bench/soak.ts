@@ -3,7 +3,8 @@
 //
 // Load and soak: measures the workload's max throughput (~10 s), then offers S × max for
 // M minutes in consecutive autocannon runs of I seconds, printing one row per interval
-// (latency, RSS, heap, SMS queue, DB size) and a verdict on p99 drift and RSS growth.
+// (latency, RSS and its private part, heap, SMS queue, DB size) and a verdict on p99 drift
+// and growth of private RSS.
 // See the "Soak" section of bench/README.md. The signing and child-process code is a
 // trimmed copy of bench/run.ts, which exports nothing.
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -243,11 +244,19 @@ function assertRunning(): void {
   }
 }
 
-async function rssMb(pid: number): Promise<number> {
+/**
+ * Resident memory (MB): all of it, and its private part (heap, native allocations, SQLite's
+ * page cache). File-backed pages (SQLite's memory-mapped database, capped by `mmap_size`) are
+ * the difference; the kernel can drop them at any time, so a leak shows in the private part.
+ */
+async function rssMb(pid: number): Promise<{ rss: number; anon: number }> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
-  if (kb === undefined) throw new Error(`no VmRSS for pid ${pid}`);
-  return Number(kb) / 1024;
+  const kb = (field: string) => {
+    const v = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status)?.[1];
+    if (v === undefined) throw new Error(`no ${field} for pid ${pid}`);
+    return Number(v) / 1024;
+  };
+  return { rss: kb('VmRSS'), anon: kb('RssAnon') };
 }
 
 /** Heap used (MB) and queued SMS from the server's Prometheus metrics; undefined when absent. */
@@ -312,6 +321,8 @@ interface Interval {
   non2xx: number;
   errors: number;
   rssMb: number;
+  /** The private part of RSS (see rssMb()). */
+  anonMb: number;
   heapMb: number | undefined;
   smsQueued: number | undefined;
   dbMb: number | undefined;
@@ -332,6 +343,7 @@ const COLUMNS: [string, (r: Interval) => string][] = [
   ['non2xx', (r) => String(r.non2xx)],
   ['errors', (r) => String(r.errors)],
   ['RSS MB', (r) => r.rssMb.toFixed(1)],
+  ['anon MB', (r) => r.anonMb.toFixed(1)],
   ['heap MB', (r) => (r.heapMb === undefined ? '-' : r.heapMb.toFixed(1))],
   ['SMS queued', (r) => (r.smsQueued === undefined ? '-' : String(r.smsQueued))],
   ['DB MB', (r) => (r.dbMb === undefined ? '-' : r.dbMb.toFixed(1))],
@@ -373,7 +385,9 @@ function judge(rows: Interval[]): {
   const p99Drift = p99FirstThirdMs > 0 ? p99LastThirdMs / p99FirstThirdMs - 1 : 0;
   const tail = rows.slice(2);
   const rssGrowthMbPerMin =
-    tail.length >= 2 ? slope(tail.map((r) => [r.elapsedSec / 60, r.rssMb])) : undefined;
+    tail.length >= 2 ? slope(tail.map((r) => [r.elapsedSec / 60, r.anonMb])) : undefined;
+  const fileGrowthMbPerMin =
+    tail.length >= 2 ? slope(tail.map((r) => [r.elapsedSec / 60, r.rssMb - r.anonMb])) : undefined;
   const p99Ok = p99Drift <= P99_DRIFT_LIMIT;
   const rssOk = rssGrowthMbPerMin === undefined || rssGrowthMbPerMin <= RSS_GROWTH_LIMIT_MB_PER_MIN;
   const failures = rows.reduce((a, r) => a + r.non2xx + r.errors, 0);
@@ -381,10 +395,13 @@ function judge(rows: Interval[]): {
   const text =
     `p99 drift: median of first ${third} interval(s) ${p99FirstThirdMs.toFixed(1)} ms → last ${third} ` +
     `${p99LastThirdMs.toFixed(1)} ms = ${(p99Drift * 100).toFixed(0)} % (limit +${P99_DRIFT_LIMIT * 100} %)\n` +
-    `RSS growth after interval 2 (linear fit): ` +
+    `private RSS growth after interval 2 (linear fit): ` +
     (rssGrowthMbPerMin === undefined
       ? 'n/a (fewer than 4 intervals)'
       : `${rssGrowthMbPerMin.toFixed(2)} MB/min (limit ${RSS_GROWTH_LIMIT_MB_PER_MIN} MB/min)`) +
+    (fileGrowthMbPerMin === undefined
+      ? ''
+      : `\nfile-backed RSS growth (mapped database pages, not judged): ${fileGrowthMbPerMin.toFixed(2)} MB/min`) +
     `\nnon-2xx + errors over the soak: ${failures}\n` +
     `verdict: ${drifted.length === 0 ? 'PASS' : `FAIL — ${drifted.join(', ')}`}` +
     (rssGrowthMbPerMin === undefined ? ' (RSS not judged)' : '');
@@ -468,7 +485,7 @@ async function main(): Promise<void> {
         maxMs: f.maxMs,
         non2xx: f.non2xx,
         errors: f.errors,
-        rssMb: await rssMb(pid),
+        ...(await rssMb(pid).then((m) => ({ rssMb: m.rss, anonMb: m.anon }))),
         heapMb: metrics.heapMb,
         smsQueued: metrics.smsQueued,
         dbMb: opts.db === 'sqlite' ? await sqliteMb(dataDir) : undefined,
