@@ -117,7 +117,7 @@ async function outcomeOf<T>(call: Promise<T>): Promise<{ outcome: Outcome; data?
 }
 
 /** Replays a card's ledger; returns the status and used_count it leads to, or a reason it cannot. */
-function replay(events: { seq: number; type: string; data: string }[]): {
+export function replay(events: { seq: number; type: string; data: string }[]): {
   status?: string;
   usedCount: number;
   error?: string;
