@@ -93,6 +93,10 @@ function openPostgres(url: string, poolSize: number): Db {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5000 });
   // An idle client losing its server (restart) must not crash the process; the pool replaces it.
   pool.on('error', () => {});
+  // Nor may a checked-out client between two queries (in a transaction, or while the code
+  // awaits something else): pg emits 'error' on it and an unhandled one kills the process.
+  // Its next query fails with a connection error (→ 503) and release() drops it from the pool.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     kysely,
