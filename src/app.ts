@@ -13,7 +13,7 @@ import { CardService } from './domain/card.service.js';
 import type { Clock } from './domain/clock.js';
 import { Registry } from './domain/registry.js';
 import { RequestLog } from './domain/request-log.js';
-import { ApiError } from './errors.js';
+import { ApiError, unavailable } from './errors.js';
 import { CONTENT_TYPE, type Format, renderEnvelope } from './http/envelope.js';
 import { INTERFACES } from './http/partner/interfaces.js';
 import { PartnerApi } from './http/partner/partner-api.js';
@@ -173,6 +173,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') apiError = bodyTooLarge();
     else if (status >= 400 && status < 500) {
       apiError = new ApiError('invalid_param', `malformed request: ${err.code ?? 'bad request'}`);
+    } else if (db.isUnavailable(err)) {
+      // e.g. /metrics counting cards while PostgreSQL restarts: the contract's 503, not a 500.
+      request.log.warn({ err }, 'storage unavailable');
+      apiError = unavailable('storage is unavailable; retry later');
     } else {
       request.log.error({ err }, 'unhandled error');
       apiError = new ApiError('internal', 'internal error');
