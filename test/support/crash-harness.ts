@@ -35,24 +35,41 @@ export interface CrashOptions {
 }
 
 /** `none`: no answer (connection reset, client timeout); `5xx`: an error answer that may hide a commit. */
-type Outcome = 'ok' | 'refused' | '5xx' | 'none';
+export type Outcome = 'ok' | 'refused' | '5xx' | 'none';
 
-interface Request {
+/** A request and what it was answered. */
+export interface Tracked {
+  outcome: Outcome;
+  error?: string;
+  /** The answer's code (0 when none came) and error type. */
+  code?: number;
+  type?: string;
+  /** When it was sent (epoch ms) and how long the answer took. */
+  sentAt?: number;
+  ms?: number;
+}
+
+/** One request of the buy → pay → ban load. */
+export interface LoadRequest extends Tracked {
   kind: 'buy' | 'pay' | 'ban';
   reqId: string;
   orderNo: string;
   cardNo?: string;
   /** The card's total price from the buy answer. */
   fen?: number;
-  outcome: Outcome;
-  error?: string;
 }
 
-export interface CrashReport {
+export interface CrashReport extends BookReport {
   engine: string;
   seed: number;
   crashes: number;
   killExits: (number | string)[];
+  finalExit: number | string;
+  seconds: number;
+}
+
+/** What {@link checkBooks} found. */
+export interface BookReport {
   requests: { sent: number; answered: number; refused: number; uncertain5xx: number; unanswered: number };
   byKind: Record<string, Record<Outcome, number>>;
   refusals: string[];
@@ -78,12 +95,10 @@ export interface CrashReport {
     duplicateIds: string[];
   };
   violations: string[];
-  finalExit: number | string;
-  seconds: number;
 }
 
 /** mulberry32: small seeded PRNG so a run's kill moments can be replayed. */
-function prng(seed: number): () => number {
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
@@ -105,15 +120,43 @@ function dayOf(ms: number): string {
   return new Intl.DateTimeFormat('en-CA', { timeZone: TIME_ZONE }).format(new Date(ms));
 }
 
-async function outcomeOf<T>(call: Promise<T>): Promise<{ outcome: Outcome; data?: T; error?: string }> {
+/** A client of the demo partner that never retries, so every answer is seen. */
+export function demoClient(baseUrl: string, md5key: string, timeoutMs: number): MovTicketClient {
+  return new MovTicketClient({
+    baseUrl,
+    partnerId: PARTNER,
+    secId: 'test',
+    busId: '1002758',
+    md5key,
+    format: 'json',
+    retries: 0,
+    timeoutMs,
+  });
+}
+
+/** Runs a client call and classifies its answer. */
+export async function outcomeOf<T>(
+  call: Promise<T>,
+): Promise<{ outcome: Outcome; data?: T; error?: string; code: number; type?: string }> {
   try {
-    return { outcome: 'ok', data: await call };
+    return { outcome: 'ok', data: await call, code: 200 };
   } catch (err) {
-    if (!(err instanceof MovTicketError)) return { outcome: 'none', error: String(err) };
+    if (!(err instanceof MovTicketError)) return { outcome: 'none', error: String(err), code: 0 };
     const error = `${err.code} ${err.type}: ${err.message}`;
-    if (err.code === 0) return { outcome: 'none', error };
-    return { outcome: err.code >= 500 ? '5xx' : 'refused', error };
+    const answer = { error, code: err.code, type: err.type };
+    if (err.code === 0) return { outcome: 'none', ...answer };
+    return { outcome: err.code >= 500 ? '5xx' : 'refused', ...answer };
   }
+}
+
+/** Sends `call()` for `req`, recording its outcome, answer and timing on it. */
+export async function track<T>(req: Tracked, call: () => Promise<T>): Promise<T | undefined> {
+  req.sentAt = Date.now();
+  const started = performance.now();
+  const r = await outcomeOf(call());
+  req.ms = performance.now() - started;
+  Object.assign(req, { outcome: r.outcome, error: r.error, code: r.code, type: r.type });
+  return r.data;
 }
 
 /** Replays a card's ledger; returns the status and used_count it leads to, or a reason it cannot. */
@@ -157,6 +200,292 @@ export function replay(events: { seq: number; type: string; data: string }[]): {
   return { status, usedCount };
 }
 
+export interface LoadContext {
+  client: () => MovTicketClient;
+  /** Every request sent is pushed here. */
+  requests: LoadRequest[];
+  random: () => number;
+  /** Prefix of req_ids and order numbers, unique to the run. */
+  run: string;
+  nextSeq: () => number;
+  stopping: () => boolean;
+  /** Resolves when requests may be sent (the crash run holds them while the server is down). */
+  ready: () => Promise<void>;
+}
+
+/**
+ * One client of the load until `stopping()`: buy a cinema card, pay 90 % of them, ban 25 % of
+ * the paid ones, each with a req_id of its own.
+ */
+export async function runBuyPayBan(ctx: LoadContext): Promise<void> {
+  const { random, run, requests } = ctx;
+  while (!ctx.stopping()) {
+    await ctx.ready();
+    if (ctx.stopping()) break;
+    const n = ctx.nextSeq();
+    const orderNo = `crash-${run}-${n}`;
+    const buy: LoadRequest = { kind: 'buy', reqId: `${run}b${n}`, orderNo, outcome: 'none' };
+    requests.push(buy);
+    const count = 1 + Math.floor(random() * 3);
+    const cinemaId = CINEMAS[Math.floor(random() * CINEMAS.length)]!;
+    const bought = await track(buy, () =>
+      ctx.client().buyByCinema({ cinemaId, count, orderNo }, { reqId: buy.reqId }),
+    );
+    if (!bought) continue;
+    const cardNo = bought.card.card_no;
+    const fen = toFen(bought.card.total_price);
+    Object.assign(buy, { cardNo, fen });
+    if (random() < 0.1 || ctx.stopping()) continue; // left unpaid
+    await ctx.ready();
+    const mobile = `139${String(n).padStart(8, '0')}`;
+    const pay: LoadRequest = { kind: 'pay', reqId: `${run}p${n}`, orderNo, cardNo, fen, outcome: 'none' };
+    requests.push(pay);
+    await track(pay, () => ctx.client().payByCard({ cardNo, mobile }, { reqId: pay.reqId }));
+    if (pay.outcome !== 'ok' || random() >= 0.25 || ctx.stopping()) continue;
+    await ctx.ready();
+    const ban: LoadRequest = { kind: 'ban', reqId: `${run}x${n}`, orderNo, cardNo, fen, outcome: 'none' };
+    requests.push(ban);
+    await track(ban, () => ctx.client().ban({ cardNo, reason: 'crash test' }, { reqId: ban.reqId }));
+  }
+}
+
+/**
+ * Waits for the SMS outbox to drain. Messages a killed process had claimed stay leased until
+ * their lease ends (≥ 60 s): when only such messages are left and nothing moved for 2 s, stops
+ * waiting unless asked to wait out the lease (up to `drainMs`).
+ */
+export async function drainSms(db: Db, drainMs: number, waitOutLeases: boolean): Promise<void> {
+  const deadline = Date.now() + drainMs;
+  let lastSeen = '';
+  let stillSince = Date.now();
+  for (;;) {
+    const queued = await db.kysely
+      .selectFrom('sms_messages')
+      .select(['id', 'locked_until'])
+      .where('status', '=', 'queued')
+      .orderBy('id')
+      .execute();
+    if (queued.length === 0 || Date.now() > deadline) break;
+    const seen = queued.map((m) => m.id).join();
+    if (seen !== lastSeen) [lastSeen, stillSince] = [seen, Date.now()];
+    const allLeased = queued.every((m) => m.locked_until > Date.now());
+    if (!waitOutLeases && allLeased && Date.now() - stillSince > 2_000) break;
+    await sleep(250);
+  }
+}
+
+/**
+ * Checks the database, the SMS file and the day's statement against what the clients were
+ * answered (call after the load stopped and the outbox drained).
+ */
+export async function checkBooks(
+  db: Db,
+  requests: LoadRequest[],
+  smsFile: string,
+  started: number,
+): Promise<BookReport> {
+  const k = db.kysely;
+  const violations: string[] = [];
+  // ---- what the database holds
+  const cards = await k.selectFrom('cards').selectAll().execute();
+  const events = await k
+    .selectFrom('card_events')
+    .select(['card_no', 'seq', 'type', 'data'])
+    .orderBy('card_no')
+    .orderBy('seq')
+    .execute();
+  const sms = await k.selectFrom('sms_messages').selectAll().execute();
+  const smsText = await fs.readFile(smsFile, 'utf8').catch(() => '');
+  const lines = smsText
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as { id: string; mobile: string; text: string });
+
+  const cardsByNo = new Map(cards.map((c) => [c.card_no, c]));
+  const ledgers = new Map<string, typeof events>();
+  for (const e of events) {
+    const ledger = ledgers.get(e.card_no) ?? [];
+    ledger.push(e);
+    ledgers.set(e.card_no, ledger);
+  }
+  const smsByCard = new Map<string, typeof sms>();
+  for (const m of sms) smsByCard.set(m.card_no, [...(smsByCard.get(m.card_no) ?? []), m]);
+  const deliveries = new Map<string, number>();
+  for (const line of lines) deliveries.set(line.id, (deliveries.get(line.id) ?? 0) + 1);
+  const smsById = new Map(sms.map((m) => [m.id, m]));
+  const now = Date.now();
+
+  // No card number repeats, in the table or among the answers.
+  if (cardsByNo.size !== cards.length) violations.push(`duplicate card_no in cards table`);
+  const answeredBuys = requests.filter((r) => r.kind === 'buy' && r.outcome === 'ok');
+  const answeredCardNos = new Set(answeredBuys.map((r) => r.cardNo));
+  if (answeredCardNos.size !== answeredBuys.length) violations.push(`a card number was answered twice`);
+  for (const r of answeredBuys) {
+    const card = cardsByNo.get(r.cardNo!);
+    if (!card) violations.push(`buy ${r.reqId} answered 200 with ${r.cardNo}, which is not stored`);
+    else if (card.order_no !== r.orderNo) violations.push(`card ${r.cardNo} has order_no ${card.order_no}`);
+  }
+
+  // No card is half-done; each ledger replays to the stored state.
+  for (const card of cards) {
+    const c = card.card_no;
+    const ledger = ledgers.get(c) ?? [];
+    const activated = ledger.filter((e) => e.type === 'activated').length;
+    const activationSms = (smsByCard.get(c) ?? []).filter((m) => m.reason === 'activation');
+    const paid = card.paid_at !== null;
+    if (card.status === 'inactive' && (paid || card.password !== null || card.valid_until !== null)) {
+      violations.push(`card ${c} inactive but has payment fields`);
+    }
+    if (card.status === 'active' && (!paid || !card.password || !card.valid_until || !card.mobile)) {
+      violations.push(`card ${c} active without password/paid_at/valid_until/mobile`);
+    }
+    if (card.status === 'banned' && card.banned_at === null)
+      violations.push(`card ${c} banned without banned_at`);
+    if (paid !== (activated === 1) || activated > 1) {
+      violations.push(`card ${c}: paid_at ${card.paid_at} but ${activated} 'activated' events`);
+    }
+    if (paid !== (activationSms.length === 1) || activationSms.length > 1) {
+      violations.push(`card ${c}: paid_at ${card.paid_at} but ${activationSms.length} activation SMS rows`);
+    }
+    if (paid && card.sms_status === 'none') violations.push(`card ${c} paid with sms_status none`);
+    const replayed = replay(ledger);
+    if (replayed.error) violations.push(`card ${c} ledger: ${replayed.error}`);
+    else if (replayed.status !== card.status || replayed.usedCount !== card.used_count) {
+      violations.push(
+        `card ${c} ledger replays to ${replayed.status}/${replayed.usedCount}, stored ${card.status}/${card.used_count}`,
+      );
+    }
+    // Each queued message is recorded sent at most once in the ledger.
+    const sentSteps = ledger
+      .filter((e) => e.type === 'sms_sent')
+      .map((e) => (JSON.parse(e.data) as { message_id?: string }).message_id);
+    if (new Set(sentSteps).size !== sentSteps.length)
+      violations.push(`card ${c}: an SMS recorded sent twice`);
+  }
+  for (const e of events)
+    if (!cardsByNo.has(e.card_no)) violations.push(`event of unknown card ${e.card_no}`);
+
+  // Answered payments and bans are durable; refused ones did nothing.
+  const bans = new Map(requests.filter((r) => r.kind === 'ban').map((r) => [r.cardNo!, r]));
+  let strandedByLease = 0;
+  for (const pay of requests.filter((r) => r.kind === 'pay')) {
+    const card = cardsByNo.get(pay.cardNo!);
+    if (!card) continue; // reported above
+    if (pay.outcome === 'refused' && card.paid_at !== null) {
+      violations.push(`pay ${pay.reqId} refused (${pay.error}) yet card ${card.card_no} is paid`);
+    }
+    if (pay.outcome !== 'ok') continue;
+    const ban = bans.get(card.card_no);
+    const allowed =
+      ban === undefined || ban.outcome === 'refused'
+        ? ['active']
+        : ban.outcome === 'ok'
+          ? ['banned']
+          : ['active', 'banned'];
+    if (!allowed.includes(card.status) || card.paid_at === null) {
+      violations.push(`pay ${pay.reqId} answered 200 but card ${card.card_no} is ${card.status}`);
+    }
+    const message = (smsByCard.get(card.card_no) ?? []).find((m) => m.reason === 'activation');
+    if (!message) continue; // reported above
+    if (message.status === 'queued' && message.locked_until > now) {
+      strandedByLease++;
+      continue;
+    }
+    if (message.status !== 'sent')
+      violations.push(`SMS ${message.id} of ${card.card_no} is ${message.status}`);
+    if (!deliveries.has(message.id)) violations.push(`SMS ${message.id} of ${card.card_no} never delivered`);
+  }
+  for (const line of lines) {
+    const m = smsById.get(line.id);
+    if (!m) violations.push(`delivered SMS ${line.id} is not in sms_messages`);
+    else if (m.mobile !== line.mobile || m.text !== line.text) violations.push(`SMS ${line.id} text differs`);
+  }
+  for (const m of sms) {
+    if (m.status === 'queued' && !(m.locked_until > now))
+      violations.push(`SMS ${m.id} still queued, not leased`);
+    if (m.status === 'failed') violations.push(`SMS ${m.id} failed: ${m.last_error}`);
+  }
+
+  // The statement against the answers, to the fen.
+  const days = [...new Set([dayOf(started), dayOf(Date.now())])];
+  const reports = new ReportService({ db, timeZone: TIME_ZONE });
+  const statement = [];
+  for (const day of days) {
+    const totals = await reports.statement(PARTNER, day);
+    statement.push({
+      day,
+      activation_fen: totals.activation_fen,
+      void_fen: totals.void_fen,
+      net_fen: totals.net_fen,
+    });
+  }
+  const statementNetFen = statement.reduce((s, d) => s + d.net_fen, 0);
+  const sum = (kind: LoadRequest['kind'], outcomes: Outcome[]) =>
+    requests.filter((r) => r.kind === kind && outcomes.includes(r.outcome)).reduce((s, r) => s + r.fen!, 0);
+  const paidCards = new Set(
+    requests.filter((r) => r.kind === 'pay' && r.outcome === 'ok').map((r) => r.cardNo),
+  );
+  const answeredNetFen = sum('pay', ['ok']) - sum('ban', ['ok']);
+  const boundsFen: [number, number] = [
+    answeredNetFen - sum('ban', ['none', '5xx']),
+    answeredNetFen + sum('pay', ['none', '5xx']),
+  ];
+  if (statementNetFen < boundsFen[0] || statementNetFen > boundsFen[1]) {
+    violations.push(`statement net ${statementNetFen} fen outside [${boundsFen[0]}, ${boundsFen[1]}]`);
+  }
+  // Exactly: what the statement holds must be the cards the database says were paid/voided.
+  const dbNet = cards.reduce(
+    (s, c) =>
+      s +
+      (c.paid_at !== null ? c.total_fen : 0) -
+      (c.paid_at !== null && c.banned_at !== null ? c.total_fen : 0),
+    0,
+  );
+  if (dbNet !== statementNetFen)
+    violations.push(`statement net ${statementNetFen} ≠ paid − voided cards ${dbNet}`);
+
+  const byKind: Record<string, Record<Outcome, number>> = {};
+  for (const r of requests) {
+    byKind[r.kind] ??= { ok: 0, refused: 0, '5xx': 0, none: 0 };
+    byKind[r.kind]![r.outcome]++;
+  }
+  const count = (o: Outcome) => requests.filter((r) => r.outcome === o).length;
+  const duplicateIds = [...deliveries].filter(([, n]) => n > 1).map(([id]) => id);
+  return {
+    requests: {
+      sent: requests.length,
+      answered: count('ok') + count('refused'),
+      refused: count('refused'),
+      uncertain5xx: count('5xx'),
+      unanswered: count('none'),
+    },
+    byKind,
+    refusals: requests
+      .filter((r) => r.outcome === 'refused' || r.outcome === '5xx')
+      .map((r) => `${r.kind} ${r.error}`),
+    cards: cards.length,
+    paidAnswered: paidCards.size,
+    paidInDb: cards.filter((c) => c.paid_at !== null).length,
+    voidsAnswered: requests.filter((r) => r.kind === 'ban' && r.outcome === 'ok').length,
+    voidsInDb: cards.filter((c) => c.paid_at !== null && c.banned_at !== null).length,
+    statement,
+    statementNetFen,
+    answeredNetFen,
+    boundsFen,
+    sms: {
+      rows: sms.length,
+      sent: sms.filter((m) => m.status === 'sent').length,
+      queued: sms.filter((m) => m.status === 'queued').length,
+      strandedByLease,
+      fileLines: lines.length,
+      distinctIds: deliveries.size,
+      duplicateLines: lines.length - deliveries.size,
+      duplicateIds,
+    },
+    violations,
+  };
+}
+
 /** Runs the whole crash scenario and checks the invariants; never throws for a violation. */
 export async function runCrashScenario(opts: CrashOptions): Promise<CrashReport> {
   const started = Date.now();
@@ -195,58 +524,24 @@ export async function runCrashScenario(opts: CrashOptions): Promise<CrashReport>
   let markUp: () => void = () => {};
   const start = async () => {
     server = await startDemoServer(env, { readyTimeoutMs: 60_000 });
-    client = new MovTicketClient({
-      baseUrl: server.baseUrl,
-      partnerId: PARTNER,
-      secId: 'test',
-      busId: '1002758',
-      md5key: demoKey,
-      format: 'json',
-      retries: 0,
-      timeoutMs: 8_000,
-    });
+    client = demoClient(server.baseUrl, demoKey, 8_000);
     markUp();
   };
   const goDown = () => {
     upNow = new Promise<void>((resolve) => (markUp = resolve));
   };
 
-  const requests: Request[] = [];
+  const requests: LoadRequest[] = [];
   let stopping = false;
   let seq = 0;
-  const worker = async () => {
-    while (!stopping) {
-      await upNow;
-      if (stopping) break;
-      const n = seq++;
-      const orderNo = `crash-${run}-${n}`;
-      const buy: Request = { kind: 'buy', reqId: `${run}b${n}`, orderNo, outcome: 'none' };
-      requests.push(buy);
-      const count = 1 + Math.floor(random() * 3);
-      const cinemaId = CINEMAS[Math.floor(random() * CINEMAS.length)]!;
-      const bought = await outcomeOf(client!.buyByCinema({ cinemaId, count, orderNo }, { reqId: buy.reqId }));
-      buy.outcome = bought.outcome;
-      buy.error = bought.error;
-      if (!bought.data) continue;
-      const cardNo = bought.data.card.card_no;
-      const fen = toFen(bought.data.card.total_price);
-      Object.assign(buy, { cardNo, fen });
-      if (random() < 0.1 || stopping) continue; // left unpaid
-      await upNow;
-      const mobile = `139${String(n).padStart(8, '0')}`;
-      const pay: Request = { kind: 'pay', reqId: `${run}p${n}`, orderNo, cardNo, fen, outcome: 'none' };
-      requests.push(pay);
-      const paid = await outcomeOf(client!.payByCard({ cardNo, mobile }, { reqId: pay.reqId }));
-      pay.outcome = paid.outcome;
-      pay.error = paid.error;
-      if (paid.outcome !== 'ok' || random() >= 0.25 || stopping) continue;
-      await upNow;
-      const ban: Request = { kind: 'ban', reqId: `${run}x${n}`, orderNo, cardNo, fen, outcome: 'none' };
-      requests.push(ban);
-      const banned = await outcomeOf(client!.ban({ cardNo, reason: 'crash test' }, { reqId: ban.reqId }));
-      ban.outcome = banned.outcome;
-      ban.error = banned.error;
-    }
+  const load: LoadContext = {
+    client: () => client!,
+    requests,
+    random,
+    run,
+    nextSeq: () => seq++,
+    stopping: () => stopping,
+    ready: () => upNow,
   };
 
   const killExits: (number | string)[] = [];
@@ -255,7 +550,7 @@ export async function runCrashScenario(opts: CrashOptions): Promise<CrashReport>
   const violations: string[] = [];
   try {
     await start();
-    const workers = Array.from({ length: opts.concurrency }, worker);
+    const workers = Array.from({ length: opts.concurrency }, () => runBuyPayBan(load));
     for (let i = 0; i < opts.crashes; i++) {
       const [min, max] = opts.liveMs;
       await sleep(min + killRandom() * (max - min));
@@ -273,232 +568,18 @@ export async function runCrashScenario(opts: CrashOptions): Promise<CrashReport>
     db = await openDatabase(
       pgDb ? { url: pgDb.url, poolSize: 2 } : { sqlitePath: path.join(dataDir, 'movticket.sqlite') },
     );
-    const k = db.kysely;
-    // Wait for the outbox to drain. Messages a killed process had claimed stay leased until
-    // their lease ends (≥ 60 s): when only such messages are left and nothing moved for 2 s,
-    // stop waiting unless the caller asked to wait out the lease (drainMs).
-    const deadline = Date.now() + opts.drainMs;
-    let lastSeen = '';
-    let stillSince = Date.now();
-    for (;;) {
-      const queued = await k
-        .selectFrom('sms_messages')
-        .select(['id', 'locked_until'])
-        .where('status', '=', 'queued')
-        .orderBy('id')
-        .execute();
-      if (queued.length === 0 || Date.now() > deadline) break;
-      const seen = queued.map((m) => m.id).join();
-      if (seen !== lastSeen) [lastSeen, stillSince] = [seen, Date.now()];
-      const allLeased = queued.every((m) => m.locked_until > Date.now());
-      if (!opts.waitOutLeases && allLeased && Date.now() - stillSince > 2_000) break;
-      await sleep(250);
-    }
+    await drainSms(db, opts.drainMs, opts.waitOutLeases ?? false);
     finalExit = await server!.stop(15_000);
     if (finalExit !== 0) violations.push(`last server exited with ${finalExit} on SIGTERM`);
 
-    // ---- what the database holds
-    const cards = await k.selectFrom('cards').selectAll().execute();
-    const events = await k
-      .selectFrom('card_events')
-      .select(['card_no', 'seq', 'type', 'data'])
-      .orderBy('card_no')
-      .orderBy('seq')
-      .execute();
-    const sms = await k.selectFrom('sms_messages').selectAll().execute();
-    const smsText = await fs.readFile(smsFile, 'utf8').catch(() => '');
-    const lines = smsText
-      .split('\n')
-      .filter((l) => l !== '')
-      .map((l) => JSON.parse(l) as { id: string; mobile: string; text: string });
-
-    const cardsByNo = new Map(cards.map((c) => [c.card_no, c]));
-    const ledgers = new Map<string, typeof events>();
-    for (const e of events) {
-      const ledger = ledgers.get(e.card_no) ?? [];
-      ledger.push(e);
-      ledgers.set(e.card_no, ledger);
-    }
-    const smsByCard = new Map<string, typeof sms>();
-    for (const m of sms) smsByCard.set(m.card_no, [...(smsByCard.get(m.card_no) ?? []), m]);
-    const deliveries = new Map<string, number>();
-    for (const line of lines) deliveries.set(line.id, (deliveries.get(line.id) ?? 0) + 1);
-    const smsById = new Map(sms.map((m) => [m.id, m]));
-    const now = Date.now();
-
-    // No card number repeats, in the table or among the answers.
-    if (cardsByNo.size !== cards.length) violations.push(`duplicate card_no in cards table`);
-    const answeredBuys = requests.filter((r) => r.kind === 'buy' && r.outcome === 'ok');
-    const answeredCardNos = new Set(answeredBuys.map((r) => r.cardNo));
-    if (answeredCardNos.size !== answeredBuys.length) violations.push(`a card number was answered twice`);
-    for (const r of answeredBuys) {
-      const card = cardsByNo.get(r.cardNo!);
-      if (!card) violations.push(`buy ${r.reqId} answered 200 with ${r.cardNo}, which is not stored`);
-      else if (card.order_no !== r.orderNo) violations.push(`card ${r.cardNo} has order_no ${card.order_no}`);
-    }
-
-    // No card is half-done; each ledger replays to the stored state.
-    for (const card of cards) {
-      const c = card.card_no;
-      const ledger = ledgers.get(c) ?? [];
-      const activated = ledger.filter((e) => e.type === 'activated').length;
-      const activationSms = (smsByCard.get(c) ?? []).filter((m) => m.reason === 'activation');
-      const paid = card.paid_at !== null;
-      if (card.status === 'inactive' && (paid || card.password !== null || card.valid_until !== null)) {
-        violations.push(`card ${c} inactive but has payment fields`);
-      }
-      if (card.status === 'active' && (!paid || !card.password || !card.valid_until || !card.mobile)) {
-        violations.push(`card ${c} active without password/paid_at/valid_until/mobile`);
-      }
-      if (card.status === 'banned' && card.banned_at === null)
-        violations.push(`card ${c} banned without banned_at`);
-      if (paid !== (activated === 1) || activated > 1) {
-        violations.push(`card ${c}: paid_at ${card.paid_at} but ${activated} 'activated' events`);
-      }
-      if (paid !== (activationSms.length === 1) || activationSms.length > 1) {
-        violations.push(`card ${c}: paid_at ${card.paid_at} but ${activationSms.length} activation SMS rows`);
-      }
-      if (paid && card.sms_status === 'none') violations.push(`card ${c} paid with sms_status none`);
-      const replayed = replay(ledger);
-      if (replayed.error) violations.push(`card ${c} ledger: ${replayed.error}`);
-      else if (replayed.status !== card.status || replayed.usedCount !== card.used_count) {
-        violations.push(
-          `card ${c} ledger replays to ${replayed.status}/${replayed.usedCount}, stored ${card.status}/${card.used_count}`,
-        );
-      }
-      // Each queued message is recorded sent at most once in the ledger.
-      const sentSteps = ledger
-        .filter((e) => e.type === 'sms_sent')
-        .map((e) => (JSON.parse(e.data) as { message_id?: string }).message_id);
-      if (new Set(sentSteps).size !== sentSteps.length)
-        violations.push(`card ${c}: an SMS recorded sent twice`);
-    }
-    for (const e of events)
-      if (!cardsByNo.has(e.card_no)) violations.push(`event of unknown card ${e.card_no}`);
-
-    // Answered payments and bans are durable; refused ones did nothing.
-    const bans = new Map(requests.filter((r) => r.kind === 'ban').map((r) => [r.cardNo!, r]));
-    let strandedByLease = 0;
-    for (const pay of requests.filter((r) => r.kind === 'pay')) {
-      const card = cardsByNo.get(pay.cardNo!);
-      if (!card) continue; // reported above
-      if (pay.outcome === 'refused' && card.paid_at !== null) {
-        violations.push(`pay ${pay.reqId} refused (${pay.error}) yet card ${card.card_no} is paid`);
-      }
-      if (pay.outcome !== 'ok') continue;
-      const ban = bans.get(card.card_no);
-      const allowed =
-        ban === undefined || ban.outcome === 'refused'
-          ? ['active']
-          : ban.outcome === 'ok'
-            ? ['banned']
-            : ['active', 'banned'];
-      if (!allowed.includes(card.status) || card.paid_at === null) {
-        violations.push(`pay ${pay.reqId} answered 200 but card ${card.card_no} is ${card.status}`);
-      }
-      const message = (smsByCard.get(card.card_no) ?? []).find((m) => m.reason === 'activation');
-      if (!message) continue; // reported above
-      if (message.status === 'queued' && message.locked_until > now) {
-        strandedByLease++;
-        continue;
-      }
-      if (message.status !== 'sent')
-        violations.push(`SMS ${message.id} of ${card.card_no} is ${message.status}`);
-      if (!deliveries.has(message.id))
-        violations.push(`SMS ${message.id} of ${card.card_no} never delivered`);
-    }
-    for (const line of lines) {
-      const m = smsById.get(line.id);
-      if (!m) violations.push(`delivered SMS ${line.id} is not in sms_messages`);
-      else if (m.mobile !== line.mobile || m.text !== line.text)
-        violations.push(`SMS ${line.id} text differs`);
-    }
-    for (const m of sms) {
-      if (m.status === 'queued' && !(m.locked_until > now))
-        violations.push(`SMS ${m.id} still queued, not leased`);
-      if (m.status === 'failed') violations.push(`SMS ${m.id} failed: ${m.last_error}`);
-    }
-
-    // The statement against the answers, to the fen.
-    const days = [...new Set([dayOf(started), dayOf(Date.now())])];
-    const reports = new ReportService({ db, timeZone: TIME_ZONE });
-    const statement = [];
-    for (const day of days) {
-      const totals = await reports.statement(PARTNER, day);
-      statement.push({
-        day,
-        activation_fen: totals.activation_fen,
-        void_fen: totals.void_fen,
-        net_fen: totals.net_fen,
-      });
-    }
-    const statementNetFen = statement.reduce((s, d) => s + d.net_fen, 0);
-    const sum = (kind: Request['kind'], outcomes: Outcome[]) =>
-      requests.filter((r) => r.kind === kind && outcomes.includes(r.outcome)).reduce((s, r) => s + r.fen!, 0);
-    const paidCards = new Set(
-      requests.filter((r) => r.kind === 'pay' && r.outcome === 'ok').map((r) => r.cardNo),
-    );
-    const answeredNetFen = sum('pay', ['ok']) - sum('ban', ['ok']);
-    const boundsFen: [number, number] = [
-      answeredNetFen - sum('ban', ['none', '5xx']),
-      answeredNetFen + sum('pay', ['none', '5xx']),
-    ];
-    if (statementNetFen < boundsFen[0] || statementNetFen > boundsFen[1]) {
-      violations.push(`statement net ${statementNetFen} fen outside [${boundsFen[0]}, ${boundsFen[1]}]`);
-    }
-    // Exactly: what the statement holds must be the cards the database says were paid/voided.
-    const dbNet = cards.reduce(
-      (s, c) =>
-        s +
-        (c.paid_at !== null ? c.total_fen : 0) -
-        (c.paid_at !== null && c.banned_at !== null ? c.total_fen : 0),
-      0,
-    );
-    if (dbNet !== statementNetFen)
-      violations.push(`statement net ${statementNetFen} ≠ paid − voided cards ${dbNet}`);
-
-    const byKind: Record<string, Record<Outcome, number>> = {};
-    for (const r of requests) {
-      byKind[r.kind] ??= { ok: 0, refused: 0, '5xx': 0, none: 0 };
-      byKind[r.kind]![r.outcome]++;
-    }
-    const count = (o: Outcome) => requests.filter((r) => r.outcome === o).length;
-    const duplicateIds = [...deliveries].filter(([, n]) => n > 1).map(([id]) => id);
+    const books = await checkBooks(db, requests, smsFile, started);
+    violations.push(...books.violations);
     return {
       engine: opts.engine,
       seed: opts.seed,
       crashes: killExits.length,
       killExits,
-      requests: {
-        sent: requests.length,
-        answered: count('ok') + count('refused'),
-        refused: count('refused'),
-        uncertain5xx: count('5xx'),
-        unanswered: count('none'),
-      },
-      byKind,
-      refusals: requests
-        .filter((r) => r.outcome === 'refused' || r.outcome === '5xx')
-        .map((r) => `${r.kind} ${r.error}`),
-      cards: cards.length,
-      paidAnswered: paidCards.size,
-      paidInDb: cards.filter((c) => c.paid_at !== null).length,
-      voidsAnswered: requests.filter((r) => r.kind === 'ban' && r.outcome === 'ok').length,
-      voidsInDb: cards.filter((c) => c.paid_at !== null && c.banned_at !== null).length,
-      statement,
-      statementNetFen,
-      answeredNetFen,
-      boundsFen,
-      sms: {
-        rows: sms.length,
-        sent: sms.filter((m) => m.status === 'sent').length,
-        queued: sms.filter((m) => m.status === 'queued').length,
-        strandedByLease,
-        fileLines: lines.length,
-        distinctIds: deliveries.size,
-        duplicateLines: lines.length - deliveries.size,
-        duplicateIds,
-      },
+      ...books,
       violations,
       finalExit,
       seconds: (Date.now() - started) / 1000,
