@@ -53,6 +53,17 @@ interface Rendered {
   headers: Record<string, string>;
 }
 
+/** The database cannot be reached right now (PostgreSQL restarting, SQLite busy). */
+const storageUnavailable = () =>
+  new AdminHttpError(503, 'unavailable', 'storage is unavailable; retry later', {
+    headers: { 'retry-after': '1' },
+  });
+
+/** `err`, or a 503 when it says the database cannot be reached right now. */
+export function unlessUnavailable(db: { isUnavailable(err: unknown): boolean }, err: unknown): unknown {
+  return db.isUnavailable(err) ? storageUnavailable() : err;
+}
+
 /** Turns anything thrown below the HTTP layer (or by Fastify) into a status and a safe body. */
 export function describeError(err: unknown): Rendered {
   const out = (

@@ -4,7 +4,7 @@ import { registerAdminAuth } from './auth.js';
 import { installBodyParsers } from './body.js';
 import { registerConsole } from './console/index.js';
 import type { AdminDeps } from './deps.js';
-import { AdminHttpError, sendError } from './errors.js';
+import { AdminHttpError, sendError, unlessUnavailable } from './errors.js';
 import { collectApiRoutes, registerDocs } from './openapi.js';
 
 export type { AdminDeps } from './deps.js';
@@ -30,7 +30,9 @@ export async function registerAdmin(fastify: FastifyInstance, deps: AdminDeps): 
   await fastify.register(async (admin) => {
     const apiRoutes = collectApiRoutes(admin);
     installBodyParsers(admin, { forms: true });
-    admin.setErrorHandler((err, request, reply) => sendError(request, reply, err));
+    admin.setErrorHandler((err, request, reply) =>
+      sendError(request, reply, unlessUnavailable(deps.db, err)),
+    );
     await registerAdminAuth(admin, deps);
     await registerAdminApi(admin, deps);
     registerDocs(admin, apiRoutes);
