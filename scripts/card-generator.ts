@@ -47,6 +47,8 @@ export interface GeneratedCard {
   status: CardStatus;
   /** What `status` answers at `now` (a lapsed card the sweep has not reached yet is expired). */
   effective: CardStatus;
+  /** When an inactive or active card's deadline passes and `status` starts answering expired. */
+  lapsesAt: number | null;
 }
 
 export interface GenerateResult {
@@ -233,13 +235,25 @@ export async function generateCards(db: Db, opts: GenerateOptions): Promise<Gene
       const { card_no, partner_id, status } = d.card;
       result.byStatus[status] = (result.byStatus[status] ?? 0) + 1;
       if ((first + k) % sampleEvery === 0) {
-        result.sample.push({ card_no, partner_id, status, effective: effectiveStatus(d.card, opts.now) });
+        result.sample.push({
+          card_no,
+          partner_id,
+          status,
+          effective: effectiveStatus(d.card, opts.now),
+          lapsesAt: lapseTime(d.card),
+        });
       }
     }
     opts.onProgress?.(first + n, opts.cards);
   }
   result.ms = performance.now() - started;
   return result;
+}
+
+export function lapseTime(card: Pick<CardRow, 'status' | 'pay_deadline' | 'valid_until'>): number | null {
+  if (card.status === 'inactive') return card.pay_deadline;
+  if (card.status === 'active') return card.valid_until;
+  return null;
 }
 
 /** Draws new numbers for drafts whose number repeats within the batch or is stored already. */

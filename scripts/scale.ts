@@ -1,5 +1,5 @@
 // `npm run scale -- --cards N [--db sqlite|postgres] [--data-dir DIR] [--duration S]
-//   [--connections N] [--status-rate R] [--keep]`
+//   [--connections N] [--status-rate R] [--cache-mb MB] [--keep] [--filled-dir DIR]`
 //
 // Measures the buy rate (buyByCinema at saturation, autocannon as `npm run bench` does) and
 // the `status` latency (each request timed, at a fixed moderate rate, for random existing
@@ -8,6 +8,7 @@
 // PostgreSQL uses TEST_DATABASE_URL or DATABASE_URL as the server to create a scratch
 // database on. Prints figures; the targets (status p99 < 5 ms, buy ≥ 80 % of the empty rate)
 // are reported as PASS or MISS.
+// --filled-dir measures the SQLite database already in DIR instead of filling one (DIR is kept).
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -18,10 +19,17 @@ import autocannon, { type AutocannonInstance } from 'autocannon';
 import pg from 'pg';
 import { FORM_HEADERS, makeSignedForm, type SignedForm } from '../bench/signed-form.js';
 import { DEFAULT_SMS_TEMPLATE } from '../src/config.js';
-import { checkpoint, explainCardLookup, measureDiskUse } from '../src/db/bulk-load.js';
-import { openDatabase } from '../src/db/database.js';
+import { effectiveStatus } from '../src/domain/card.presenter.js';
+import {
+  checkpoint,
+  explainCardLookup,
+  measureDiskUse,
+  sampleCards,
+  type DiskUse,
+} from '../src/db/bulk-load.js';
+import { openDatabase, type Db } from '../src/db/database.js';
 import { startDemoServer, type ServerProcess } from '../test/support/server-process.js';
-import { generateCards, type GeneratedCard } from './card-generator.js';
+import { generateCards, lapseTime, type GeneratedCard } from './card-generator.js';
 
 const STATUS_P99_TARGET_MS = 5;
 const BUY_RATIO_TARGET = 0.8;
@@ -38,6 +46,7 @@ const { values } = parseArgs({
     'status-rate': { type: 'string', default: '200' },
     'cache-mb': { type: 'string', default: '4096' },
     keep: { type: 'boolean', default: false },
+    'filled-dir': { type: 'string' },
   },
   strict: true,
 });
@@ -58,6 +67,9 @@ const opts = {
 const pgServer = process.env.TEST_DATABASE_URL ?? process.env.DATABASE_URL;
 if (engine === 'postgres' && !pgServer)
   throw new Error('set TEST_DATABASE_URL=postgres://… for --db postgres');
+/** A data dir holding an already filled SQLite database, measured instead of filling one. */
+const filledDir = values['filled-dir'];
+if (filledDir !== undefined && engine !== 'sqlite') throw new Error('--filled-dir is for SQLite');
 
 const progress = (message: string) =>
   process.stderr.write(`scale ${new Date().toISOString().slice(11, 19)}: ${message}\n`);
@@ -135,6 +147,36 @@ interface StatusFigures {
   /** Answers whose status differs from what the card was generated in. */
   mismatches: number;
   firstProblem: string | undefined;
+  /** From the server's own latency histogram (/metrics): share of status requests handled within the target. */
+  serverWithinTarget: number;
+  /** The histogram bucket the server's p99 falls in, e.g. `≤ 2.5` (ms). */
+  serverP99: string;
+}
+
+type StatusCard = Pick<GeneratedCard, 'card_no' | 'effective' | 'lapsesAt'>;
+
+/** Cumulative counts of the server's status latency histogram, by upper bound in seconds. */
+async function serverHistogram(baseUrl: string): Promise<Map<number, number>> {
+  const text = await (await fetch(new URL('/metrics', baseUrl))).text();
+  const buckets = new Map<number, number>();
+  const line = /^movticket_partner_request_duration_seconds_bucket\{([^}]*)\} (\S+)$/gm;
+  for (const [, labels = '', value] of text.matchAll(line)) {
+    if (!labels.includes('interface="status"')) continue;
+    const le = /le="([^"]+)"/.exec(labels)?.[1] ?? '';
+    buckets.set(le === '+Inf' ? Infinity : Number(le), Number(value));
+  }
+  return buckets;
+}
+
+function serverFigures(before: Map<number, number>, after: Map<number, number>) {
+  const bounds = [...after.keys()].sort((a, b) => a - b);
+  const delta = (le: number) => (after.get(le) ?? 0) - (before.get(le) ?? 0);
+  const total = delta(Infinity);
+  const p99Bound = bounds.find((le) => delta(le) >= 0.99 * total) ?? Infinity;
+  return {
+    serverWithinTarget: total > 0 ? delta(STATUS_P99_TARGET_MS / 1000) / total : NaN,
+    serverP99: p99Bound === Infinity ? '> 10000' : `≤ ${p99Bound * 1000}`,
+  };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -145,9 +187,9 @@ function percentile(sorted: number[], p: number): number {
 async function statusRun(
   baseUrl: string,
   signedForm: SignedForm,
-  cards: readonly Pick<GeneratedCard, 'card_no' | 'effective'>[],
+  cards: readonly StatusCard[],
   seconds: number,
-): Promise<StatusFigures> {
+): Promise<Omit<StatusFigures, 'serverWithinTarget' | 'serverP99'>> {
   const url = new URL('/movTicket/status', baseUrl);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
   const latencies: number[] = [];
@@ -174,7 +216,9 @@ async function statusRun(
             } else {
               const status = (JSON.parse(text) as { data?: { card?: { status?: string } } }).data?.card
                 ?.status;
-              if (status !== card.effective) {
+              // A card whose deadline passed since it was drawn answers expired, as it should.
+              const lapsed = card.lapsesAt !== null && Date.now() >= card.lapsesAt;
+              if (status !== (lapsed ? 'expired' : card.effective)) {
                 mismatches++;
                 firstProblem ??= `card ${card.card_no} answered ${status}, generated ${card.effective}`;
               }
@@ -224,12 +268,17 @@ async function statusRun(
 async function measureStatus(
   server: ServerProcess,
   signedForm: SignedForm,
-  cards: readonly Pick<GeneratedCard, 'card_no' | 'effective'>[],
+  cards: readonly StatusCard[],
 ): Promise<Measured<StatusFigures>> {
   progress(`status: warming up ${WARMUP_SEC} s at ${opts.statusRate} req/s over ${cards.length} cards`);
   await statusRun(server.baseUrl, signedForm, cards, WARMUP_SEC);
+  // Scraped outside the measured window: /metrics counts the cards by state.
+  const before = await serverHistogram(server.baseUrl);
   progress(`status: measuring ${opts.duration} s at ${opts.statusRate} req/s`);
-  const m = await measured(() => statusRun(server.baseUrl, signedForm, cards, opts.duration));
+  const m = await measured(async () => {
+    const client = await statusRun(server.baseUrl, signedForm, cards, opts.duration);
+    return { ...client, ...serverFigures(before, await serverHistogram(server.baseUrl)) };
+  });
   if (m.figures.failures > 0 || m.figures.mismatches > 0) {
     progress(
       `WARNING status: ${m.figures.failures} failures, ${m.figures.mismatches} mismatches; first: ${m.figures.firstProblem}`,
@@ -252,7 +301,7 @@ interface PhaseResult {
 
 const mb = (bytes: number) => (bytes / 1024 / 1024).toFixed(0);
 
-function renderTable(rows: PhaseResult[], emptyRate: number, generated: number): string {
+function renderTable(rows: PhaseResult[], emptyRate: number): string {
   const header = [
     'database',
     'cards',
@@ -261,6 +310,8 @@ function renderTable(rows: PhaseResult[], emptyRate: number, generated: number):
     'fill s',
     'status p50 ms',
     'status p99 ms',
+    'server ≤5 ms',
+    'server p99 ms',
     'buy req/s',
     'ratio',
     `p99<${STATUS_P99_TARGET_MS}?`,
@@ -270,7 +321,7 @@ function renderTable(rows: PhaseResult[], emptyRate: number, generated: number):
   const body = rows.map((r, i) => {
     const ratio = r.buy.figures.reqPerSec / emptyRate;
     const empty = rows[0]!;
-    const perCard = i === 0 ? '-' : ((r.diskBytes - empty.diskBytes) / generated).toFixed(0);
+    const perCard = i === 0 ? '-' : ((r.diskBytes - empty.diskBytes) / (r.cards - empty.cards)).toFixed(0);
     return [
       r.label,
       String(r.cards),
@@ -279,11 +330,15 @@ function renderTable(rows: PhaseResult[], emptyRate: number, generated: number):
       r.fillSec === undefined ? '-' : r.fillSec.toFixed(0),
       r.status.figures.p50Ms.toFixed(2),
       r.status.figures.p99Ms.toFixed(2),
+      `${(r.status.figures.serverWithinTarget * 100).toFixed(1)} %`,
+      r.status.figures.serverP99,
       r.buy.figures.reqPerSec.toFixed(0),
       ratio.toFixed(2),
       r.status.figures.p99Ms < STATUS_P99_TARGET_MS ? 'PASS' : 'MISS',
       i === 0 ? '-' : ratio >= BUY_RATIO_TARGET ? 'PASS' : 'MISS',
-      `${r.buy.load[0].toFixed(2)}→${r.status.load[1].toFixed(2)}`,
+      i === 0
+        ? `${r.buy.load[0].toFixed(2)}→${r.status.load[1].toFixed(2)}`
+        : `${r.status.load[0].toFixed(2)}→${r.buy.load[1].toFixed(2)}`,
     ];
   });
   const all = [header, ...body];
@@ -315,46 +370,16 @@ async function createPgDatabase(): Promise<string> {
   return u.toString();
 }
 
-async function main(): Promise<void> {
-  const startedAt = new Date();
-  const loadAtStart = load1();
-  const md5key = randomBytes(16).toString('hex');
-  const signedForm = makeSignedForm(md5key);
-  const dataDir = values['data-dir'] ?? (await mkdtemp(path.join(os.tmpdir(), 'movticket-scale-')));
-  if (!values.keep) cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-  const databaseUrl = engine === 'postgres' ? await createPgDatabase() : undefined;
-  const env: Record<string, string> = {
-    MOVTICKET_DATA_DIR: dataDir,
-    MOVTICKET_DEMO_KEY: md5key,
-    MOVTICKET_SMS: `file:${path.join(dataDir, 'sms.jsonl')}`,
-    LOG_LEVEL: 'warn',
-    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
-  };
-  const openDb = () =>
-    openDatabase(databaseUrl ? { url: databaseUrl } : { sqlitePath: path.join(dataDir, 'movticket.sqlite') });
-  const start = async () => (server = await startDemoServer(env, { readyTimeoutMs: 300_000 }));
-  const stop = async () => {
-    await server?.stop();
-    server = undefined;
-  };
-  progress(`${engine} in ${databaseUrl ?? dataDir}; load average ${loadAtStart.toFixed(2)}`);
+interface Filled {
+  total: number;
+  disk: DiskUse;
+  fillSec: number | undefined;
+  sample: StatusCard[];
+  plan: string;
+  summary: string;
+}
 
-  // Empty database: the demo data, and the cards the buy run itself makes.
-  const empty = await start();
-  const emptyBuy = await measureBuy(empty, signedForm);
-  const bought = emptyBuy.figures.cardNos.map((card_no) => ({ card_no, effective: 'inactive' as const }));
-  if (bought.length === 0) {
-    throw new Error(
-      `the buy run on the empty database made no card: ${JSON.stringify({ ...emptyBuy.figures, cardNos: 0 })}`,
-    );
-  }
-  const emptyStatus = await measureStatus(empty, signedForm, bought);
-  await stop();
-
-  const db = await openDb();
-  await checkpoint(db);
-  const emptyDisk = await measureDiskUse(db);
-  const cardsBefore = emptyBuy.figures.cardNos.length;
+async function fill(db: Db): Promise<Filled> {
   progress(`filling ${opts.cards} cards`);
   let lastReport = 0;
   const generated = await generateCards(db, {
@@ -372,26 +397,104 @@ async function main(): Promise<void> {
       progress(`  ${done} / ${total} cards, load average ${load1().toFixed(2)}`);
     },
   });
-  progress(
-    `filled in ${(generated.ms / 1000).toFixed(0)} s: ${JSON.stringify({ ...generated, sample: undefined })}`,
-  );
+  progress(`filled in ${(generated.ms / 1000).toFixed(0)} s`);
   const checkpointStarted = performance.now();
   await checkpoint(db);
   const checkpointSec = (performance.now() - checkpointStarted) / 1000;
-  const fullDisk = await measureDiskUse(db);
-  const plan = await explainCardLookup(db, generated.sample[0]!.card_no);
+  const { total } = await sampleCards(db, 1);
+  return {
+    total,
+    disk: await measureDiskUse(db),
+    fillSec: generated.ms / 1000,
+    sample: generated.sample,
+    plan: await explainCardLookup(db, generated.sample[0]!.card_no),
+    summary:
+      `generated: ${generated.cards} cards, ${generated.events} ledger events, ${generated.sms} SMS, ` +
+      `${generated.redemptions} redemptions; states ${JSON.stringify(generated.byStatus)}; ` +
+      `final checkpoint ${checkpointSec.toFixed(0)} s`,
+  };
+}
+
+/** An already filled database: its cards sampled at random, since no generator run knows them. */
+async function existing(db: Db): Promise<Filled> {
+  progress('sampling the filled database');
+  const { total, sample } = await sampleCards(db, 50_000);
+  const now = Date.now();
+  return {
+    total,
+    disk: await measureDiskUse(db),
+    fillSec: undefined,
+    sample: sample.map((c) => ({
+      card_no: c.card_no,
+      effective: effectiveStatus({ ...c, status: c.status } as Parameters<typeof effectiveStatus>[0], now),
+      lapsesAt: lapseTime(c),
+    })),
+    plan: await explainCardLookup(db, sample[0]!.card_no),
+    summary: `measured the filled database in ${filledDir}`,
+  };
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  const loadAtStart = load1();
+  const md5key = randomBytes(16).toString('hex');
+  const signedForm = makeSignedForm(md5key);
+  const dataDir = values['data-dir'] ?? (await mkdtemp(path.join(os.tmpdir(), 'movticket-scale-')));
+  if (!values.keep) cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  const databaseUrl = engine === 'postgres' ? await createPgDatabase() : undefined;
+  const env: Record<string, string> = {
+    MOVTICKET_DATA_DIR: dataDir,
+    MOVTICKET_DEMO_KEY: md5key,
+    MOVTICKET_SMS: `file:${path.join(dataDir, 'sms.jsonl')}`,
+    LOG_LEVEL: 'warn',
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+  };
+  const openDb = (dir = dataDir) =>
+    openDatabase(databaseUrl ? { url: databaseUrl } : { sqlitePath: path.join(dir, 'movticket.sqlite') });
+  const start = async () => (server = await startDemoServer(env, { readyTimeoutMs: 300_000 }));
+  const stop = async () => {
+    await server?.stop();
+    server = undefined;
+  };
+  progress(`${engine} in ${databaseUrl ?? dataDir}; load average ${loadAtStart.toFixed(2)}`);
+
+  // Empty database: the demo data, and the cards the buy run itself makes.
+  const empty = await start();
+  const emptyBuy = await measureBuy(empty, signedForm);
+  const bought = emptyBuy.figures.cardNos.map((card_no) => ({
+    card_no,
+    effective: 'inactive' as const,
+    lapsesAt: null,
+  }));
+  if (bought.length === 0) {
+    throw new Error(
+      `the buy run on the empty database made no card: ${JSON.stringify({ ...emptyBuy.figures, cardNos: 0 })}`,
+    );
+  }
+  const emptyStatus = await measureStatus(empty, signedForm, bought);
+  await stop();
+  let db = await openDb();
+  await checkpoint(db);
+  const emptyDisk = await measureDiskUse(db);
+  const emptyCards = (await sampleCards(db, 1)).total;
+  if (filledDir !== undefined) {
+    await db.close();
+    db = await openDb(filledDir);
+    env.MOVTICKET_DATA_DIR = filledDir;
+  }
+  const filled = filledDir === undefined ? await fill(db) : await existing(db);
   await db.close();
 
   const full = await start();
   // Status first, so it meets the page cache the fill and the restart left, not one the buy run warmed.
-  const fullStatus = await measureStatus(full, signedForm, generated.sample);
+  const fullStatus = await measureStatus(full, signedForm, filled.sample);
   const fullBuy = await measureBuy(full, signedForm);
   await stop();
 
   const rows: PhaseResult[] = [
     {
       label: 'empty (demo data)',
-      cards: cardsBefore,
+      cards: emptyCards,
       diskBytes: emptyDisk.bytes,
       diskDetail: emptyDisk.detail,
       fillSec: undefined,
@@ -400,31 +503,33 @@ async function main(): Promise<void> {
     },
     {
       label: 'filled',
-      cards: cardsBefore + generated.cards,
-      diskBytes: fullDisk.bytes,
-      diskDetail: fullDisk.detail,
-      fillSec: generated.ms / 1000,
+      cards: filled.total,
+      diskBytes: filled.disk.bytes,
+      diskDetail: filled.disk.detail,
+      fillSec: filled.fillSec,
       buy: fullBuy,
       status: fullStatus,
     },
   ];
   const cpus = os.cpus();
+  const statusLine = (name: string, f: StatusFigures) =>
+    `${name} ${f.requests} requests (max ${f.maxMs.toFixed(1)} ms, ${f.failures} failed, ${f.mismatches} mismatched)`;
   process.stdout.write(
     `\nmovticket scale — ${engine}, ${startedAt.toISOString()} → ${new Date().toISOString()}, ` +
       `${cpus.length} × ${cpus[0]?.model ?? 'cpu'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}\n` +
       `buy: ${opts.duration} s at ${opts.connections} connections (autocannon, after ${WARMUP_SEC} s warm-up); ` +
-      `status: ${opts.duration} s at ${opts.statusRate} req/s, each request timed, random existing cards ` +
-      `(empty: the cards its buy run made; filled: ${generated.sample.length} generated cards spread over the fill)\n\n` +
-      renderTable(rows, emptyBuy.figures.reqPerSec, generated.cards) +
+      `status: ${opts.duration} s at ${opts.statusRate} req/s, each request timed by the client, random existing cards ` +
+      `(empty: the cards its buy run made; filled: ${filled.sample.length} cards spread over the whole table)\n\n` +
+      renderTable(rows, emptyBuy.figures.reqPerSec) +
       '\n\n' +
-      `generated: ${generated.cards} cards, ${generated.events} ledger events, ${generated.sms} SMS, ` +
-      `${generated.redemptions} redemptions; states ${JSON.stringify(generated.byStatus)}\n` +
-      `disk: empty ${emptyDisk.detail}; filled ${fullDisk.detail}; final checkpoint ${checkpointSec.toFixed(0)} s\n` +
-      `B/card = (filled − empty disk) / generated cards. load avg = 1-min load average at the start of the buy run → end of the status run.\n` +
+      `${filled.summary}\n` +
+      `disk: empty ${emptyDisk.detail}; filled ${filled.disk.detail}\n` +
+      `B/card = (filled − empty disk) / (filled − empty cards). server ≤5 ms / p99 = the server's own ` +
+      `latency histogram for status (/metrics buckets). load avg = 1-min load average at the start of the ` +
+      `first → end of the last run of the row.\n` +
       `buy: empty ${emptyBuy.figures.non2xx} non-2xx / ${emptyBuy.figures.errors} errors, filled ${fullBuy.figures.non2xx} / ${fullBuy.figures.errors}; ` +
-      `status: empty ${emptyStatus.figures.requests} requests (max ${emptyStatus.figures.maxMs.toFixed(1)} ms, ${emptyStatus.figures.failures} failed, ${emptyStatus.figures.mismatches} mismatched), ` +
-      `filled ${fullStatus.figures.requests} (max ${fullStatus.figures.maxMs.toFixed(1)} ms, ${fullStatus.figures.failures} failed, ${fullStatus.figures.mismatches} mismatched)\n` +
-      `card lookup plan: ${plan}\n` +
+      `status: ${statusLine('empty', emptyStatus.figures)}, ${statusLine('filled', fullStatus.figures)}\n` +
+      `card lookup plan: ${filled.plan}\n` +
       `load average ${loadAtStart.toFixed(2)} at the start, ${load1().toFixed(2)} at the end\n`,
   );
 }

@@ -1,7 +1,7 @@
 import fs from 'node:fs/promises';
 import { CompiledQuery, sql } from 'kysely';
 import type { Db } from './database.js';
-import type { Database } from './schema.js';
+import type { CardStatus, Database } from './schema.js';
 import type { Executor } from './tx.js';
 
 // Bulk loading for generated data (scripts/card-generator.ts): multi-row INSERTs built by hand,
@@ -121,4 +121,38 @@ export async function explainCardLookup(db: Db, cardNo: string): Promise<string>
       : sql<Record<string, unknown>>`explain query plan select * from cards where card_no = ${cardNo}`;
   const { rows } = await query.execute(db.kysely);
   return rows.map((r) => String(r['QUERY PLAN'] ?? r.detail ?? JSON.stringify(r))).join('; ');
+}
+
+export interface SampledCard {
+  card_no: string;
+  partner_id: string;
+  status: CardStatus;
+  pay_deadline: number;
+  valid_until: number | null;
+}
+
+/** About `n` cards drawn at random from the whole table, and how many cards it holds. */
+export async function sampleCards(db: Db, n: number): Promise<{ total: number; sample: SampledCard[] }> {
+  const columns = sql`card_no, partner_id, status, pay_deadline, valid_until`;
+  const { rows: counted } = await sql<{ n: string | number }>`select count(*) as n from cards`.execute(
+    db.kysely,
+  );
+  const total = Number(counted[0]?.n ?? 0);
+  if (total === 0) return { total, sample: [] };
+  if (db.engine === 'postgres') {
+    const percent = Math.min(100, (100 * n) / total);
+    const { rows } = await sql<SampledCard>`select ${columns} from cards
+      tablesample bernoulli (${sql.lit(percent)})`.execute(db.kysely);
+    return { total, sample: rows };
+  }
+  const { rows: bounds } = await sql<{ hi: number }>`select max(rowid) as hi from cards`.execute(db.kysely);
+  const hi = Number(bounds[0]?.hi ?? 0);
+  const sample: SampledCard[] = [];
+  for (let start = 0; start < n; start += 1000) {
+    const ids = Array.from({ length: Math.min(1000, n - start) }, () => 1 + Math.floor(Math.random() * hi));
+    const { rows } = await sql<SampledCard>`select ${columns} from cards
+      where rowid in (${sql.join(ids.map((id) => sql`${id}`))})`.execute(db.kysely);
+    sample.push(...rows);
+  }
+  return { total, sample };
 }
