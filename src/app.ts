@@ -101,11 +101,11 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
   const outbox = new SmsOutbox(db, clock, deps.sms, log, {
     maxAttempts: config.smsMaxAttempts,
-    leaseMs: Math.max(60_000, config.smsTimeoutMs * 3),
-    batchSize: 20,
+    leaseMs: config.smsLeaseMs,
+    concurrency: config.smsConcurrency,
     pollMs: 250,
-    backoffBaseMs: 2_000,
-    backoffMaxMs: 600_000,
+    backoffBaseMs: config.smsBackoffBaseMs,
+    backoffMaxMs: config.smsBackoffMaxMs,
   });
   const notify = new NotifyOutbox(db, clock, log, { ...DEFAULT_NOTIFY_OUTBOX, timeZone: config.timeZone });
   const partnerApi = new PartnerApi({

@@ -16,6 +16,43 @@ describe('configuration', () => {
     expect(c.payDeadlineMin).toBe(30);
   });
 
+  it('reads the SMS worker settings and refuses a backoff cap below its start', () => {
+    expect(loadConfig({})).toMatchObject({
+      smsMaxAttempts: 10,
+      smsLeaseMs: 15_000,
+      smsConcurrency: 20,
+      smsBackoffBaseMs: 2_000,
+      smsBackoffMaxMs: 600_000,
+    });
+    const c = loadConfig({
+      MOVTICKET_SMS_MAX_ATTEMPTS: '4',
+      MOVTICKET_SMS_LEASE_MS: '9000',
+      MOVTICKET_SMS_CONCURRENCY: '5',
+      MOVTICKET_SMS_BACKOFF_MS: '500',
+      MOVTICKET_SMS_BACKOFF_MAX_MS: '500',
+    });
+    expect(c).toMatchObject({
+      smsMaxAttempts: 4,
+      smsLeaseMs: 9_000,
+      smsConcurrency: 5,
+      smsBackoffBaseMs: 500,
+      smsBackoffMaxMs: 500,
+    });
+    const bad: Record<string, string> = {
+      MOVTICKET_SMS_LEASE_MS: '1000',
+      MOVTICKET_SMS_CONCURRENCY: '0',
+      MOVTICKET_SMS_BACKOFF_MS: 'soon',
+      MOVTICKET_SMS_BACKOFF_MAX_MS: '-1',
+    };
+    for (const [name, value] of Object.entries(bad)) {
+      expect(() => loadConfig({ [name]: value })).toThrow(ConfigError);
+      expect(() => loadConfig({ [name]: value })).toThrow(name);
+    }
+    expect(() => loadConfig({ MOVTICKET_SMS_BACKOFF_MAX_MS: '1000' })).toThrow(
+      'MOVTICKET_SMS_BACKOFF_MAX_MS=1000 is invalid: it must not be below MOVTICKET_SMS_BACKOFF_MS=2000',
+    );
+  });
+
   it('refuses bad values with a message naming the variable', () => {
     const cases: Record<string, string> = {
       PORT: 'eighty',

@@ -15,6 +15,13 @@ export interface Config {
   smsTemplate: string;
   smsTimeoutMs: number;
   smsMaxAttempts: number;
+  /** Lease on a message being sent, renewed while the send runs; a killed worker's wait this long. */
+  smsLeaseMs: number;
+  /** Most sends in flight towards the gateway at once. */
+  smsConcurrency: number;
+  /** Backoff before retry n: base × 2^(n-1), capped at max. */
+  smsBackoffBaseMs: number;
+  smsBackoffMaxMs: number;
   timestampWindowSec: number;
   requestTimeoutMs: number;
   /** A connection whose request headers are not all in by then is answered `504 timeout`. */
@@ -98,6 +105,10 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     smsTemplate: env.MOVTICKET_SMS_TEMPLATE || DEFAULT_SMS_TEMPLATE,
     smsTimeoutMs: intVar(env, 'MOVTICKET_SMS_TIMEOUT_MS', 5000, 100, 120_000),
     smsMaxAttempts: intVar(env, 'MOVTICKET_SMS_MAX_ATTEMPTS', 10, 1, 100),
+    smsLeaseMs: intVar(env, 'MOVTICKET_SMS_LEASE_MS', 15_000, 3_000, 3_600_000),
+    smsConcurrency: intVar(env, 'MOVTICKET_SMS_CONCURRENCY', 20, 1, 500),
+    smsBackoffBaseMs: intVar(env, 'MOVTICKET_SMS_BACKOFF_MS', 2_000, 100, 3_600_000),
+    smsBackoffMaxMs: intVar(env, 'MOVTICKET_SMS_BACKOFF_MAX_MS', 600_000, 100, 86_400_000),
     timestampWindowSec: intVar(env, 'MOVTICKET_TIMESTAMP_WINDOW', 300, 1, 86_400),
     requestTimeoutMs: intVar(env, 'MOVTICKET_REQUEST_TIMEOUT_MS', 10_000, 100, 120_000),
     headersTimeoutMs: intVar(env, 'MOVTICKET_HEADERS_TIMEOUT_MS', 10_000, 100, 300_000),
@@ -113,6 +124,11 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   if (config.headersTimeoutMs > config.receiveTimeoutMs) {
     throw new ConfigError(
       `MOVTICKET_HEADERS_TIMEOUT_MS=${config.headersTimeoutMs} is invalid: it must not exceed MOVTICKET_RECEIVE_TIMEOUT_MS=${config.receiveTimeoutMs}`,
+    );
+  }
+  if (config.smsBackoffMaxMs < config.smsBackoffBaseMs) {
+    throw new ConfigError(
+      `MOVTICKET_SMS_BACKOFF_MAX_MS=${config.smsBackoffMaxMs} is invalid: it must not be below MOVTICKET_SMS_BACKOFF_MS=${config.smsBackoffBaseMs}`,
     );
   }
   if (!/^(fatal|error|warn|info|debug|trace|silent)$/.test(config.logLevel)) {

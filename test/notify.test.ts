@@ -206,6 +206,35 @@ for (const engine of engines()) {
       expect(await events()).toHaveLength(1);
     });
 
+    it("takes over a stalled worker's event after the 15 s lease and keeps the stalled worker's late answer out", async () => {
+      await partners.setCallback(ROOT, 'CS000001', receiver.url);
+      const cardNo = await newCard();
+      await t.client.ban({ cardNo });
+      const { event_id: eventId } = (await events())[0]!;
+      // Its POST hangs and its renewals do not reach the database.
+      let answer: (status: number) => void = () => {};
+      const hanging = new Promise<number>((resolve) => (answer = resolve));
+      let posts = 0;
+      const stalled = new NotifyOutbox(
+        { ...t.db, renewNotifyLeases: () => Promise.reject(new Error('connection lost')) },
+        t.clock,
+        quiet,
+        { ...DEFAULT_NOTIFY_OUTBOX, timeZone: TZ, pollMs: HOUR },
+        () => (posts++, hanging),
+      );
+      const pass = stalled.runOnce();
+      await vi.waitFor(() => expect(posts).toBe(1));
+      t.clock.advance(14_999);
+      expect(await outbox.runOnce()).toBe(0);
+      t.clock.advance(2);
+      expect(await outbox.runOnce()).toBe(1);
+      expect(await eventOf(eventId)).toMatchObject({ status: 'delivered', attempts: 1, last_status: 200 });
+      answer(500);
+      expect(await pass).toBe(1);
+      expect(await eventOf(eventId)).toMatchObject({ status: 'delivered', attempts: 1, last_status: 200 });
+      expect(receiver.received).toHaveLength(1);
+    });
+
     it('gives up 24 hours after the event, and a manual retry delivers it again with the same event_id', async () => {
       await partners.setCallback(ROOT, 'CS000001', receiver.url);
       receiver.state.status = 503;

@@ -26,12 +26,12 @@ interface Rig {
   client: MovTicketClient;
 }
 
-async function makeRig(db: Db, smsMaxAttempts: number): Promise<Rig> {
+async function makeRig(db: Db, smsMaxAttempts: number, env: Record<string, string> = {}): Promise<Rig> {
   await makeCatalog(db);
   await makePartner(db);
   const gateway = await FakeGateway.start();
   const clock = new ManualClock(Date.now());
-  const config = loadConfig({}, { sms: gateway.url, smsTimeoutMs: SMS_TIMEOUT_MS, smsMaxAttempts });
+  const config = loadConfig(env, { sms: gateway.url, smsTimeoutMs: SMS_TIMEOUT_MS, smsMaxAttempts });
   const app = await buildApp({ config, db, clock, sms: httpSender(gateway.url, SMS_TIMEOUT_MS) });
   await app.fastify.listen({ port: 0, host: '127.0.0.1' });
   const port = (app.fastify.server.address() as AddressInfo).port;
@@ -48,6 +48,15 @@ async function makeRig(db: Db, smsMaxAttempts: number): Promise<Rig> {
 }
 
 const smsRows = (db: Db) => db.kysely.selectFrom('sms_messages').selectAll().execute();
+
+/** Polls until `check` holds; fails after `ms`. */
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
 
 for (const engine of engines()) {
   describe(`SMS gateway faults (${engine.name})`, () => {
@@ -130,6 +139,43 @@ for (const engine of engines()) {
       }
       const deliveredCards = [...r.gateway.delivered.values()].map((m) => /卡号(\d+)/.exec(m.text)![1]);
       expect(deliveredCards.sort()).toEqual([...cards].sort());
+    }, 30_000);
+
+    it('delivers the other messages while one hangs at the gateway, before the hanging one times out', async () => {
+      // More messages than sends in flight at once (20 by default).
+      const r = (rig = await makeRig(await engine.open(), 10));
+      let hung: string | undefined;
+      r.gateway.modeFor = (id) => ((hung ??= id) === id ? 'hang' : 'ok');
+      for (let i = 0; i < 30; i++) await payCard(r);
+      const started = performance.now();
+      const pass = r.app.outbox.runOnce();
+      const sent = async () => (await smsRows(r.db)).filter((m) => m.status === 'sent').length;
+      // The hanging send holds one slot; the others keep serving the rest.
+      await waitFor('the other 29 messages', async () => (await sent()) === 29, SMS_TIMEOUT_MS * 3);
+      const took = performance.now() - started;
+      const waiting = (await smsRows(r.db)).filter((m) => m.status !== 'sent');
+      expect(waiting).toMatchObject([{ id: hung, status: 'queued', attempts: 0 }]);
+      expect(r.gateway.inFlight).toBe(1);
+      expect(took).toBeLessThan(SMS_TIMEOUT_MS);
+      expect(await pass).toBe(30);
+      expect((await smsRows(r.db)).find((m) => m.id === hung)).toMatchObject({
+        status: 'queued',
+        attempts: 1,
+      });
+      expect(r.gateway.delivered.size).toBe(29);
+      expect(r.gateway.maxInFlight).toBeLessThanOrEqual(20);
+    }, 30_000);
+
+    it('never has more sends in flight towards the gateway than the configured concurrency', async () => {
+      const r = (rig = await makeRig(await engine.open(), 10, { MOVTICKET_SMS_CONCURRENCY: '3' }));
+      r.gateway.mode = 'slow';
+      r.gateway.slowMs = () => 20 + Math.random() * 60;
+      for (let i = 0; i < 12; i++) await payCard(r);
+      expect(await r.app.outbox.runOnce()).toBe(12);
+      expect(r.gateway.delivered.size).toBe(12);
+      expect((await smsRows(r.db)).every((m) => m.status === 'sent')).toBe(true);
+      // Used to the full, never beyond.
+      expect(r.gateway.maxInFlight).toBe(3);
     }, 30_000);
 
     it('ends undeliverable messages failed after the bounded tries and shows them on the card, in metrics and in the console', async () => {

@@ -4,13 +4,40 @@ import os from 'node:os';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SmsOutbox } from '../src/workers/sms-outbox.js';
-import { fileSender, httpSender } from '../src/workers/sms-senders.js';
+import type { Db } from '../src/db/database.js';
+import { DEFAULT_OUTBOX, type OutboxOptions, SmsOutbox } from '../src/workers/sms-outbox.js';
+import { fileSender, httpSender, type SmsMessage, type SmsSender } from '../src/workers/sms-senders.js';
 import { engines } from './support/engines.js';
 import { makeTestApp, type TestApp } from './support/harness.js';
 
 const MOBILE = '13812345678';
 const quiet = { warn: () => {}, error: () => {} };
+
+/** A sender whose sends run until the test ends them. */
+class HeldSender implements SmsSender {
+  readonly name = 'held';
+  readonly sends: { message: SmsMessage; end: (err?: Error) => void }[] = [];
+  send(message: SmsMessage): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.sends.push({ message, end: (err) => (err ? reject(err) : resolve()) });
+    });
+  }
+}
+
+/** Polls until `check` holds; fails after `ms`. */
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** The database as a worker sees it whose renewals no longer arrive (killed, or cut off). */
+const cutOff = (db: Db): Db => ({
+  ...db,
+  renewSmsLeases: () => Promise.reject(new Error('connection lost')),
+});
 
 for (const engine of engines()) {
   describe(`SMS outbox (${engine.name})`, () => {
@@ -29,11 +56,16 @@ for (const engine of engines()) {
       new SmsOutbox(t.db, t.clock, t.sms, quiet, {
         maxAttempts,
         leaseMs: 60_000,
-        batchSize: 10,
+        concurrency: 10,
         pollMs: 50,
         backoffBaseMs: 1_000,
         backoffMaxMs: 4_000,
       });
+    const message = () => t.db.kysely.selectFrom('sms_messages').selectAll().executeTakeFirstOrThrow();
+    const sentEvents = async () =>
+      (await t.db.kysely.selectFrom('card_events').select('type').execute()).filter(
+        (e) => e.type === 'sms_sent',
+      ).length;
 
     it('never fails a payment when the gateway is down, retries with backoff and delivers once it recovers', async () => {
       t.sms.failing = true;
@@ -85,6 +117,99 @@ for (const engine of engines()) {
       t.clock.advance(60_001);
       expect(await outbox().runOnce()).toBe(1);
       expect(t.sms.sent.map((m) => m.id)).toEqual([claimed[0]!.id]);
+    });
+
+    it('renews the lease of a message while its send runs, so a second worker does not take it', async () => {
+      const card = await paidCard();
+      const held = new HeldSender();
+      // A lease of 300 ms renewed every 100 ms of real time, against the test's clock.
+      const opts: OutboxOptions = { ...DEFAULT_OUTBOX, leaseMs: 300, pollMs: 50 };
+      const first = new SmsOutbox(t.db, t.clock, held, quiet, opts);
+      const pass = first.runOnce();
+      await waitFor('the send to start', () => held.sends.length === 1);
+      // Each step stays inside the lease as last renewed; from the second on, the send has run
+      // past the lease it was claimed with.
+      for (let i = 0; i < 5; i++) {
+        t.clock.advance(200);
+        expect(await outbox().runOnce()).toBe(0);
+        const renewedTo = t.clock.now() + 300;
+        await waitFor('a renewal', async () => (await message()).locked_until === renewedTo);
+      }
+      expect(t.sms.attempts).toBe(0);
+      held.sends[0]!.end();
+      expect(await pass).toBe(1);
+      expect(await message()).toMatchObject({ status: 'sent', attempts: 1, locked_until: 0 });
+      expect((await t.client.status({ cardNo: card.card_no })).card.sms_status).toBe('sent');
+      expect(await outbox().runOnce()).toBe(0);
+      expect(t.sms.attempts).toBe(0);
+      expect(held.sends).toHaveLength(1);
+    });
+
+    it("sends a killed worker's message once its 15 s lease has run out", async () => {
+      const card = await paidCard();
+      const held = new HeldSender();
+      // Leases with the default lease, then neither renews, records nor leases anything more.
+      const killed = new SmsOutbox(cutOff(t.db), t.clock, held, quiet, {
+        ...DEFAULT_OUTBOX,
+        pollMs: 3_600_000,
+      });
+      const pass = killed.runOnce();
+      await waitFor('the send to start', () => held.sends.length === 1);
+      t.clock.advance(14_999);
+      expect(await outbox().runOnce()).toBe(0);
+      t.clock.advance(2);
+      expect(await outbox().runOnce()).toBe(1);
+      expect(t.sms.sent.map((m) => m.id)).toEqual([held.sends[0]!.message.id]);
+      expect((await t.client.status({ cardNo: card.card_no })).card.sms_status).toBe('sent');
+      held.sends[0]!.end(new Error('killed'));
+      await pass;
+      expect(await message()).toMatchObject({ status: 'sent', attempts: 1, last_error: null });
+    });
+
+    it('does not let a worker that lost its lease overwrite the new holder', async () => {
+      const card = await paidCard();
+      const warnings: string[] = [];
+      const log = { warn: (_: object, msg: string) => warnings.push(msg), error: () => {} };
+      const opts: OutboxOptions = { ...DEFAULT_OUTBOX, leaseMs: 300, pollMs: 3_600_000 };
+      // The first worker runs on another machine whose clock is 50 ms ahead; its renewals do
+      // not reach the database for a while, and its send hangs past the lease.
+      let reachable = false;
+      const firstDb: Db = {
+        ...t.db,
+        renewSmsLeases: (...args) =>
+          reachable ? t.db.renewSmsLeases(...args) : Promise.reject(new Error('connection lost')),
+      };
+      const stalled = new HeldSender();
+      const first = new SmsOutbox(firstDb, { now: () => t.clock.now() + 50 }, stalled, log, opts);
+      const firstPass = first.runOnce();
+      await waitFor('the first send to start', () => stalled.sends.length === 1);
+      t.clock.advance(351);
+      const taker = new HeldSender();
+      const second = new SmsOutbox(t.db, t.clock, taker, quiet, opts);
+      const secondPass = second.runOnce();
+      await waitFor('the second send to start', () => taker.sends.length === 1);
+      const taken = await message();
+      expect(taken.locked_until).toBe(t.clock.now() + 300);
+
+      // Back in reach, the first worker finds its lease gone and leaves the second's alone.
+      reachable = true;
+      await waitFor('the first worker to notice', () =>
+        warnings.includes('sms outbox lost a lease while the attempt runs'),
+      );
+      expect(await message()).toEqual(taken);
+      // Its send fails late; recording that would requeue the message under the second's feet.
+      stalled.sends[0]!.end(new Error('gateway timeout'));
+      expect(await firstPass).toBe(1);
+      expect(await message()).toEqual(taken);
+      expect(warnings).toContain('sms outbox lost the lease before recording; result not recorded');
+      expect(await outbox().runOnce()).toBe(0);
+
+      taker.sends[0]!.end();
+      expect(await secondPass).toBe(1);
+      expect(await message()).toMatchObject({ status: 'sent', attempts: 1, last_error: null });
+      expect((await t.client.status({ cardNo: card.card_no })).card.sms_status).toBe('sent');
+      expect(await sentEvents()).toBe(1);
+      expect(t.sms.attempts).toBe(0);
     });
   });
 }

@@ -26,6 +26,13 @@ export interface Db {
   claimDueSms(now: number, leaseUntil: number, limit: number): Promise<Selectable<SmsMessageTable>[]>;
   /** Leases up to `limit` due partner notify events to this worker until `leaseUntil`. */
   claimDueNotify(now: number, leaseUntil: number, limit: number): Promise<Selectable<NotifyEventTable>[]>;
+  /**
+   * Extends leases this worker still holds: of the SMS messages `ids`, those still queued and
+   * leased until exactly `held` are leased until `leaseUntil`. Returns their ids.
+   */
+  renewSmsLeases(ids: string[], held: number, leaseUntil: number): Promise<string[]>;
+  /** The same for partner notify events. */
+  renewNotifyLeases(ids: string[], held: number, leaseUntil: number): Promise<string[]>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -80,6 +87,10 @@ function openSqlite(file: string): Db {
       claimDue<SmsMessageTable>(kysely, 'sms_messages', 'id', false, now, leaseUntil, limit),
     claimDueNotify: (now, leaseUntil, limit) =>
       claimDue<NotifyEventTable>(kysely, 'notify_events', 'event_id', false, now, leaseUntil, limit),
+    renewSmsLeases: (ids, held, leaseUntil) =>
+      renewLeases(kysely, 'sms_messages', 'id', ids, held, leaseUntil),
+    renewNotifyLeases: (ids, held, leaseUntil) =>
+      renewLeases(kysely, 'notify_events', 'event_id', ids, held, leaseUntil),
     ping: async () => {
       await sql`select 1`.execute(kysely);
     },
@@ -120,6 +131,10 @@ function openPostgres(url: string, poolSize: number): Db {
       claimDue<SmsMessageTable>(kysely, 'sms_messages', 'id', true, now, leaseUntil, limit),
     claimDueNotify: (now, leaseUntil, limit) =>
       claimDue<NotifyEventTable>(kysely, 'notify_events', 'event_id', true, now, leaseUntil, limit),
+    renewSmsLeases: (ids, held, leaseUntil) =>
+      renewLeases(kysely, 'sms_messages', 'id', ids, held, leaseUntil),
+    renewNotifyLeases: (ids, held, leaseUntil) =>
+      renewLeases(kysely, 'notify_events', 'event_id', ids, held, leaseUntil),
     ping: async () => {
       await sql`select 1`.execute(kysely);
     },
@@ -149,4 +164,25 @@ async function claimDue<T>(
       ${skipLocked ? sql`for update skip locked` : sql``})
     returning *`.execute(kysely);
   return result.rows;
+}
+
+/**
+ * Moves the lease of rows still leased until `held` to `leaseUntil`. A lease only grows (each
+ * claim sets it past the expired one), so a worker that lost its row to another cannot match
+ * the new holder's value and extends nothing.
+ */
+async function renewLeases(
+  kysely: Kysely<Database>,
+  table: 'sms_messages' | 'notify_events',
+  id: 'id' | 'event_id',
+  ids: string[],
+  held: number,
+  leaseUntil: number,
+): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const result = await sql<Record<string, string>>`
+    update ${sql.table(table)} set locked_until = ${leaseUntil}
+    where status = 'queued' and locked_until = ${held} and ${sql.ref(id)} in (${sql.join(ids)})
+    returning ${sql.ref(id)}`.execute(kysely);
+  return result.rows.map((r) => r[id]!);
 }

@@ -64,14 +64,18 @@ export async function findNotifyTarget(
   return { url: callback?.url ?? null, key: key ? { secId: key.sec_id, md5key: key.md5key } : null };
 }
 
+// The marks below record a result only where the caller still holds the lease (`held` is the
+// lease end it set last); each returns false when another worker has taken the event over.
+
 export async function markNotifyDelivered(
   db: Executor,
   eventId: string,
+  held: number,
   at: number,
   attempts: number,
   httpStatus: number,
-): Promise<void> {
-  await db
+): Promise<boolean> {
+  const result = await db
     .updateTable('notify_events')
     .set({
       status: 'delivered',
@@ -82,18 +86,21 @@ export async function markNotifyDelivered(
       last_status: httpStatus,
     })
     .where('event_id', '=', eventId)
-    .execute();
+    .where('locked_until', '=', held)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
 }
 
 export async function markNotifyRetry(
   db: Executor,
   eventId: string,
+  held: number,
   attempts: number,
   nextAttemptAt: number,
   error: string,
   httpStatus: number | null,
-): Promise<void> {
-  await db
+): Promise<boolean> {
+  const result = await db
     .updateTable('notify_events')
     .set({
       attempts,
@@ -103,21 +110,26 @@ export async function markNotifyRetry(
       last_status: httpStatus,
     })
     .where('event_id', '=', eventId)
-    .execute();
+    .where('locked_until', '=', held)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
 }
 
 export async function markNotifyFailed(
   db: Executor,
   eventId: string,
+  held: number,
   attempts: number,
   error: string,
   httpStatus: number | null,
-): Promise<void> {
-  await db
+): Promise<boolean> {
+  const result = await db
     .updateTable('notify_events')
     .set({ status: 'failed', attempts, locked_until: 0, last_error: error, last_status: httpStatus })
     .where('event_id', '=', eventId)
-    .execute();
+    .where('locked_until', '=', held)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
 }
 
 export function findNotifyEvent(db: Executor, eventId: string): Promise<NotifyEventRow | undefined> {

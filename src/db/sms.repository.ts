@@ -22,39 +22,56 @@ export async function countResendsSince(db: Executor, cardNo: string, since: num
   return Number(row?.n ?? 0);
 }
 
-export async function markSmsSent(db: Executor, id: string, now: number, attempts: number): Promise<void> {
-  await db
+// The marks below record a result only where the caller still holds the lease (`held` is the
+// lease end it set last); each returns false when another worker has taken the message over.
+
+export async function markSmsSent(
+  db: Executor,
+  id: string,
+  held: number,
+  now: number,
+  attempts: number,
+): Promise<boolean> {
+  const result = await db
     .updateTable('sms_messages')
     .set({ status: 'sent', sent_at: now, attempts, locked_until: 0, last_error: null })
     .where('id', '=', id)
-    .execute();
+    .where('locked_until', '=', held)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
 }
 
 export async function markSmsRetry(
   db: Executor,
   id: string,
+  held: number,
   attempts: number,
   nextAttemptAt: number,
   error: string,
-): Promise<void> {
-  await db
+): Promise<boolean> {
+  const result = await db
     .updateTable('sms_messages')
     .set({ attempts, next_attempt_at: nextAttemptAt, locked_until: 0, last_error: error })
     .where('id', '=', id)
-    .execute();
+    .where('locked_until', '=', held)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
 }
 
 export async function markSmsFailed(
   db: Executor,
   id: string,
+  held: number,
   attempts: number,
   error: string,
-): Promise<void> {
-  await db
+): Promise<boolean> {
+  const result = await db
     .updateTable('sms_messages')
     .set({ status: 'failed', attempts, locked_until: 0, last_error: error })
     .where('id', '=', id)
-    .execute();
+    .where('locked_until', '=', held)
+    .executeTakeFirst();
+  return Number(result.numUpdatedRows) === 1;
 }
 
 /** The card's newest message, whose state is the card's `sms_status`. */

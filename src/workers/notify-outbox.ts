@@ -7,19 +7,15 @@ import {
   type NotifyEventRow,
 } from '../db/notify.repository.js';
 import { inTransaction } from '../db/tx.js';
-import { PollingWorker } from './polling-worker.js';
+import { PollingWorker, type WorkerLoop } from './polling-worker.js';
 import type { Clock } from '../domain/clock.js';
 import { notifyForm } from '../domain/notify.js';
 import type { OutboxLogger } from './sms-outbox.js';
 
-export interface NotifyOutboxOptions {
+export interface NotifyOutboxOptions extends WorkerLoop {
   timeZone: string;
   /** A delivery succeeds on a 2xx answer within this time. */
   timeoutMs: number;
-  /** Lease on a claimed event; longer than the timeout. */
-  leaseMs: number;
-  batchSize: number;
-  pollMs: number;
   /** Backoff before retry n (1-based): base × 2^(n-1), capped. */
   backoffBaseMs: number;
   backoffMaxMs: number;
@@ -29,8 +25,9 @@ export interface NotifyOutboxOptions {
 
 export const DEFAULT_NOTIFY_OUTBOX: Omit<NotifyOutboxOptions, 'timeZone'> = {
   timeoutMs: 5_000,
-  leaseMs: 60_000,
-  batchSize: 20,
+  // Renewed while a delivery runs; bounds how long a killed worker's events wait.
+  leaseMs: 15_000,
+  concurrency: 20,
   pollMs: 1_000,
   backoffBaseMs: 30_000,
   backoffMaxMs: 3_600_000,
@@ -62,63 +59,88 @@ const MAX_ERROR = 500;
  * until `giveUpAfterMs` after the event (one last try at that moment), then `failed`. A
  * delivery whose result could not be recorded is sent again with the same event_id.
  */
-export class NotifyOutbox extends PollingWorker {
+/** An attempt's outcome; `noUrl` when the partner has no callback URL any more. */
+interface NotifyResult {
+  error: string | null;
+  httpStatus: number | null;
+  noUrl: boolean;
+}
+
+export class NotifyOutbox extends PollingWorker<NotifyEventRow, NotifyResult> {
   constructor(
     private readonly db: Db,
-    private readonly clock: Clock,
+    clock: Clock,
     log: OutboxLogger,
     private readonly opts: NotifyOutboxOptions,
     private readonly transport: NotifyTransport = fetchTransport,
   ) {
-    super('notify outbox', log, opts);
+    super('notify outbox', log, clock, opts);
   }
 
-  /** One pass: leases due events and delivers them concurrently. Returns how many it handled. */
-  async runOnce(): Promise<number> {
-    const now = this.clock.now();
-    const batch = await this.db.claimDueNotify(now, now + this.opts.leaseMs, this.opts.batchSize);
-    await Promise.all(batch.map((e) => this.deliver(e)));
-    return batch.length;
+  protected claim(now: number, leaseUntil: number, limit: number): Promise<NotifyEventRow[]> {
+    return this.db.claimDueNotify(now, leaseUntil, limit);
   }
 
-  private async deliver(e: NotifyEventRow): Promise<void> {
-    const attempts = e.attempts + 1;
+  protected keyOf(e: NotifyEventRow): string {
+    return e.event_id;
+  }
+
+  protected renew(ids: string[], held: number, leaseUntil: number): Promise<string[]> {
+    return this.db.renewNotifyLeases(ids, held, leaseUntil);
+  }
+
+  protected describe(e: NotifyEventRow, result?: NotifyResult): object {
+    return {
+      event_id: e.event_id,
+      partner_id: e.partner_id,
+      card_no: e.card_no,
+      ...(result === undefined ? {} : { outcome: result.error ?? 'delivered' }),
+    };
+  }
+
+  protected async attempt(e: NotifyEventRow): Promise<NotifyResult> {
     const target = await findNotifyTarget(this.db.kysely, e.partner_id);
-    let error: string | null = null;
-    let httpStatus: number | null = null;
-    if (target.url === null) {
-      // The partner removed its callback URL: nobody is waiting for this event any more.
-      await markNotifyFailed(this.db.kysely, e.event_id, e.attempts, 'no callback URL', null);
-      return;
-    }
+    // The partner removed its callback URL: nobody is waiting for this event any more.
+    if (target.url === null) return { error: 'no callback URL', httpStatus: null, noUrl: true };
     if (target.key === null) {
-      error = 'partner has no active security config to sign with';
-    } else {
-      try {
-        const form = notifyForm(e, target.key, this.clock.now(), this.opts.timeZone);
-        httpStatus = await this.transport(target.url, form, this.opts.timeoutMs);
-        if (httpStatus < 200 || httpStatus > 299) error = `HTTP ${httpStatus}`;
-      } catch (err) {
-        error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-      }
+      return { error: 'partner has no active security config to sign with', httpStatus: null, noUrl: false };
     }
+    try {
+      const form = notifyForm(e, target.key, this.clock.now(), this.opts.timeZone);
+      const httpStatus = await this.transport(target.url, form, this.opts.timeoutMs);
+      const error = httpStatus < 200 || httpStatus > 299 ? `HTTP ${httpStatus}` : null;
+      return { error, httpStatus, noUrl: false };
+    } catch (err) {
+      const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      return { error, httpStatus: null, noUrl: false };
+    }
+  }
+
+  protected record(e: NotifyEventRow, r: NotifyResult, held: number): Promise<boolean> {
+    if (r.noUrl) return markNotifyFailed(this.db.kysely, e.event_id, held, e.attempts, r.error!, null);
+    const attempts = e.attempts + 1;
     const now = this.clock.now();
-    await inTransaction(this.db, async (tx) => {
-      if (error === null) {
-        await markNotifyDelivered(tx, e.event_id, now, attempts, httpStatus!);
-        return;
-      }
-      const message = error.slice(0, MAX_ERROR);
+    return inTransaction(this.db, async (tx) => {
+      if (r.error === null) return markNotifyDelivered(tx, e.event_id, held, now, attempts, r.httpStatus!);
+      const message = r.error.slice(0, MAX_ERROR);
       const deadline = e.created_at + this.opts.giveUpAfterMs;
-      const log = { event_id: e.event_id, partner_id: e.partner_id, card_no: e.card_no, attempts, error };
+      const log = {
+        event_id: e.event_id,
+        partner_id: e.partner_id,
+        card_no: e.card_no,
+        attempts,
+        error: r.error,
+      };
       if (now >= deadline) {
-        await markNotifyFailed(tx, e.event_id, attempts, message, httpStatus);
-        this.log.error(log, 'partner notify failed for good');
-        return;
+        const recorded = await markNotifyFailed(tx, e.event_id, held, attempts, message, r.httpStatus);
+        if (recorded) this.log.error(log, 'partner notify failed for good');
+        return recorded;
       }
       const backoff = Math.min(this.opts.backoffMaxMs, this.opts.backoffBaseMs * 2 ** (attempts - 1));
-      await markNotifyRetry(tx, e.event_id, attempts, Math.min(now + backoff, deadline), message, httpStatus);
-      this.log.warn(log, 'partner notify failed; will retry');
+      const next = Math.min(now + backoff, deadline);
+      const recorded = await markNotifyRetry(tx, e.event_id, held, attempts, next, message, r.httpStatus);
+      if (recorded) this.log.warn(log, 'partner notify failed; will retry');
+      return recorded;
     });
   }
 }

@@ -8,16 +8,12 @@ import {
   type SmsMessageRow,
 } from '../db/sms.repository.js';
 import { inTransaction } from '../db/tx.js';
-import { PollingWorker, type WorkerLogger } from './polling-worker.js';
+import { PollingWorker, type WorkerLogger, type WorkerLoop } from './polling-worker.js';
 import type { Clock } from '../domain/clock.js';
 import type { SmsSender } from './sms-senders.js';
 
-export interface OutboxOptions {
+export interface OutboxOptions extends WorkerLoop {
   maxAttempts: number;
-  /** Lease on a claimed message; longer than the sender's timeout. */
-  leaseMs: number;
-  batchSize: number;
-  pollMs: number;
   /** Backoff before retry n (1-based): base × 2^(n-1), capped. */
   backoffBaseMs: number;
   backoffMaxMs: number;
@@ -27,65 +23,86 @@ export type OutboxLogger = WorkerLogger;
 
 export const DEFAULT_OUTBOX: OutboxOptions = {
   maxAttempts: 10,
-  leaseMs: 60_000,
-  batchSize: 20,
+  // Renewed while a send runs, so it need not outlast the sender's timeout; it only bounds how
+  // long a killed worker's messages wait.
+  leaseMs: 15_000,
+  concurrency: 20,
   pollMs: 250,
   backoffBaseMs: 2_000,
   backoffMaxMs: 600_000,
 };
 
+/** A send's outcome: null when the gateway accepted the message, else the error. */
+type SendResult = string | null;
+
 /**
  * Delivers queued SMS. Messages are written in the transaction that activates the card; this
- * worker leases due ones (several processes can run it on one PostgreSQL), sends, and records
- * the result. A send whose result could not be recorded is retried with the same message id.
+ * worker leases due ones (several processes can run it on one PostgreSQL), sends up to
+ * `concurrency` at once towards the gateway, and records each result. A send whose result could
+ * not be recorded is retried with the same message id.
  */
-export class SmsOutbox extends PollingWorker {
+export class SmsOutbox extends PollingWorker<SmsMessageRow, SendResult> {
   constructor(
     private readonly db: Db,
-    private readonly clock: Clock,
+    clock: Clock,
     private readonly sender: SmsSender,
     log: OutboxLogger,
     private readonly opts: OutboxOptions = DEFAULT_OUTBOX,
   ) {
-    super('sms outbox', log, opts);
+    super('sms outbox', log, clock, opts);
   }
 
-  /** One pass: leases due messages and sends them concurrently. Returns how many it handled. */
-  async runOnce(): Promise<number> {
-    const now = this.clock.now();
-    const batch = await this.db.claimDueSms(now, now + this.opts.leaseMs, this.opts.batchSize);
-    await Promise.all(batch.map((m) => this.deliver(m)));
-    return batch.length;
+  protected claim(now: number, leaseUntil: number, limit: number): Promise<SmsMessageRow[]> {
+    return this.db.claimDueSms(now, leaseUntil, limit);
   }
 
-  private async deliver(m: SmsMessageRow): Promise<void> {
-    const attempts = m.attempts + 1;
-    let error: string | null = null;
+  protected keyOf(m: SmsMessageRow): string {
+    return m.id;
+  }
+
+  protected renew(ids: string[], held: number, leaseUntil: number): Promise<string[]> {
+    return this.db.renewSmsLeases(ids, held, leaseUntil);
+  }
+
+  protected describe(m: SmsMessageRow, result?: SendResult): object {
+    return {
+      sms_id: m.id,
+      card_no: m.card_no,
+      ...(result === undefined ? {} : { outcome: result ?? 'sent' }),
+    };
+  }
+
+  protected async attempt(m: SmsMessageRow): Promise<SendResult> {
     try {
       await this.sender.send({ id: m.id, mobile: m.mobile, text: m.text });
+      return null;
     } catch (err) {
-      error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
     }
+  }
+
+  protected record(m: SmsMessageRow, error: SendResult, held: number): Promise<boolean> {
+    const attempts = m.attempts + 1;
     const now = this.clock.now();
-    await inTransaction(this.db, async (tx) => {
+    return inTransaction(this.db, async (tx) => {
       let state: 'sent' | 'failed' | 'queued';
       if (error === null) {
-        await markSmsSent(tx, m.id, now, attempts);
+        if (!(await markSmsSent(tx, m.id, held, now, attempts))) return false;
         state = 'sent';
       } else if (attempts >= this.opts.maxAttempts) {
-        await markSmsFailed(tx, m.id, attempts, error);
+        if (!(await markSmsFailed(tx, m.id, held, attempts, error))) return false;
         state = 'failed';
         this.log.error({ sms_id: m.id, card_no: m.card_no, attempts, error }, 'sms delivery failed for good');
       } else {
         const backoff = Math.min(this.opts.backoffMaxMs, this.opts.backoffBaseMs * 2 ** (attempts - 1));
-        await markSmsRetry(tx, m.id, attempts, now + backoff, error);
+        if (!(await markSmsRetry(tx, m.id, held, attempts, now + backoff, error))) return false;
         state = 'queued';
         this.log.warn(
           { sms_id: m.id, card_no: m.card_no, attempts, error },
           'sms delivery failed; will retry',
         );
       }
-      if (state === 'queued') return;
+      if (state === 'queued') return true;
       // The card shows the state of its newest message. Updating the card row first also
       // serialises this ledger append with any other writer of the same card.
       const latest = await latestSmsForCard(tx, m.card_no);
@@ -105,6 +122,7 @@ export class SmsOutbox extends PollingWorker {
           ...(latest?.id === m.id ? { sms_status: state } : {}),
         }),
       });
+      return true;
     });
   }
 }

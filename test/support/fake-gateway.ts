@@ -38,6 +38,11 @@ export class FakeGateway {
   mode: GatewayMode = 'ok';
   /** Delay of `slow` answers; a function is asked once per request. */
   slowMs: number | (() => number) = 1_500;
+  /** Picks the mode of one message by its id; `undefined` falls back to `mode`. */
+  modeFor: ((id: string) => GatewayMode | undefined) | null = null;
+  /** Requests received and not yet answered or closed, and the most there ever were at once. */
+  inFlight = 0;
+  maxInFlight = 0;
   /** First acceptance of each id, in order: what a real gateway would deliver. */
   readonly delivered = new Map<string, ReceivedSms>();
   /** How often each id was accepted. */
@@ -90,10 +95,13 @@ export class FakeGateway {
   }
 
   private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    this.inFlight++;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    res.once('close', () => this.inFlight--);
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const mode = this.mode;
+      const mode = this.modeOf(Buffer.concat(chunks).toString('utf8'));
       this.requests[mode]++;
       if (mode === 'fail') {
         res.writeHead(500, { 'content-type': 'text/plain' }).end('gateway failure');
@@ -120,6 +128,17 @@ export class FakeGateway {
       }, ms);
       this.timers.add(timer);
     });
+  }
+
+  private modeOf(body: string): GatewayMode {
+    if (!this.modeFor) return this.mode;
+    let id: unknown;
+    try {
+      id = (JSON.parse(body) as { id?: unknown }).id;
+    } catch {
+      return this.mode;
+    }
+    return (typeof id === 'string' ? this.modeFor(id) : undefined) ?? this.mode;
   }
 
   private accept(body: string, key: string | string[] | undefined): boolean {
