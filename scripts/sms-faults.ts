@@ -5,7 +5,7 @@
  * every paid card's SMS reached the gateway, under one stable id.
  *
  *   npx tsx scripts/sms-faults.ts [--minutes 3] [--rate 5] [--timeout-ms 1000] [--drain-minutes 10]
- *                                 [--database-url postgres://…]
+ *                                 [--backoff-max-ms N] [--database-url postgres://…]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,6 +21,8 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '5' },
     'timeout-ms': { type: 'string', default: '1000' },
     'drain-minutes': { type: 'string', default: '10' },
+    // The server's MOVTICKET_SMS_BACKOFF_MAX_MS (its default when not given).
+    'backoff-max-ms': { type: 'string' },
     'database-url': { type: 'string' },
   },
 });
@@ -58,6 +60,7 @@ const server = await startDemoServer({
   MOVTICKET_DATA_DIR: dataDir,
   LOG_LEVEL: 'error',
   ...(args['database-url'] ? { DATABASE_URL: args['database-url'] } : {}),
+  ...(args['backoff-max-ms'] ? { MOVTICKET_SMS_BACKOFF_MAX_MS: args['backoff-max-ms'] } : {}),
 });
 const client = new MovTicketClient({
   baseUrl: server.baseUrl,
@@ -97,7 +100,7 @@ let failures = 0;
 const started = new Date();
 console.log(
   `sms-faults: ${started.toISOString()} minutes=${minutes} phase=${(phaseMs / 1000).toFixed(0)}s rate=${rate}/s ` +
-    `timeout=${timeoutMs}ms gateway=${gateway.url} server=${server.baseUrl} (pid ${server.pid}) ` +
+    `timeout=${timeoutMs}ms backoff-max=${args['backoff-max-ms'] ?? 'default'} gateway=${gateway.url} server=${server.baseUrl} (pid ${server.pid}) ` +
     `db=${args['database-url'] ? 'postgres' : 'sqlite'}`,
 );
 
