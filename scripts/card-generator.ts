@@ -6,13 +6,14 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { loadRegistryRows } from '../src/db/catalog.repository.js';
 import { loadInBulk, type BulkColumns, type BulkLoader } from '../src/db/bulk-load.js';
 import type { Db } from '../src/db/database.js';
-import type { CardRow } from '../src/db/card.repository.js';
+import { CARD_COLUMNS, type CardRow } from '../src/db/card.repository.js';
 import type { CardStatus } from '../src/db/schema.js';
 import { effectiveStatus } from '../src/domain/card.presenter.js';
 import { RegistrySnapshot, type Cinema, type Kind, type Partner } from '../src/domain/registry.js';
 import { luhnCheckDigit } from '../src/domain/secrets.js';
 import { maskMobile, renderSmsText } from '../src/domain/sms-template.js';
 import { formatYmdHis } from '../src/domain/time.js';
+import { prng } from '../test/support/prng.js';
 
 const SECOND = 1000;
 const MINUTE = 60 * SECOND;
@@ -62,18 +63,6 @@ export interface GenerateResult {
   ms: number;
 }
 
-/** mulberry32: fast and seedable; the fates of cards need no CSPRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** 16-digit card numbers like generateCardNo() makes, from bulk CSPRNG bytes (one call per 4096). */
 function cardNoSource(): () => string {
   let pool = Buffer.alloc(0);
@@ -91,29 +80,6 @@ function cardNoSource(): () => string {
   };
 }
 
-const CARD_COLUMNS = [
-  'card_no',
-  'partner_id',
-  'cinema_id',
-  'kind_id',
-  'order_no',
-  'status',
-  'count',
-  'used_count',
-  'price_fen',
-  'total_fen',
-  'password',
-  'mobile',
-  'created_at',
-  'pay_deadline',
-  'paid_at',
-  'valid_until',
-  'banned_at',
-  'ban_reason',
-  'expired_at',
-  'sms_status',
-  'updated_at',
-] as const satisfies BulkColumns<'cards'>;
 const EVENT_COLUMNS = [
   'card_no',
   'seq',

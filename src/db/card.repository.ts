@@ -8,7 +8,8 @@ export type CardEventRow = Selectable<CardEventTable>;
 // The statements on the partner API's write path are written as plain SQL templates: the query
 // builder costs several times what SQLite needs to run them (measured ~16 µs per statement).
 
-const CARD_COLUMNS = [
+/** Every column of `cards`, in the order the write path's statements list them. */
+export const CARD_COLUMNS = [
   'card_no',
   'partner_id',
   'cinema_id',

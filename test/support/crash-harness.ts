@@ -7,6 +7,7 @@ import { openDatabase, type Db } from '../../src/db/database.js';
 import { ReportService } from '../../src/domain/admin/report.service.js';
 import { createPgDatabase } from './engines.js';
 import { type ServerProcess, startDemoServer } from './server-process.js';
+import { prng } from './prng.js';
 
 // Crash-safety harness: a load of buys, payments and bans against a real `serve --demo`
 // process that is killed with SIGKILL at seeded random moments and restarted on the same
@@ -95,18 +96,6 @@ export interface BookReport {
     duplicateIds: string[];
   };
   violations: string[];
-}
-
-/** mulberry32: small seeded PRNG so a run's kill moments can be replayed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -10,11 +10,11 @@ import {
   drainSms,
   type LoadContext,
   type LoadRequest,
-  prng,
   runBuyPayBan,
   type Tracked,
   track,
 } from './crash-harness.js';
+import { prng } from './prng.js';
 import { createPrivatePostgres, type PrivatePostgres, type StopMode } from './private-postgres.js';
 import { type ServerProcess, startDemoServer } from './server-process.js';
 
