@@ -104,7 +104,9 @@ for (const engine of engines()) {
 
       latencies.sort((a, b) => a - b);
       const p99 = latencies[Math.ceil(0.99 * latencies.length) - 1]!;
-      expect(p99).toBeLessThan(200);
+      // A payment that waited on the gateway would take at least the SMS timeout; half of it
+      // leaves room for a busy CI machine (a 243 ms outlier was seen on PostgreSQL there).
+      expect(p99).toBeLessThan(SMS_TIMEOUT_MS / 2);
       for (const cardNo of cards) {
         expect((await r.client.status({ cardNo })).card.sms_status).toBe('queued');
       }
