@@ -87,10 +87,7 @@ function openSqlite(file: string): Db {
       claimDue<SmsMessageTable>(kysely, 'sms_messages', 'id', false, now, leaseUntil, limit),
     claimDueNotify: (now, leaseUntil, limit) =>
       claimDue<NotifyEventTable>(kysely, 'notify_events', 'event_id', false, now, leaseUntil, limit),
-    renewSmsLeases: (ids, held, leaseUntil) =>
-      renewLeases(kysely, 'sms_messages', 'id', ids, held, leaseUntil),
-    renewNotifyLeases: (ids, held, leaseUntil) =>
-      renewLeases(kysely, 'notify_events', 'event_id', ids, held, leaseUntil),
+    ...leaseRenewals(kysely),
     ping: async () => {
       await sql`select 1`.execute(kysely);
     },
@@ -131,10 +128,7 @@ function openPostgres(url: string, poolSize: number): Db {
       claimDue<SmsMessageTable>(kysely, 'sms_messages', 'id', true, now, leaseUntil, limit),
     claimDueNotify: (now, leaseUntil, limit) =>
       claimDue<NotifyEventTable>(kysely, 'notify_events', 'event_id', true, now, leaseUntil, limit),
-    renewSmsLeases: (ids, held, leaseUntil) =>
-      renewLeases(kysely, 'sms_messages', 'id', ids, held, leaseUntil),
-    renewNotifyLeases: (ids, held, leaseUntil) =>
-      renewLeases(kysely, 'notify_events', 'event_id', ids, held, leaseUntil),
+    ...leaseRenewals(kysely),
     ping: async () => {
       await sql`select 1`.execute(kysely);
     },
@@ -164,6 +158,16 @@ async function claimDue<T>(
       ${skipLocked ? sql`for update skip locked` : sql``})
     returning *`.execute(kysely);
   return result.rows;
+}
+
+/** Lease renewal is the same SQL on both engines. */
+function leaseRenewals(kysely: Kysely<Database>): Pick<Db, 'renewSmsLeases' | 'renewNotifyLeases'> {
+  return {
+    renewSmsLeases: (ids, held, leaseUntil) =>
+      renewLeases(kysely, 'sms_messages', 'id', ids, held, leaseUntil),
+    renewNotifyLeases: (ids, held, leaseUntil) =>
+      renewLeases(kysely, 'notify_events', 'event_id', ids, held, leaseUntil),
+  };
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Selectable } from 'kysely';
+import type { Selectable, Updateable } from 'kysely';
 import type { Executor } from './tx.js';
 import type { NotifyEventTable, PartnerCallbackTable } from './schema.js';
 
@@ -64,34 +64,42 @@ export async function findNotifyTarget(
   return { url: callback?.url ?? null, key: key ? { secId: key.sec_id, md5key: key.md5key } : null };
 }
 
-// The marks below record a result only where the caller still holds the lease (`held` is the
-// lease end it set last); each returns false when another worker has taken the event over.
-
-export async function markNotifyDelivered(
+/**
+ * Records an attempt's result and ends the lease, only where the caller still holds it (`held`
+ * is the lease end it set last); false when another worker has taken the event over.
+ */
+async function settleNotify(
   db: Executor,
   eventId: string,
   held: number,
-  at: number,
-  attempts: number,
-  httpStatus: number,
+  changes: Updateable<NotifyEventTable>,
 ): Promise<boolean> {
   const result = await db
     .updateTable('notify_events')
-    .set({
-      status: 'delivered',
-      delivered_at: at,
-      attempts,
-      locked_until: 0,
-      last_error: null,
-      last_status: httpStatus,
-    })
+    .set({ ...changes, locked_until: 0 })
     .where('event_id', '=', eventId)
     .where('locked_until', '=', held)
     .executeTakeFirst();
   return Number(result.numUpdatedRows) === 1;
 }
 
-export async function markNotifyRetry(
+export const markNotifyDelivered = (
+  db: Executor,
+  eventId: string,
+  held: number,
+  at: number,
+  attempts: number,
+  httpStatus: number,
+) =>
+  settleNotify(db, eventId, held, {
+    status: 'delivered',
+    delivered_at: at,
+    attempts,
+    last_error: null,
+    last_status: httpStatus,
+  });
+
+export const markNotifyRetry = (
   db: Executor,
   eventId: string,
   held: number,
@@ -99,38 +107,23 @@ export async function markNotifyRetry(
   nextAttemptAt: number,
   error: string,
   httpStatus: number | null,
-): Promise<boolean> {
-  const result = await db
-    .updateTable('notify_events')
-    .set({
-      attempts,
-      next_attempt_at: nextAttemptAt,
-      locked_until: 0,
-      last_error: error,
-      last_status: httpStatus,
-    })
-    .where('event_id', '=', eventId)
-    .where('locked_until', '=', held)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) === 1;
-}
+) =>
+  settleNotify(db, eventId, held, {
+    attempts,
+    next_attempt_at: nextAttemptAt,
+    last_error: error,
+    last_status: httpStatus,
+  });
 
-export async function markNotifyFailed(
+export const markNotifyFailed = (
   db: Executor,
   eventId: string,
   held: number,
   attempts: number,
   error: string,
   httpStatus: number | null,
-): Promise<boolean> {
-  const result = await db
-    .updateTable('notify_events')
-    .set({ status: 'failed', attempts, locked_until: 0, last_error: error, last_status: httpStatus })
-    .where('event_id', '=', eventId)
-    .where('locked_until', '=', held)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) === 1;
-}
+) =>
+  settleNotify(db, eventId, held, { status: 'failed', attempts, last_error: error, last_status: httpStatus });
 
 export function findNotifyEvent(db: Executor, eventId: string): Promise<NotifyEventRow | undefined> {
   return db.selectFrom('notify_events').selectAll().where('event_id', '=', eventId).executeTakeFirst();

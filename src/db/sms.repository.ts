@@ -1,4 +1,4 @@
-import { type Selectable, sql } from 'kysely';
+import { type Selectable, type Updateable, sql } from 'kysely';
 import type { Executor } from './tx.js';
 import type { SmsMessageTable } from './schema.js';
 
@@ -22,57 +22,39 @@ export async function countResendsSince(db: Executor, cardNo: string, since: num
   return Number(row?.n ?? 0);
 }
 
-// The marks below record a result only where the caller still holds the lease (`held` is the
-// lease end it set last); each returns false when another worker has taken the message over.
-
-export async function markSmsSent(
+/**
+ * Records an attempt's result and ends the lease, only where the caller still holds it (`held`
+ * is the lease end it set last); false when another worker has taken the message over.
+ */
+async function settleSms(
   db: Executor,
   id: string,
   held: number,
-  now: number,
-  attempts: number,
+  changes: Updateable<SmsMessageTable>,
 ): Promise<boolean> {
   const result = await db
     .updateTable('sms_messages')
-    .set({ status: 'sent', sent_at: now, attempts, locked_until: 0, last_error: null })
+    .set({ ...changes, locked_until: 0 })
     .where('id', '=', id)
     .where('locked_until', '=', held)
     .executeTakeFirst();
   return Number(result.numUpdatedRows) === 1;
 }
 
-export async function markSmsRetry(
+export const markSmsSent = (db: Executor, id: string, held: number, now: number, attempts: number) =>
+  settleSms(db, id, held, { status: 'sent', sent_at: now, attempts, last_error: null });
+
+export const markSmsRetry = (
   db: Executor,
   id: string,
   held: number,
   attempts: number,
   nextAttemptAt: number,
   error: string,
-): Promise<boolean> {
-  const result = await db
-    .updateTable('sms_messages')
-    .set({ attempts, next_attempt_at: nextAttemptAt, locked_until: 0, last_error: error })
-    .where('id', '=', id)
-    .where('locked_until', '=', held)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) === 1;
-}
+) => settleSms(db, id, held, { attempts, next_attempt_at: nextAttemptAt, last_error: error });
 
-export async function markSmsFailed(
-  db: Executor,
-  id: string,
-  held: number,
-  attempts: number,
-  error: string,
-): Promise<boolean> {
-  const result = await db
-    .updateTable('sms_messages')
-    .set({ status: 'failed', attempts, locked_until: 0, last_error: error })
-    .where('id', '=', id)
-    .where('locked_until', '=', held)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) === 1;
-}
+export const markSmsFailed = (db: Executor, id: string, held: number, attempts: number, error: string) =>
+  settleSms(db, id, held, { status: 'failed', attempts, last_error: error });
 
 /** The card's newest message, whose state is the card's `sms_status`. */
 export function latestSmsForCard(
