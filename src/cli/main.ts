@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import { Command } from 'commander';
 import { main as serveMain } from '../server.js';
 import { registerAdminCommands } from './admin.commands.js';

@@ -1,5 +1,5 @@
 /**
- * Channel SDK for the movTicket partner API (contract: docs `partner-api.md`).
+ * Channel SDK for the movTicket partner API (contract: docs/channel-guide.zh.md and .en.md).
  *
  * @module
  */
