@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dayOf } from '../src/domain/admin/redemption.service.js';
+import { dayOf, RedemptionService } from '../src/domain/admin/redemption.service.js';
 import { UserService } from '../src/domain/admin/user.service.js';
 import { INTERFACE_NAMES } from '../src/http/partner/interfaces.js';
 import { engines } from './support/engines.js';
@@ -502,6 +502,77 @@ for (const engine of engines()) {
       expect(byAdmin.body).toContain('HTTP <strong>200</strong>');
       expect(byAdmin.body).toContain('全国通兑2D券');
       expect(byAdmin.body).not.toContain(key);
+    });
+
+    it("tells cinema staff only that another cinema's card is not valid here, in the console and the API", async () => {
+      const { card } = await t.client.buyByCinema({ cinemaId: '1002', count: 3 });
+      const paid = (await t.client.payByCard({ cardNo: card.card_no, mobile: '13812345678' })).card;
+      const redemption = new RedemptionService({ db: t.db, clock: t.clock, timeZone: TZ });
+      const theirs = await redemption.checkCard(
+        { userId: 'u-1002', role: 'cinema', cinemaId: '1002', username: 'staff1002' },
+        card.card_no,
+      );
+      const secretsOfTheCard = [
+        '已激活',
+        '剩余',
+        '有效期至',
+        '密码可尝试',
+        '影城1002',
+        '影院 1002',
+        '确认兑换',
+        dayOf(theirs.valid_until!, TZ),
+      ];
+      const onlyRefusal = (res: Res, what: string) => {
+        expect(res.status, what).toBe(403);
+        const text = textOf(res.body);
+        expect(text, what).toContain('此卡不能在本影院兑换');
+        for (const s of secretsOfTheCard) expect(text, `${what}: ${s}`).not.toContain(s);
+        expect(res.body, what).not.toMatch(/<strong>3<\/strong> \/ 3/);
+      };
+      onlyRefusal(await cinema.get(`/admin/redeem?card_no=${card.card_no}`), 'lookup');
+      onlyRefusal(
+        await cinema.post('/admin/redeem', { card_no: card.card_no, password: paid.password, count: '1' }),
+        'redeem',
+      );
+      onlyRefusal(
+        await cinema.post('/admin/redeem', { card_no: card.card_no, password: '00000000', count: '1' }),
+        'redeem with a wrong password',
+      );
+      // Nothing was redeemed or counted as a wrong password.
+      expect((await t.client.status({ cardNo: card.card_no })).card.used_count).toBe('0');
+      expect(
+        await t.db.kysely
+          .selectFrom('password_failures')
+          .selectAll()
+          .where('card_no', '=', card.card_no)
+          .execute(),
+      ).toEqual([]);
+
+      // Another cinema's redemption cannot be undone from here, and says so in Chinese.
+      const r = await redemption.redeem(
+        { userId: 'u-1002', role: 'cinema', cinemaId: '1002', username: 'staff1002' },
+        card.card_no,
+        paid.password,
+        1,
+      );
+      const undo = await cinema.post('/admin/redeem/undo', {
+        redemption_id: r.redemption_id,
+        back: 'history',
+      });
+      expect(undo.status).toBe(403);
+      expect(textOf(undo.body)).toContain('这笔兑换不是本影院的，不能撤销');
+      expect(textOf(undo.body)).not.toContain(card.card_no);
+
+      // The JSON API refuses the same lookup with 403 and nothing about the card.
+      const api = await t.app.fastify.inject({
+        method: 'GET',
+        url: `/admin/api/redemption/cards/${card.card_no}`,
+        headers: { cookie: cinema.cookie },
+      });
+      expect(api.statusCode).toBe(403);
+      expect(api.json()).toEqual({
+        error: { code: 'forbidden', message: `card ${card.card_no} is not valid at cinema 1001` },
+      });
     });
 
     it('answers malformed queries and ids with a page in the console frame, never a 500', async () => {

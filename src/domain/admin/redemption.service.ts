@@ -148,7 +148,8 @@ export interface CardCheck {
   used_count: number;
   remaining: number;
   valid_until: number | null;
-  valid_here: boolean;
+  /** Always true: a card not valid at the user's cinema is refused (`forbidden`) instead. */
+  valid_here: true;
   /** Epoch ms until which wrong passwords lock the card; null when not locked. */
   locked_until: number | null;
   tries_left: number;
@@ -221,8 +222,10 @@ export class RedemptionService {
     const now = this.deps.clock.now();
     const card = await findCard(db, cardNo);
     if (!card) throw new CardError('not_found', `card ${cardNo} not found`);
-    const [validHere, failures, targetName] = await Promise.all([
-      validAt(db, card, cinemaId),
+    // Staff of another cinema learn nothing about the card (status, count, dates, tries): the
+    // console and the API both show only this refusal.
+    if (!(await validAt(db, card, cinemaId))) throw notValidHere(cardNo, cinemaId);
+    const [failures, targetName] = await Promise.all([
       recentPasswordFailures(db, cardNo, windowStart(now), MAX_PASSWORD_FAILURES),
       targetNameOf(db, card),
     ]);
@@ -230,8 +233,7 @@ export class RedemptionService {
     const remaining = card.count - card.used_count;
     const lockedUntil = lockedUntilOf(failures);
     let reason: string | null = null;
-    if (!validHere) reason = `not valid at cinema ${cinemaId}`;
-    else if (status !== 'active') reason = `card is ${status}`;
+    if (status !== 'active') reason = `card is ${status}`;
     else if (lockedUntil !== null) reason = `locked after wrong passwords until ${this.time(lockedUntil)}`;
     return {
       card_no: card.card_no,
@@ -243,7 +245,7 @@ export class RedemptionService {
       used_count: card.used_count,
       remaining,
       valid_until: card.valid_until,
-      valid_here: validHere,
+      valid_here: true,
       locked_until: lockedUntil,
       tries_left: Math.max(0, MAX_PASSWORD_FAILURES - failures.length),
       redeemable: reason === null && remaining > 0,
@@ -271,9 +273,7 @@ export class RedemptionService {
       // Every writer of this card's tickets waits here for the one before it.
       if (!(await lockCardRow(tx, cardNo))) throw new CardError('not_found', `card ${cardNo} not found`);
       const card = (await findCard(tx, cardNo))!;
-      if (!(await validAt(tx, card, cinemaId))) {
-        throw new CardError('forbidden', `card ${cardNo} is not valid at cinema ${cinemaId}`);
-      }
+      if (!(await validAt(tx, card, cinemaId))) throw notValidHere(cardNo, cinemaId);
       const status = effectiveStatus(card, now);
       if (status !== 'active')
         throw new CardError('card_state', `card ${cardNo} is ${status}; cannot redeem`);
@@ -517,6 +517,11 @@ function requireCardNo(cardNo: string): void {
   if (typeof cardNo !== 'string' || !CARD_NO_RE.test(cardNo)) {
     throw new CardError('invalid', 'card_no must be 16 digits');
   }
+}
+
+/** The one refusal staff of a cinema get for a card that is not valid there. */
+function notValidHere(cardNo: string, cinemaId: string): CardError {
+  return new CardError('forbidden', `card ${cardNo} is not valid at cinema ${cinemaId}`);
 }
 
 /** A cinema card is valid at its cinema only; a kind card at the kind's cinemas. */

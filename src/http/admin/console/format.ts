@@ -123,6 +123,9 @@ const RULES: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^cinema_id is only for the cinema role$/, () => '只有影院账号才绑定影院'],
   [/^card_no must be (?:up to )?16 digits$/, () => '卡号须为 16 位数字'],
   [/^a reason of 1 to (\d+) characters is required$/, (m) => `请填写 1–${m[1]} 个字的原因`],
+  // Nothing else about another cinema's card or redemption is shown to cinema staff.
+  [/^card \S+ is not valid at cinema /, () => '此卡不能在本影院兑换'],
+  [/^redemption \S+ was made at another cinema$/, () => '这笔兑换不是本影院的，不能撤销'],
   [/^changes are empty/, () => '没有要修改的内容'],
   [/^interfaces are empty$/, () => '请至少选择一个接口'],
   [
