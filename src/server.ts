@@ -105,7 +105,16 @@ function printDemoBanner(config: Config, port: number, md5key: string, adminPass
       : `  sign in with an existing account (reset a password: npm run movticket -- user password NAME)`,
     '',
   ];
-  process.stdout.write(lines.join('\n') + '\n');
+  terminal().write(lines.join('\n') + '\n');
+}
+
+/**
+ * Where secrets meant for the person starting the server go. The JSON log lines go to stdout,
+ * which a deployment may ship to a log collector; so stdout only when it is a terminal, else
+ * stderr, the stream Unix keeps for messages to a person.
+ */
+function terminal(): NodeJS.WriteStream {
+  return process.stdout.isTTY ? process.stdout : process.stderr;
 }
 
 /** `movticket serve` / `npm start`. */
