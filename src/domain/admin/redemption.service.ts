@@ -33,6 +33,10 @@ export const CARD_ERROR_STATUS = {
   wrong_password: 422,
   locked: 423,
   rate_limited: 429,
+  // Resending a card's SMS to a new mobile (card-admin.service.ts).
+  reason_required: 400,
+  confirmation_required: 400,
+  admins_only: 403,
 } as const;
 
 export type CardErrorCode = keyof typeof CARD_ERROR_STATUS;
