@@ -311,7 +311,6 @@ async function startChild(
   const keep = (chunk: Buffer): void => {
     tail = (tail + chunk.toString('utf8')).slice(-8192);
   };
-  proc.stderr.on('data', keep);
   try {
     child.url = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${name} not ready after ${timeoutMs} ms`)), timeoutMs);
@@ -321,11 +320,15 @@ async function startChild(
         if (match?.[1]) {
           clearTimeout(timer);
           proc.stdout.off('data', onData);
+          proc.stderr.off('data', onData);
           proc.stdout.on('data', keep);
+          proc.stderr.on('data', keep);
           resolve(match[1]);
         }
       };
+      // The demo banner goes to stderr when stdout is not a terminal.
       proc.stdout.on('data', onData);
+      proc.stderr.on('data', onData);
       proc.once('exit', (code, signal) => {
         clearTimeout(timer);
         reject(new Error(`${name} exited (${signal ?? code}) before it was ready`));

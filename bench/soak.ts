@@ -20,6 +20,8 @@ import { FORM_HEADERS, MOBILE, makeSignedForm, type SignedForm } from './signed-
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS_FILE = path.join(ROOT, 'bench', 'soak-results.json');
+// /metrics asks for a bearer token; the soak's server reads it from a file in its data directory.
+const METRICS_TOKEN = randomBytes(24).toString('hex');
 const WARMUP_SEC = 2;
 const MAX_SEC = 10;
 const MAX_CONNECTIONS = 50;
@@ -216,10 +218,12 @@ async function startServer(env: NodeJS.ProcessEnv): Promise<NonNullable<typeof s
       if (url) {
         clearTimeout(timer);
         proc.stdout.off('data', onData);
+        proc.stderr.off('data', onData);
         resolve(url);
       }
     };
     proc.stdout.on('data', onData);
+    proc.stderr.on('data', onData);
     proc.once('exit', (code, signal) => {
       clearTimeout(timer);
       reject(new Error(`movticket exited (${signal ?? code}) before it was ready\n${tail}`));
@@ -262,7 +266,7 @@ async function rssMb(pid: number): Promise<{ rss: number; anon: number }> {
 /** Heap used (MB) and queued SMS from the server's Prometheus metrics; undefined when absent. */
 async function scrapeMetrics(url: string): Promise<{ heapMb?: number; smsQueued?: number }> {
   try {
-    const res = await fetch(`${url}/metrics`);
+    const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
     if (!res.ok) return {};
     const text = await res.text();
     const heap = /^movticket_nodejs_heap_size_used_bytes\s+(\S+)/m.exec(text)?.[1];
@@ -436,8 +440,10 @@ async function main(): Promise<void> {
       PORT: '0',
       MOVTICKET_DEMO_KEY: md5key,
       MOVTICKET_SMS: `file:${path.join(dataDir, 'sms.log')}`,
+      MOVTICKET_METRICS_TOKEN_FILE: path.join(dataDir, 'metrics-token'),
       LOG_LEVEL: 'warn',
     };
+    await writeFile(env.MOVTICKET_METRICS_TOKEN_FILE!, `${METRICS_TOKEN}\n`, { mode: 0o600 });
     delete env.DATABASE_URL;
     if (opts.db === 'postgres') {
       const name = `movticket_soak_${randomBytes(6).toString('hex')}`;

@@ -156,8 +156,9 @@ interface StatusFigures {
 type StatusCard = Pick<GeneratedCard, 'card_no' | 'effective' | 'lapsesAt'>;
 
 /** Cumulative counts of the server's status latency histogram, by upper bound in seconds. */
-async function serverHistogram(baseUrl: string): Promise<Map<number, number>> {
-  const text = await (await fetch(new URL('/metrics', baseUrl))).text();
+async function serverHistogram(server: ServerProcess): Promise<Map<number, number>> {
+  const res = await fetch(new URL('/metrics', server.baseUrl), { headers: server.metricsHeaders });
+  const text = await res.text();
   const buckets = new Map<number, number>();
   const line = /^movticket_partner_request_duration_seconds_bucket\{([^}]*)\} (\S+)$/gm;
   for (const [, labels = '', value] of text.matchAll(line)) {
@@ -273,11 +274,11 @@ async function measureStatus(
   progress(`status: warming up ${WARMUP_SEC} s at ${opts.statusRate} req/s over ${cards.length} cards`);
   await statusRun(server.baseUrl, signedForm, cards, WARMUP_SEC);
   // Scraped outside the measured window: /metrics counts the cards by state.
-  const before = await serverHistogram(server.baseUrl);
+  const before = await serverHistogram(server);
   progress(`status: measuring ${opts.duration} s at ${opts.statusRate} req/s`);
   const m = await measured(async () => {
     const client = await statusRun(server.baseUrl, signedForm, cards, opts.duration);
-    return { ...client, ...serverFigures(before, await serverHistogram(server.baseUrl)) };
+    return { ...client, ...serverFigures(before, await serverHistogram(server)) };
   });
   if (m.figures.failures > 0 || m.figures.mismatches > 0) {
     progress(

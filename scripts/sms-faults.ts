@@ -72,7 +72,7 @@ const client = new MovTicketClient({
 });
 
 async function smsGauge(): Promise<Record<'queued' | 'sent' | 'failed', number>> {
-  const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+  const text = await (await fetch(`${server.baseUrl}/metrics`, { headers: server.metricsHeaders })).text();
   const get = (s: string) =>
     Number(new RegExp(`^movticket_sms_messages\\{status="${s}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
   return { queued: get('queued'), sent: get('sent'), failed: get('failed') };

@@ -17,7 +17,7 @@ import { ApiError, unavailable } from './errors.js';
 import { CONTENT_TYPE, type Format, renderEnvelope } from './http/envelope.js';
 import { INTERFACES } from './http/partner/interfaces.js';
 import { PartnerApi } from './http/partner/partner-api.js';
-import { Metrics } from './http/metrics.js';
+import { Metrics, registerMetricsRoute } from './http/metrics.js';
 import { createAdminDeps, registerAdmin } from './http/admin/index.js';
 import { AdminHttpError, sendError } from './http/admin/errors.js';
 import { bodyTooLarge, parseForm, readMultipart } from './http/partner/body.js';
@@ -42,6 +42,8 @@ export interface App {
   outbox: SmsOutbox;
   /** Delivers card events to partners' callback URLs. */
   notify: NotifyOutbox;
+  /** Serves only /metrics, when `metricsPort` is set; the server listens on it. */
+  metricsServer: FastifyInstance | undefined;
   /** Starts background workers (the server does; tests drive them by hand). */
   startWorkers(): void;
   close(): Promise<void>;
@@ -125,7 +127,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   });
 
   let closing = false;
-  const metrics = new Metrics(db);
+  const metrics = new Metrics(db, clock);
 
   // Fastify's own JSON and text parsers would let such bodies through; the contract takes forms only.
   fastify.removeAllContentTypeParsers();
@@ -174,7 +176,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     else if (status >= 400 && status < 500) {
       apiError = new ApiError('invalid_param', `malformed request: ${err.code ?? 'bad request'}`);
     } else if (db.isUnavailable(err)) {
-      // e.g. /metrics counting cards while PostgreSQL restarts: the contract's 503, not a 500.
+      // e.g. a query while PostgreSQL restarts: the contract's 503, not a 500.
       request.log.warn({ err }, 'storage unavailable');
       apiError = unavailable('storage is unavailable; retry later');
     } else {
@@ -245,10 +247,16 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   await registerAdmin(fastify, createAdminDeps({ db, clock, config, registry, cards, outbox }));
 
-  fastify.get('/metrics', async (_request, reply) => {
-    const text = await metrics.registry.metrics();
-    return reply.type(metrics.registry.contentType).send(text);
-  });
+  // /metrics goes to a listener of its own (loopback by default) when a port is set; otherwise it
+  // is on the main port only behind a bearer token, and without either it is not served at all.
+  const metricsRoute = { token: config.metricsToken, db, log };
+  let metricsServer: FastifyInstance | undefined;
+  if (config.metricsPort !== undefined) {
+    metricsServer = Fastify({ logger: false });
+    registerMetricsRoute(metricsServer, metrics, metricsRoute);
+  } else if (config.metricsToken !== undefined) {
+    registerMetricsRoute(fastify, metrics, metricsRoute);
+  }
 
   fastify.get('/healthz', async (_request, reply) => {
     try {
@@ -279,13 +287,14 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     cards,
     outbox,
     notify,
+    metricsServer,
     startWorkers: () => {
       outbox.start();
       notify.start();
     },
     close: async () => {
       closing = true;
-      await fastify.close();
+      await Promise.all([fastify.close(), metricsServer?.close()]);
       await outbox.stop();
       await notify.stop();
       await requestLog.flush();

@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './config.js';
 
@@ -76,5 +79,35 @@ describe('configuration', () => {
     expect(
       loadConfig({ MOVTICKET_HEADERS_TIMEOUT_MS: '40000', MOVTICKET_RECEIVE_TIMEOUT_MS: '60000' }),
     ).toMatchObject({ headersTimeoutMs: 40_000, receiveTimeoutMs: 60_000 });
+  });
+
+  it('reads where /metrics is served: a port of its own on loopback, a bearer token from a file, or nowhere', () => {
+    expect(loadConfig({})).toMatchObject({
+      metricsPort: undefined,
+      metricsHost: '127.0.0.1',
+      metricsToken: undefined,
+    });
+    expect(loadConfig({ MOVTICKET_METRICS_PORT: '9464', MOVTICKET_METRICS_HOST: '10.0.0.5' })).toMatchObject({
+      metricsPort: 9464,
+      metricsHost: '10.0.0.5',
+    });
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mt-config-'));
+    try {
+      const file = path.join(dir, 'token');
+      fs.writeFileSync(file, 'a-long-enough-metrics-token-42\n');
+      expect(loadConfig({ MOVTICKET_METRICS_TOKEN_FILE: file }).metricsToken).toBe(
+        'a-long-enough-metrics-token-42',
+      );
+      // The token's text never appears in the refusal.
+      fs.writeFileSync(file, 'short-secret');
+      expect(() => loadConfig({ MOVTICKET_METRICS_TOKEN_FILE: file })).toThrow(ConfigError);
+      expect(() => loadConfig({ MOVTICKET_METRICS_TOKEN_FILE: file })).not.toThrow('short-secret');
+      expect(() => loadConfig({ MOVTICKET_METRICS_TOKEN_FILE: path.join(dir, 'missing') })).toThrow(
+        'MOVTICKET_METRICS_TOKEN_FILE',
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(() => loadConfig({ MOVTICKET_METRICS_PORT: 'x' })).toThrow('MOVTICKET_METRICS_PORT');
   });
 });

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import { assertTimeZone } from './domain/time.js';
 
@@ -33,6 +34,14 @@ export interface Config {
   reqIdRetentionDays: number;
   logLevel: string;
   trustProxy: boolean;
+  /** A listener of its own serving only /metrics; undefined: none (see `metricsToken`). */
+  metricsPort: number | undefined;
+  metricsHost: string;
+  /**
+   * Bearer token /metrics asks for (read from MOVTICKET_METRICS_TOKEN_FILE). Without a port of
+   * its own, /metrics is served on the main port only when this is set.
+   */
+  metricsToken: string | undefined;
 }
 
 export const DEFAULT_SMS_TEMPLATE =
@@ -59,6 +68,24 @@ function boolVar(env: Env, name: string, fallback: boolean): boolean {
   if (/^(1|true|yes|on)$/i.test(raw)) return true;
   if (/^(0|false|no|off)$/i.test(raw)) return false;
   throw new ConfigError(`${name}=${raw} is invalid: expected true or false`);
+}
+
+/** The token in the file, trimmed; the refusal never quotes the file's content. */
+function tokenFile(env: Env, name: string): string | undefined {
+  const file = env[name];
+  if (file === undefined || file === '') return undefined;
+  let token: string;
+  try {
+    token = fs.readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new ConfigError(
+      `${name}=${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+  if (!/^[\x21-\x7e]{16,512}$/.test(token)) {
+    throw new ConfigError(`${name}=${file} must hold one token of 16 to 512 printable characters`);
+  }
+  return token;
 }
 
 /** Reads and validates the configuration once; nothing else reads process.env. */
@@ -118,6 +145,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     reqIdRetentionDays: intVar(env, 'MOVTICKET_REQ_ID_DAYS', 7, 1, 365),
     logLevel: env.LOG_LEVEL || 'info',
     trustProxy: boolVar(env, 'MOVTICKET_TRUST_PROXY', false),
+    metricsPort: env.MOVTICKET_METRICS_PORT ? intVar(env, 'MOVTICKET_METRICS_PORT', 0, 0, 65535) : undefined,
+    metricsHost: env.MOVTICKET_METRICS_HOST || '127.0.0.1',
+    metricsToken: tokenFile(env, 'MOVTICKET_METRICS_TOKEN_FILE'),
     ...overrides,
   };
   // Node refuses a headers timeout above the whole-request timeout.

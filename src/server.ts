@@ -10,7 +10,9 @@ import { senderFromSetting } from './workers/sms-senders.js';
 import { Sweeper } from './workers/expiry.js';
 
 /** Starts the HTTP server and workers; returns a function that shuts them down gracefully. */
-export async function serve(config: Config): Promise<{ close: () => Promise<void>; port: number }> {
+export async function serve(
+  config: Config,
+): Promise<{ close: () => Promise<void>; port: number; metricsPort: number | undefined }> {
   const sqlitePath = path.join(config.dataDir, 'movticket.sqlite');
   const db = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { sqlitePath });
   const logger = { level: config.logLevel, redact: ['req.headers.authorization', '*.md5key', '*.password'] };
@@ -46,11 +48,23 @@ export async function serve(config: Config): Promise<{ close: () => Promise<void
   await app.fastify.listen({ port: config.port, host: config.host });
   const address = app.fastify.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
+  let metricsPort: number | undefined;
+  if (app.metricsServer) {
+    await app.metricsServer.listen({ port: config.metricsPort, host: config.metricsHost });
+    const a = app.metricsServer.server.address();
+    metricsPort = typeof a === 'object' && a ? a.port : config.metricsPort;
+    app.fastify.log.info({ host: config.metricsHost, port: metricsPort }, 'metrics listener started');
+  } else if (config.metricsToken === undefined) {
+    app.fastify.log.info(
+      'metrics are not served: set MOVTICKET_METRICS_PORT or MOVTICKET_METRICS_TOKEN_FILE to serve /metrics',
+    );
+  }
   app.startWorkers();
   sweeper.start();
   if (demoKey !== undefined) printDemoBanner(config, port, demoKey, adminPassword);
   return {
     port,
+    metricsPort,
     close: async () => {
       await sweeper.stop();
       await app.close();
@@ -91,7 +105,16 @@ function printDemoBanner(config: Config, port: number, md5key: string, adminPass
       : `  sign in with an existing account (reset a password: npm run movticket -- user password NAME)`,
     '',
   ];
-  process.stdout.write(lines.join('\n') + '\n');
+  terminal().write(lines.join('\n') + '\n');
+}
+
+/**
+ * Where secrets meant for the person starting the server go. The JSON log lines go to stdout,
+ * which a deployment may ship to a log collector; so stdout only when it is a terminal, else
+ * stderr, the stream Unix keeps for messages to a person.
+ */
+function terminal(): NodeJS.WriteStream {
+  return process.stdout.isTTY ? process.stdout : process.stderr;
 }
 
 /** `movticket serve` / `npm start`. */

@@ -1,6 +1,9 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { AdminError } from '../src/domain/admin/audit.service.js';
 import { CardAdminService } from '../src/domain/admin/card-admin.service.js';
 import { CardError, dayOf, RedemptionService, addDays } from '../src/domain/admin/redemption.service.js';
+import { SettingsService } from '../src/domain/admin/settings.service.js';
+import { adminCall, makeUser, signIn } from './support/admin.js';
 import { engines } from './support/engines.js';
 import { KEY, makePartner } from './support/factories.js';
 import { makeTestApp, type TestApp } from './support/harness.js';
@@ -26,11 +29,11 @@ for (const engine of engines()) {
       });
     };
 
-    const refusal = async (p: Promise<unknown>): Promise<CardError> => {
+    const refusal = async (p: Promise<unknown>): Promise<CardError | AdminError> => {
       try {
         await p;
       } catch (err) {
-        if (err instanceof CardError) return err;
+        if (err instanceof CardError || err instanceof AdminError) return err;
         throw err;
       }
       throw new Error('expected a refusal');
@@ -192,12 +195,20 @@ for (const engine of engines()) {
       expect((await t.client.status({ cardNo: card.card_no })).card.status).toBe('active');
     });
 
-    it('resends the SMS, to a new number if given, within the daily limit', async () => {
+    const alice = { actor: 'user:alice', role: 'operator' as const };
+    const ada = { actor: 'user:ada', role: 'admin' as const };
+    const toNew = (mobile: string, reason = 'customer changed phone') => ({
+      mobile,
+      reason,
+      confirmed: true,
+    });
+
+    it('resends the SMS, to a new number with a reason and a confirmation, within the daily limit', async () => {
       await setup();
       const card = await paid('1001', 1, '13812345678');
       await t.app.outbox.runOnce();
       t.clock.advance(1_000);
-      const res = await admin.resendSms('user:alice', card.card_no, '13900001111');
+      const res = await admin.resendSms(alice, card.card_no, toNew('13900001111', '  顾客换了手机号  '));
       expect(res.card).toMatchObject({ mobile: '13900001111', sms_status: 'queued' });
       expect((await t.client.status({ cardNo: card.card_no })).card).toMatchObject({
         mobile: '139****1111',
@@ -211,15 +222,138 @@ for (const engine of engines()) {
         ['activation', 'sent', '13812345678'],
         ['resend', 'sent', '13900001111'],
       ]);
-      expect(detail.audit.map((a) => [a.actor, a.action])).toEqual([['user:alice', 'card.resend_sms']]);
+      // Who, which card, the new number masked, and why.
+      expect(detail.audit).toEqual([
+        expect.objectContaining({
+          actor: 'user:alice',
+          action: 'card.resend_sms_new_mobile',
+          before: { mobile: '138****5678' },
+          after: { mobile: '139****1111', message_id: res.message_id, reason: '顾客换了手机号' },
+        }),
+      ]);
+      const row = await t.db.kysely
+        .selectFrom('audit_log')
+        .selectAll()
+        .where('entity_id', '=', card.card_no)
+        .executeTakeFirstOrThrow();
+      expect(row).toMatchObject({ entity_type: 'card', actor: 'user:alice' });
+      expect(`${row.before}${row.after}`).not.toContain('13900001111');
 
-      for (let i = 0; i < 4; i++) await admin.resendSms('user:alice', card.card_no);
-      const limited = await refusal(admin.resendSms('user:alice', card.card_no));
+      // To the number it has (given or not): no reason or confirmation needed.
+      t.clock.advance(1_000);
+      await admin.resendSms(alice, card.card_no);
+      t.clock.advance(1_000);
+      await admin.resendSms(alice, card.card_no, { mobile: '13900001111' });
+      expect((await admin.show(card.card_no)).audit.map((a) => a.action)).toEqual([
+        'card.resend_sms_new_mobile',
+        'card.resend_sms',
+        'card.resend_sms',
+      ]);
+      for (let i = 0; i < 2; i++) await admin.resendSms(alice, card.card_no);
+      const limited = await refusal(admin.resendSms(alice, card.card_no));
       expect(limited).toMatchObject({ code: 'rate_limited', status: 429 });
 
       const unpaid = (await t.client.buyByCinema({ cinemaId: '1001', count: 1 })).card;
-      expect((await refusal(admin.resendSms('user:alice', unpaid.card_no))).code).toBe('card_state');
-      expect((await refusal(admin.resendSms('user:alice', card.card_no, '123'))).code).toBe('invalid');
+      expect((await refusal(admin.resendSms(alice, unpaid.card_no))).code).toBe('card_state');
+      expect((await refusal(admin.resendSms(alice, card.card_no, toNew('123')))).code).toBe('invalid');
+    });
+
+    it('refuses to send the password to a new number without a reason of 1-200 characters or a confirmation', async () => {
+      await setup();
+      const card = await paid('1001', 1, '13812345678');
+      const cases: [Parameters<CardAdminService['resendSms']>[2], string, number][] = [
+        [{ mobile: '13900001111' }, 'confirmation_required', 400],
+        [{ mobile: '13900001111', reason: 'lost phone', confirmed: false }, 'confirmation_required', 400],
+        [{ mobile: '13900001111', confirmed: true }, 'reason_required', 400],
+        [{ mobile: '13900001111', reason: '   ', confirmed: true }, 'reason_required', 400],
+        [{ mobile: '13900001111', reason: 'x'.repeat(201), confirmed: true }, 'reason_required', 400],
+        [{ mobile: '13900001111', reason: 'a\u0000b', confirmed: true }, 'reason_required', 400],
+      ];
+      for (const [opts, code, status] of cases) {
+        expect(await refusal(admin.resendSms(alice, card.card_no, opts)), JSON.stringify(opts)).toMatchObject(
+          {
+            code,
+            status,
+          },
+        );
+      }
+      // Nothing was queued, changed or recorded.
+      const detail = await admin.show(card.card_no);
+      expect(detail.card.mobile).toBe('13812345678');
+      expect(detail.sms).toHaveLength(1);
+      expect(detail.audit).toEqual([]);
+      await admin.resendSms(alice, card.card_no, toNew('13900001111', 'x'.repeat(200)));
+      expect((await admin.show(card.card_no)).card.mobile).toBe('13900001111');
+    });
+
+    it('lets an admin restrict sending to a new number to admins, at once and without a restart', async () => {
+      await setup();
+      // A service of its own: what it stores is what every other reads, with no restart.
+      const settings = new SettingsService(t.db, t.clock);
+      const card = await paid('1001', 1, '13812345678');
+      expect(await settings.get()).toEqual({ resendNewMobile: 'operators' });
+      // Only admins may change it.
+      const denied = await refusal(settings.set(alice, { resendNewMobile: 'admins' }));
+      expect(denied).toMatchObject({ code: 'forbidden', status: 403 });
+      const bad = await refusal(settings.set(ada, { resendNewMobile: 'everyone' as 'admins' }));
+      expect(bad).toMatchObject({ code: 'invalid', status: 400 });
+
+      expect(await settings.set(ada, { resendNewMobile: 'admins' })).toEqual({ resendNewMobile: 'admins' });
+      const refused = await refusal(admin.resendSms(alice, card.card_no, toNew('13900001111')));
+      expect(refused).toMatchObject({ code: 'admins_only', status: 403 });
+      // Plain resends stay open to operators; admins may still send to a new number.
+      await admin.resendSms(alice, card.card_no);
+      await admin.resendSms(ada, card.card_no, toNew('13900001111'));
+      expect((await admin.show(card.card_no)).card.mobile).toBe('13900001111');
+
+      const audit = await t.db.kysely
+        .selectFrom('audit_log')
+        .selectAll()
+        .where('action', '=', 'settings.update')
+        .execute();
+      expect(audit.map((a) => [a.actor, a.entity_id, a.before, a.after])).toEqual([
+        ['user:ada', 'resend_new_mobile', '{"value":"operators"}', '{"value":"admins"}'],
+      ]);
+      await settings.set(ada, { resendNewMobile: 'operators' });
+      await admin.resendSms(alice, card.card_no, toNew('13900002222'));
+    });
+
+    it('asks the admin API for confirm: true and a reason before sending to a new mobile, with stable codes', async () => {
+      await setup();
+      const card = await paid('1001', 1, '13812345678');
+      const op = await signIn(t, await makeUser(t, 'operator'));
+      const url = `/admin/api/cards/${card.card_no}/resend`;
+      const post = (body: unknown) => adminCall(t, 'POST', url, { session: op, body });
+      const cases: [unknown, number, string][] = [
+        [{ mobile: '13900001111' }, 400, 'confirmation_required'],
+        [{ mobile: '13900001111', reason: 'lost phone', confirm: false }, 400, 'confirmation_required'],
+        [{ mobile: '13900001111', confirm: true }, 400, 'reason_required'],
+        [{ mobile: '13900001111', confirm: true, reason: 'x'.repeat(201) }, 400, 'reason_required'],
+        [{ mobile: '13900001111', confirm: 'yes', reason: 'lost phone' }, 400, 'invalid'],
+      ];
+      for (const [body, status, code] of cases) {
+        const res = await post(body);
+        expect(res.status, JSON.stringify(body)).toBe(status);
+        expect(res.json<{ error: { code: string } }>().error.code, JSON.stringify(body)).toBe(code);
+      }
+      expect((await admin.show(card.card_no)).card.mobile).toBe('13812345678');
+      const ok = await post({ mobile: '13900001111', confirm: true, reason: 'lost phone' });
+      expect(ok.status).toBe(200);
+      expect(ok.json()).toMatchObject({ card: { mobile: '13900001111', sms_status: 'queued' } });
+      // The card's own number needs neither.
+      expect((await post({})).status).toBe(200);
+      expect((await post({ mobile: '13900001111' })).status).toBe(200);
+
+      await new SettingsService(t.db, t.clock).set(ada, { resendNewMobile: 'admins' });
+      const refused = await post({ mobile: '13900002222', confirm: true, reason: 'lost phone' });
+      expect(refused.status).toBe(403);
+      expect(refused.json()).toMatchObject({ error: { code: 'admins_only' } });
+      const boss = await signIn(t, await makeUser(t, 'admin'));
+      const byAdmin = await adminCall(t, 'POST', url, {
+        session: boss,
+        body: { mobile: '13900002222', confirm: true, reason: 'verified by phone' },
+      });
+      expect(byAdmin.status).toBe(200);
     });
 
     it('lists SMS messages by delivery state, newest first, without their text', async () => {

@@ -206,8 +206,27 @@ for (const target of targets) {
       }
     });
 
-    it('resends an SMS to a new number and lists the queued messages', async () => {
-      const resend = await cli('card', 'resend', cards.shown!.card_no, '--mobile', '13900001111');
+    it('resends an SMS to a new number only with --reason and --yes, audited, and lists the queued messages', async () => {
+      const no = cards.shown!.card_no;
+      const [bare, noReason] = await Promise.all([
+        cli('card', 'resend', no, '--mobile', '13900001111'),
+        cli('card', 'resend', no, '--mobile', '13900001111', '--yes'),
+      ]);
+      expect(bare.code).toBe(1);
+      expect(bare.stderr).toContain('needs --yes (and --reason TEXT)');
+      expect(noReason.code).toBe(1);
+      expect(noReason.stderr).toContain('needs --reason TEXT (1 to 200 characters)');
+
+      const resend = await cli(
+        'card',
+        'resend',
+        no,
+        '--mobile',
+        '13900001111',
+        '--reason',
+        'lost phone',
+        '--yes',
+      );
       expect(resend.code).toBe(0);
       expect(resend.stdout).toMatch(/^queued SMS [0-9a-f-]{36} for card \d{16} to 139\*\*\*\*1111\n$/);
       const list = await cli('sms', 'list', '--status', 'queued', '--json');
@@ -220,7 +239,24 @@ for (const target of targets) {
         status: 'queued',
       });
       expect(page.items[0]).not.toHaveProperty('text');
-    });
+      const db = await reopen();
+      try {
+        const audit = await db.kysely
+          .selectFrom('audit_log')
+          .selectAll()
+          .where('entity_id', '=', no)
+          .execute();
+        expect(audit.map((a) => [a.actor, a.action, JSON.parse(a.after ?? '{}') as unknown])).toEqual([
+          [
+            'cli:tester',
+            'card.resend_sms_new_mobile',
+            { mobile: '139****1111', message_id: page.items[0]!.id, reason: 'lost phone' },
+          ],
+        ]);
+      } finally {
+        await db.close();
+      }
+    }, 90_000);
 
     it("writes the day's statement as CSV to a file or stdout, and prints the dashboard", async () => {
       const file = path.join(dir, 'statement.csv');

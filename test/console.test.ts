@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dayOf } from '../src/domain/admin/redemption.service.js';
+import { dayOf, RedemptionService } from '../src/domain/admin/redemption.service.js';
 import { UserService } from '../src/domain/admin/user.service.js';
 import { INTERFACE_NAMES } from '../src/http/partner/interfaces.js';
 import { engines } from './support/engines.js';
@@ -173,7 +173,12 @@ for (const engine of engines()) {
         '/admin/tester',
         '/admin/tester?partner=CS000001&iface=buyByCinema',
       ];
-      const adminPages = ['/admin/users', '/admin/users/new', '/admin/users/otto/password'];
+      const adminPages = [
+        '/admin/users',
+        '/admin/users/new',
+        '/admin/users/otto/password',
+        '/admin/settings',
+      ];
       const cinemaPages = ['/admin/redeem', '/admin/redeem/history'];
       const expectations: [Browser, string[], string[]][] = [
         [admin, ['/admin', ...staffPages, ...adminPages], cinemaPages],
@@ -250,6 +255,7 @@ for (const engine of engines()) {
         '/admin/users/otto/disable',
         '/admin/users/otto/enable',
         '/admin/users/otto/password',
+        '/admin/settings',
       ];
       for (const url of staffPosts) {
         expect((await admin.post(url, { active: '0', sec_id: 'test', confirm: '1' }, null)).status, url).toBe(
@@ -471,6 +477,108 @@ for (const engine of engines()) {
       expect((await operator.get('/admin/cards/0000000000000000')).status).toBe(404);
     });
 
+    it('sends the SMS to a new mobile only after a confirmation page with a reason, audited', async () => {
+      const { card } = await t.client.buyByCinema({ cinemaId: '1001', count: 1 });
+      await t.client.payByCard({ cardNo: card.card_no, mobile: '13812345678' });
+      const path = `/admin/cards/${card.card_no}`;
+      const queued = async () =>
+        (
+          await t.db.kysely
+            .selectFrom('sms_messages')
+            .select('mobile')
+            .where('card_no', '=', card.card_no)
+            .execute()
+        ).map((m) => m.mobile);
+
+      await operator.get(path);
+      // The first step only asks: the card, the new number, a reason, and the button.
+      const ask = await operator.post(`${path}/resend`, { mobile: '13900001234' });
+      expect(ask.status).toBe(200);
+      const askText = textOf(ask.body);
+      expect(askText).toContain(card.card_no);
+      expect(askText).toContain('13900001234');
+      expect(askText).toContain('确认发送到新手机号');
+      expect(askText).toContain('原因');
+      expect(ask.body).toMatch(/name="confirm" value="1"/);
+      expect(await queued()).toEqual(['13812345678']);
+
+      // Confirmed without a reason: asked again, in Chinese, nothing sent.
+      const noReason = await operator.post(`${path}/resend`, {
+        mobile: '13900001234',
+        confirm: '1',
+        reason: ' ',
+      });
+      expect(noReason.status).toBe(400);
+      expect(textOf(noReason.body)).toContain('请填写 1–200 个字的原因');
+      expect(textOf(noReason.body)).toContain('确认发送到新手机号');
+      expect(await queued()).toEqual(['13812345678']);
+
+      const sent = await operator.follow(
+        await operator.post(`${path}/resend`, {
+          mobile: '13900001234',
+          confirm: '1',
+          reason: '顾客手机丢失',
+        }),
+      );
+      expect(textOf(sent.body)).toContain('短信已排队发送到新手机号');
+      expect(await queued()).toEqual(['13812345678', '13900001234']);
+      const audit = textOf((await admin.get(`/admin/audit?entity_id=${card.card_no}`)).body);
+      expect(audit).toContain('card.resend_sms_new_mobile');
+      expect(audit).toContain('user:otto');
+      expect(audit).toContain('139****1234');
+      expect(audit).toContain('顾客手机丢失');
+
+      // To the card's own number, one click as before.
+      await operator.follow(await operator.post(`${path}/resend`, {}));
+      expect(await queued()).toEqual(['13812345678', '13900001234', '13900001234']);
+    });
+
+    it('lets an admin keep sending to a new mobile to admins, in effect at once', async () => {
+      const { card } = await t.client.buyByCinema({ cinemaId: '1001', count: 1 });
+      await t.client.payByCard({ cardNo: card.card_no, mobile: '13812345678' });
+      const path = `/admin/cards/${card.card_no}`;
+      expect((await operator.get('/admin/settings')).status).toBe(403);
+      const form = await admin.get('/admin/settings');
+      expect(textOf(form.body)).toContain('仅管理员');
+      expect((await operator.post('/admin/settings', { resend_new_mobile: 'admins' })).status).toBe(403);
+      const saved = await admin.follow(await admin.post('/admin/settings', { resend_new_mobile: 'admins' }));
+      expect(textOf(saved.body)).toContain('设置已保存');
+      try {
+        // Operators lose the field and are refused, in Chinese, before any confirmation.
+        const page = await operator.get(path);
+        expect(page.body).not.toContain('name="mobile"');
+        expect(textOf(page.body)).toContain('发送到新手机号仅限管理员');
+        const refused = await operator.post(`${path}/resend`, {
+          mobile: '13900005678',
+          confirm: '1',
+          reason: 'x',
+        });
+        expect(refused.status).toBe(403);
+        expect(textOf(refused.body)).toContain('只有管理员可以把短信发送到新手机号');
+        // Resending to the card's own number stays open to them.
+        expect((await operator.post(`${path}/resend`, {})).status).toBe(303);
+        // Admins still can, through the same confirmation.
+        expect((await admin.get(path)).body).toContain('name="mobile"');
+        expect((await admin.post(`${path}/resend`, { mobile: '13900005678' })).status).toBe(200);
+        expect(
+          (
+            await admin.post(`${path}/resend`, {
+              mobile: '13900005678',
+              confirm: '1',
+              reason: '核实身份后更换',
+            })
+          ).status,
+        ).toBe(303);
+        const bad = await admin.post('/admin/settings', { resend_new_mobile: 'everyone' });
+        expect(bad.status).toBe(400);
+        expect(textOf(bad.body)).toContain('发送到新手机号的权限须为以下之一');
+      } finally {
+        await admin.post('/admin/settings', { resend_new_mobile: 'operators' });
+      }
+      const audit = textOf((await admin.get('/admin/audit?action=settings.update')).body);
+      expect(audit).toContain('user:ada');
+    });
+
     it('signs and sends a test request with a pasted key or, for admins, the stored one', async () => {
       const key = 'e10adc3949ba59abbe56e057f20f883e'; // the default partner's key (test factories)
       const pasted = await operator.post('/admin/tester', {
@@ -502,6 +610,77 @@ for (const engine of engines()) {
       expect(byAdmin.body).toContain('HTTP <strong>200</strong>');
       expect(byAdmin.body).toContain('全国通兑2D券');
       expect(byAdmin.body).not.toContain(key);
+    });
+
+    it("tells cinema staff only that another cinema's card is not valid here, in the console and the API", async () => {
+      const { card } = await t.client.buyByCinema({ cinemaId: '1002', count: 3 });
+      const paid = (await t.client.payByCard({ cardNo: card.card_no, mobile: '13812345678' })).card;
+      const redemption = new RedemptionService({ db: t.db, clock: t.clock, timeZone: TZ });
+      const theirs = await redemption.checkCard(
+        { userId: 'u-1002', role: 'cinema', cinemaId: '1002', username: 'staff1002' },
+        card.card_no,
+      );
+      const secretsOfTheCard = [
+        '已激活',
+        '剩余',
+        '有效期至',
+        '密码可尝试',
+        '影城1002',
+        '影院 1002',
+        '确认兑换',
+        dayOf(theirs.valid_until!, TZ),
+      ];
+      const onlyRefusal = (res: Res, what: string) => {
+        expect(res.status, what).toBe(403);
+        const text = textOf(res.body);
+        expect(text, what).toContain('此卡不能在本影院兑换');
+        for (const s of secretsOfTheCard) expect(text, `${what}: ${s}`).not.toContain(s);
+        expect(res.body, what).not.toMatch(/<strong>3<\/strong> \/ 3/);
+      };
+      onlyRefusal(await cinema.get(`/admin/redeem?card_no=${card.card_no}`), 'lookup');
+      onlyRefusal(
+        await cinema.post('/admin/redeem', { card_no: card.card_no, password: paid.password, count: '1' }),
+        'redeem',
+      );
+      onlyRefusal(
+        await cinema.post('/admin/redeem', { card_no: card.card_no, password: '00000000', count: '1' }),
+        'redeem with a wrong password',
+      );
+      // Nothing was redeemed or counted as a wrong password.
+      expect((await t.client.status({ cardNo: card.card_no })).card.used_count).toBe('0');
+      expect(
+        await t.db.kysely
+          .selectFrom('password_failures')
+          .selectAll()
+          .where('card_no', '=', card.card_no)
+          .execute(),
+      ).toEqual([]);
+
+      // Another cinema's redemption cannot be undone from here, and says so in Chinese.
+      const r = await redemption.redeem(
+        { userId: 'u-1002', role: 'cinema', cinemaId: '1002', username: 'staff1002' },
+        card.card_no,
+        paid.password,
+        1,
+      );
+      const undo = await cinema.post('/admin/redeem/undo', {
+        redemption_id: r.redemption_id,
+        back: 'history',
+      });
+      expect(undo.status).toBe(403);
+      expect(textOf(undo.body)).toContain('这笔兑换不是本影院的，不能撤销');
+      expect(textOf(undo.body)).not.toContain(card.card_no);
+
+      // The JSON API refuses the same lookup with 403 and nothing about the card.
+      const api = await t.app.fastify.inject({
+        method: 'GET',
+        url: `/admin/api/redemption/cards/${card.card_no}`,
+        headers: { cookie: cinema.cookie },
+      });
+      expect(api.statusCode).toBe(403);
+      expect(api.json()).toEqual({
+        error: { code: 'forbidden', message: `card ${card.card_no} is not valid at cinema 1001` },
+      });
     });
 
     it('answers malformed queries and ids with a page in the console frame, never a 500', async () => {

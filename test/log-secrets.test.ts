@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../src/app.js';
@@ -9,6 +12,7 @@ import { adminCall, cookieSet, makeUser, PASSWORD, signIn } from './support/admi
 import { engines } from './support/engines.js';
 import { KEY, makeCatalog, makePartner } from './support/factories.js';
 import type { TestApp } from './support/harness.js';
+import { startDemoServer } from './support/server-process.js';
 
 const MOBILE_A = '13812345678';
 const MOBILE_B = '15987654321';
@@ -177,7 +181,14 @@ for (const engine of engines()) {
         expect(created).toMatch(/^[0-9a-f]{32}$/);
         secrets.set('created md5key', created);
         await clientFor(created, 'k2', 'json', 'full').status({ cardNo: card.card_no });
-        await expect(clientFor(created.replace(/./, '0'), 'k2', 'json', 'full').kinds()).rejects.toThrow();
+        await expect(
+          clientFor(
+            created.replace(/./, (c) => (c === '0' ? '1' : '0')),
+            'k2',
+            'json',
+            'full',
+          ).kinds(),
+        ).rejects.toThrow();
         const user = await adminCall(t, 'POST', '/admin/api/users', {
           session,
           body: { username: 'cashier1', password: NEW_USER_PASSWORD, role: 'cinema', cinemaId: '1001' },
@@ -247,3 +258,35 @@ for (const engine of engines()) {
     }, 60_000);
   });
 }
+
+describe('demo credentials at start-up', () => {
+  it('prints the md5key and admin password to the terminal (stderr when stdout is not one), never into the log stream', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mt-demo-secrets-'));
+    const server = await startDemoServer({ MOVTICKET_DATA_DIR: dir, LOG_LEVEL: 'debug' });
+    try {
+      // Something is logged: a request, and the start-up lines.
+      expect((await fetch(`${server.baseUrl}/movTicket/cities`, { method: 'POST' })).status).toBe(400);
+    } finally {
+      expect(await server.stop()).toBe(0);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    const md5key = server.md5key;
+    const password = /user admin, password (\S+)/.exec(server.stderr())?.[1];
+    expect(md5key).toMatch(/^[0-9a-f]{32}$/);
+    expect(password).toBeDefined();
+    // The terminal shows them (stdout is a pipe here, so the banner is on stderr) ...
+    expect(server.stderr()).toContain(`md5key      ${md5key}`);
+    expect(server.stderr()).toContain(`MOVTICKET_MD5KEY=${md5key}`);
+    // ... the log stream carries JSON lines, and neither secret in any of them or between them.
+    const logLines = server
+      .stdout()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg?: string });
+    expect(logLines.length).toBeGreaterThan(0);
+    expect(logLines.some((l) => l.msg === 'partner request')).toBe(true);
+    expect(server.stdout()).not.toContain(md5key);
+    expect(server.stdout()).not.toContain(password!);
+    expect(server.stdout()).not.toContain('movticket demo is serving');
+  }, 60_000);
+});

@@ -14,11 +14,14 @@ describe('npm start (serve --demo)', () => {
   });
 
   const start = async (dataDir: string, env: Record<string, string> = {}) => {
+    // The banner goes to stdout on a terminal, else to stderr: take both.
     let printed = '';
-    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      printed += String(chunk);
-      return true;
-    });
+    for (const stream of [process.stdout, process.stderr]) {
+      vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        printed += String(chunk);
+        return true;
+      });
+    }
     const config = loadConfig({
       MOVTICKET_DATA_DIR: dataDir,
       PORT: '0',
@@ -112,5 +115,25 @@ describe('npm start (serve --demo)', () => {
     } finally {
       await server.close();
     }
+  });
+
+  it('serves /metrics on its own loopback port when MOVTICKET_METRICS_PORT is set, and not on the main port', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mt-serve-'));
+    dirs.push(dir);
+    const { server, base } = await start(dir, { MOVTICKET_METRICS_PORT: '0' });
+    try {
+      expect(server.metricsPort).toBeGreaterThan(0);
+      expect(server.metricsPort).not.toBe(server.port);
+      const own = await fetch(`http://127.0.0.1:${server.metricsPort}/metrics`);
+      expect(own.status).toBe(200);
+      expect(await own.text()).toContain('movticket_cards{status="active"} 0');
+      const main = await fetch(`${base}/metrics`);
+      expect(main.status).toBe(404);
+      expect(await main.text()).not.toContain('movticket_cards');
+    } finally {
+      await server.close();
+    }
+    // Closed with the server.
+    await expect(fetch(`http://127.0.0.1:${server.metricsPort}/metrics`)).rejects.toThrow();
   });
 });

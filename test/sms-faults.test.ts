@@ -14,6 +14,7 @@ import type { TestApp } from './support/harness.js';
 
 const MOBILE = '13812345678';
 const SMS_TIMEOUT_MS = 1_000;
+const METRICS_TOKEN = 'sms-faults-metrics-token-0123';
 // Past every backoff the outbox can choose (its cap is 10 minutes).
 const PAST_BACKOFF_MS = 11 * 60_000;
 
@@ -31,7 +32,12 @@ async function makeRig(db: Db, smsMaxAttempts: number, env: Record<string, strin
   await makePartner(db);
   const gateway = await FakeGateway.start();
   const clock = new ManualClock(Date.now());
-  const config = loadConfig(env, { sms: gateway.url, smsTimeoutMs: SMS_TIMEOUT_MS, smsMaxAttempts });
+  const config = loadConfig(env, {
+    sms: gateway.url,
+    smsTimeoutMs: SMS_TIMEOUT_MS,
+    smsMaxAttempts,
+    metricsToken: METRICS_TOKEN,
+  });
   const app = await buildApp({ config, db, clock, sms: httpSender(gateway.url, SMS_TIMEOUT_MS) });
   await app.fastify.listen({ port: 0, host: '127.0.0.1' });
   const port = (app.fastify.server.address() as AddressInfo).port;
@@ -200,7 +206,11 @@ for (const engine of engines()) {
       }
       expect(r.gateway.stats().distinct).toBe(0);
 
-      const metrics = await r.app.fastify.inject({ method: 'GET', url: '/metrics' });
+      const metrics = await r.app.fastify.inject({
+        method: 'GET',
+        url: '/metrics',
+        headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+      });
       expect(metrics.body).toContain('movticket_sms_messages{status="failed"} 2');
       expect(metrics.body).toContain('movticket_sms_messages{status="queued"} 0');
 

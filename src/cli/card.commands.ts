@@ -161,14 +161,21 @@ export function registerCardCommands(program: Command): void {
 
   card
     .command('resend')
-    .description("queue the card's SMS again")
+    .description("queue the card's SMS (with its password) again")
     .argument('<card_no>', '16-digit card number')
-    .option('--mobile <mobile>', 'send to this number from now on')
-    .action((cardNo: string, opts: { mobile?: string }) =>
+    .option('--mobile <mobile>', 'send to this number from now on (a new number needs --reason and --yes)')
+    .option('--reason <text>', 'why the SMS goes to a new number (1 to 200 characters)')
+    .option('--yes', 'confirm sending the card password to the new number')
+    .action((cardNo: string, opts: { mobile?: string; reason?: string; yes?: boolean }) =>
       withCli(async (ctx) => {
-        const { card: c, message_id } = await (
-          await cardAdmin(ctx)
-        ).resendSms(ctx.actor, cardNo, opts.mobile);
+        // The CLI runs on the host with the database's credentials: it acts as an admin.
+        const by = { actor: ctx.actor, role: 'admin' as const };
+        const admin = await cardAdmin(ctx);
+        const { card: c, message_id } = await admin
+          .resendSms(by, cardNo, { mobile: opts.mobile, reason: opts.reason, confirmed: opts.yes === true })
+          .catch((err: unknown) => {
+            throw resendRefusal(err);
+          });
         ctx.out(`queued SMS ${message_id} for card ${c.card_no} to ${maskMobile(c.mobile)}`);
       }),
     );
@@ -364,4 +371,16 @@ function table(ctx: CliContext, header: string[], rows: string[][]): void {
       .trimEnd();
   ctx.out(line(header));
   for (const r of rows) ctx.out(line(r));
+}
+
+/** The options to add, for the refusals of a resend to a new number. */
+function resendRefusal(err: unknown): unknown {
+  if (!(err instanceof CardError)) return err;
+  if (err.code === 'confirmation_required') {
+    return new Error('sending the card password to a new mobile needs --yes (and --reason TEXT)');
+  }
+  if (err.code === 'reason_required') {
+    return new Error('sending the card password to a new mobile needs --reason TEXT (1 to 200 characters)');
+  }
+  return err;
 }

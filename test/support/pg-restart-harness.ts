@@ -172,7 +172,10 @@ export async function runPgRestartScenario(opts: PgRestartOptions): Promise<PgRe
     const probes: { at: number; status: number }[] = [];
     const metricsAnswers: Record<string, number> = {};
     const get = (p: string) =>
-      fetch(`${server!.baseUrl}${p}`, { signal: AbortSignal.timeout(boundMs) }).then(
+      fetch(`${server!.baseUrl}${p}`, {
+        headers: server!.metricsHeaders,
+        signal: AbortSignal.timeout(boundMs),
+      }).then(
         async (r) => (await r.arrayBuffer(), r.status),
         () => 0,
       );

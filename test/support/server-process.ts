@@ -1,4 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -13,8 +17,14 @@ export interface ServerProcess {
   /** The md5key printed in the demo banner. */
   readonly md5key: string;
   readonly pid: number;
+  /** Headers that let a scrape of `baseUrl`/metrics through (the server gets a token file). */
+  readonly metricsHeaders: Record<string, string>;
   /** Everything the process wrote to stdout and stderr so far (the last 256 KiB). */
   output(): string;
+  /** What it wrote to stdout alone (its JSON log lines; the last 256 KiB). */
+  stdout(): string;
+  /** What it wrote to stderr alone (the last 256 KiB). */
+  stderr(): string;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves with the exit code or the signal's name. */
   stop(graceMs?: number): Promise<number | string>;
 }
@@ -28,9 +38,19 @@ function waitForExit(child: ChildProcess): Promise<Exit> {
   });
 }
 
+/** A token file for /metrics, removed when the process exits. */
+function metricsTokenFile(): { file: string; token: string; remove: () => void } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mt-metrics-'));
+  const token = randomBytes(24).toString('hex');
+  const file = path.join(dir, 'token');
+  fs.writeFileSync(file, `${token}\n`, { mode: 0o600 });
+  return { file, token, remove: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
 /**
  * Starts `movticket serve --demo` as a child process on a free port with `env` on top of a
- * cleaned copy of this process's environment, and resolves once it printed its banner.
+ * cleaned copy of this process's environment, and resolves once it printed its banner (on
+ * stderr, since its stdout is not a terminal). /metrics asks for a token unless `env` says otherwise.
  */
 export async function startDemoServer(
   env: Record<string, string>,
@@ -39,21 +59,28 @@ export async function startDemoServer(
   const inherited = Object.fromEntries(
     Object.entries(process.env).filter(([name]) => !NOT_INHERITED.test(name)),
   );
+  const metrics = metricsTokenFile();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--demo'], {
     cwd: ROOT,
-    env: { ...inherited, PORT: '0', ...env },
+    env: { ...inherited, PORT: '0', MOVTICKET_METRICS_TOKEN_FILE: metrics.file, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
+  const streams = { stdout: '', stderr: '' };
   let exitResult: Exit | undefined;
-  const exited = waitForExit(child).then((result) => (exitResult = result));
-  const collect = (chunk: Buffer) => {
-    output += chunk.toString('utf8');
-    if (output.length > MAX_OUTPUT) output = output.slice(-MAX_OUTPUT);
+  const exited = waitForExit(child).then((result) => {
+    metrics.remove();
+    return (exitResult = result);
+  });
+  const keep = (text: string, more: string) => (text + more).slice(-MAX_OUTPUT);
+  const collect = (from: 'stdout' | 'stderr' | null) => (chunk: Buffer) => {
+    const text = chunk.toString('utf8');
+    output = keep(output, text);
+    if (from) streams[from] = keep(streams[from], text);
   };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
-  child.on('error', (err) => collect(Buffer.from(`\n[spawn error] ${err.message}\n`)));
+  child.stdout!.on('data', collect('stdout'));
+  child.stderr!.on('data', collect('stderr'));
+  child.on('error', (err) => collect(null)(Buffer.from(`\n[spawn error] ${err.message}\n`)));
 
   const stop = async (graceMs = 10_000): Promise<Exit> => {
     if (exitResult !== undefined) return exitResult;
@@ -84,10 +111,12 @@ export async function startDemoServer(
     const done = (settle: () => void) => {
       clearTimeout(timer);
       child.stdout!.off('data', check);
+      child.stderr!.off('data', check);
       child.off('close', onExit);
       settle();
     };
     child.stdout!.on('data', check);
+    child.stderr!.on('data', check);
     child.once('close', onExit);
     check();
   }).catch(async (err: unknown) => {
@@ -99,7 +128,10 @@ export async function startDemoServer(
     baseUrl: banner[1]!,
     md5key: banner[2]!,
     pid: child.pid!,
+    metricsHeaders: { authorization: `Bearer ${metrics.token}` },
     output: () => output,
+    stdout: () => streams.stdout,
+    stderr: () => streams.stderr,
     stop,
   };
 }

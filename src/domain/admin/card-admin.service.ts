@@ -25,13 +25,18 @@ import type { Clock } from '../clock.js';
 import { recordNotifyEvent } from '../notify.js';
 import type { Registry } from '../registry.js';
 import { maskMobile } from '../sms-template.js';
+import type { Actor } from './audit.service.js';
 import { CardError, addDays, requireDay } from './redemption.service.js';
+import { currentSettings } from './settings.service.js';
 
 export const CARD_STATUSES: readonly CardStatus[] = ['inactive', 'active', 'used', 'expired', 'banned'];
 export const SMS_STATES: readonly SmsMessageTable['status'][] = ['queued', 'sent', 'failed'];
 const MAX_PAGE = 500;
 const DEFAULT_PAGE = 50;
 const MAX_REASON = 100;
+const MAX_RESEND_REASON = 200;
+// Printable text only, as other reasons (see audit.service.ts `text`).
+const CONTROL = /[\p{Cc}\p{Cs}\uFFFE\uFFFF]/u;
 
 /** A card as operators see it: everything but the password; times epoch ms, money fen. */
 export interface AdminCardView {
@@ -136,6 +141,16 @@ export interface SmsLogQuery {
   cardNo?: string;
   limit?: number;
   offset?: number;
+}
+
+/** A resend; a `mobile` other than the card's sends its password to a new number. */
+export interface ResendOptions {
+  /** Send to this number from now on. */
+  mobile?: string;
+  /** Why the SMS goes to a new number (1-200 characters); required for a new number. */
+  reason?: string;
+  /** The operator saw the card and the new number and confirmed; required for a new number. */
+  confirmed?: boolean;
 }
 
 export interface CardAdminDeps {
@@ -280,18 +295,22 @@ export class CardAdminService {
 
   /**
    * Queues the card's SMS again (to `mobile` if given) through the channel card service, so the
-   * same rules apply: active cards only, at most 5 resends a card a day.
+   * same rules apply: active cards only, at most 5 resends a card a day. Sending it to a new
+   * number hands the card's password to whoever holds that number, so that takes a reason and a
+   * confirmation, may be kept to admins (settings), and is audited on its own.
    */
   async resendSms(
-    actor: string,
+    by: Actor,
     cardNo: string,
-    mobile?: string,
+    opts: ResendOptions = {},
   ): Promise<{ card: AdminCardView; message_id: string }> {
     requireCardNo(cardNo);
-    const to = optional(mobile, /^1[3-9][0-9]{9}$/, 'mobile');
+    const to = optional(opts.mobile, /^1[3-9][0-9]{9}$/, 'mobile');
     const db = this.deps.db;
     const found = await findCard(db.kysely, cardNo);
     if (!found) throw new CardError('not_found', `card ${cardNo} not found`);
+    const newMobile = to !== undefined && to !== found.mobile;
+    const reason = newMobile ? await this.newMobileReason(by, opts) : undefined;
     let partner = this.deps.registry.snapshot.partners.get(found.partner_id);
     if (!partner) {
       await this.deps.registry.reload();
@@ -311,15 +330,31 @@ export class CardAdminService {
       const message = { id: String(parseObject(queued?.data ?? '{}').message_id ?? '') };
       await recordAudit(tx, {
         at: now,
-        actor,
-        action: 'card.resend_sms',
+        actor: by.actor,
+        action: newMobile ? 'card.resend_sms_new_mobile' : 'card.resend_sms',
         entityType: 'card',
         entityId: cardNo,
         before: { mobile: maskMobile(found.mobile) },
-        after: { mobile: maskMobile(card.mobile), message_id: message.id },
+        after: { mobile: maskMobile(card.mobile), message_id: message.id, ...(reason ? { reason } : {}) },
       });
       return { card: viewCard(card, now), message_id: message.id };
     });
+  }
+
+  /** The checks of a resend to a new number, in the order a form meets them; returns the reason. */
+  private async newMobileReason(by: Actor, opts: ResendOptions): Promise<string> {
+    const { resendNewMobile } = await currentSettings(this.deps.db.kysely);
+    if (resendNewMobile === 'admins' && by.role !== 'admin') {
+      throw new CardError('admins_only', "only admins may resend a card's SMS to a new mobile");
+    }
+    if (opts.confirmed !== true) {
+      throw new CardError('confirmation_required', 'confirm sending the SMS to the new mobile');
+    }
+    const reason = typeof opts.reason === 'string' ? opts.reason.trim() : '';
+    if (reason.length === 0 || [...reason].length > MAX_RESEND_REASON || CONTROL.test(reason)) {
+      throw new CardError('reason_required', `a reason of 1 to ${MAX_RESEND_REASON} characters is required`);
+    }
+    return reason;
   }
 
   /** SMS messages, newest first, optionally of one state or one card. */

@@ -33,6 +33,10 @@ export const CARD_ERROR_STATUS = {
   wrong_password: 422,
   locked: 423,
   rate_limited: 429,
+  // Resending a card's SMS to a new mobile (card-admin.service.ts).
+  reason_required: 400,
+  confirmation_required: 400,
+  admins_only: 403,
 } as const;
 
 export type CardErrorCode = keyof typeof CARD_ERROR_STATUS;
@@ -148,7 +152,8 @@ export interface CardCheck {
   used_count: number;
   remaining: number;
   valid_until: number | null;
-  valid_here: boolean;
+  /** Always true: a card not valid at the user's cinema is refused (`forbidden`) instead. */
+  valid_here: true;
   /** Epoch ms until which wrong passwords lock the card; null when not locked. */
   locked_until: number | null;
   tries_left: number;
@@ -221,8 +226,10 @@ export class RedemptionService {
     const now = this.deps.clock.now();
     const card = await findCard(db, cardNo);
     if (!card) throw new CardError('not_found', `card ${cardNo} not found`);
-    const [validHere, failures, targetName] = await Promise.all([
-      validAt(db, card, cinemaId),
+    // Staff of another cinema learn nothing about the card (status, count, dates, tries): the
+    // console and the API both show only this refusal.
+    if (!(await validAt(db, card, cinemaId))) throw notValidHere(cardNo, cinemaId);
+    const [failures, targetName] = await Promise.all([
       recentPasswordFailures(db, cardNo, windowStart(now), MAX_PASSWORD_FAILURES),
       targetNameOf(db, card),
     ]);
@@ -230,8 +237,7 @@ export class RedemptionService {
     const remaining = card.count - card.used_count;
     const lockedUntil = lockedUntilOf(failures);
     let reason: string | null = null;
-    if (!validHere) reason = `not valid at cinema ${cinemaId}`;
-    else if (status !== 'active') reason = `card is ${status}`;
+    if (status !== 'active') reason = `card is ${status}`;
     else if (lockedUntil !== null) reason = `locked after wrong passwords until ${this.time(lockedUntil)}`;
     return {
       card_no: card.card_no,
@@ -243,7 +249,7 @@ export class RedemptionService {
       used_count: card.used_count,
       remaining,
       valid_until: card.valid_until,
-      valid_here: validHere,
+      valid_here: true,
       locked_until: lockedUntil,
       tries_left: Math.max(0, MAX_PASSWORD_FAILURES - failures.length),
       redeemable: reason === null && remaining > 0,
@@ -271,9 +277,7 @@ export class RedemptionService {
       // Every writer of this card's tickets waits here for the one before it.
       if (!(await lockCardRow(tx, cardNo))) throw new CardError('not_found', `card ${cardNo} not found`);
       const card = (await findCard(tx, cardNo))!;
-      if (!(await validAt(tx, card, cinemaId))) {
-        throw new CardError('forbidden', `card ${cardNo} is not valid at cinema ${cinemaId}`);
-      }
+      if (!(await validAt(tx, card, cinemaId))) throw notValidHere(cardNo, cinemaId);
       const status = effectiveStatus(card, now);
       if (status !== 'active')
         throw new CardError('card_state', `card ${cardNo} is ${status}; cannot redeem`);
@@ -517,6 +521,11 @@ function requireCardNo(cardNo: string): void {
   if (typeof cardNo !== 'string' || !CARD_NO_RE.test(cardNo)) {
     throw new CardError('invalid', 'card_no must be 16 digits');
   }
+}
+
+/** The one refusal staff of a cinema get for a card that is not valid there. */
+function notValidHere(cardNo: string, cinemaId: string): CardError {
+  return new CardError('forbidden', `card ${cardNo} is not valid at cinema ${cinemaId}`);
 }
 
 /** A cinema card is valid at its cinema only; a kind card at the kind's cinemas. */

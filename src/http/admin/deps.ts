@@ -6,6 +6,7 @@ import { CatalogAdminService } from '../../domain/admin/catalog-admin.service.js
 import { PartnerAdminService } from '../../domain/admin/partner-admin.service.js';
 import { RedemptionService } from '../../domain/admin/redemption.service.js';
 import { ReportService } from '../../domain/admin/report.service.js';
+import { SettingsService } from '../../domain/admin/settings.service.js';
 import { UserService } from '../../domain/admin/user.service.js';
 import type { CardService } from '../../domain/card.service.js';
 import type { Clock } from '../../domain/clock.js';
@@ -27,6 +28,7 @@ export interface AdminDeps {
   redemption: RedemptionService;
   reports: ReportService;
   audit: AuditService;
+  settings: SettingsService;
   /** Call after a change to catalog/partners/keys/prices so this process serves it at once. */
   afterRegistryChange(): Promise<void>;
 }
@@ -50,6 +52,7 @@ export function createAdminDeps(x: {
     redemption: new RedemptionService({ db, clock, timeZone }),
     reports: new ReportService({ db, timeZone }),
     audit: new AuditService(db),
+    settings: new SettingsService(db, clock),
     // Other processes notice through the registry version row within a second.
     afterRegistryChange: () => registry.reload(),
   };

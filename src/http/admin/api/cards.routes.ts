@@ -65,17 +65,33 @@ export function cardRoutes(deps: AdminDeps) {
       url: '/admin/api/cards/:cardNo/resend',
       tag: 'cards',
       summary: "Queue the card's SMS again (optionally to another mobile)",
+      description:
+        "The SMS holds the card password. To a mobile other than the card's it needs `reason` " +
+        '(1-200 characters) and `confirm: true`, else 400 `confirmation_required` / ' +
+        '`reason_required`; when an admin has kept that to admins, others get 403 `admins_only`.',
       roles: STAFF,
       params: CardParams,
-      body: OptionalBody(Strict({ mobile: Type.Optional(Type.String({ maxLength: 11 })) })),
+      body: OptionalBody(
+        Strict({
+          mobile: Type.Optional(Type.String({ maxLength: 11 })),
+          reason: Type.Optional(Type.String({ maxLength: 1000, description: 'required for a new mobile' })),
+          confirm: Type.Optional(Type.Boolean({ description: 'must be true for a new mobile' })),
+        }),
+      ),
       response: {
         200: Type.Object({ card: CardSchema, message_id: Type.String() }),
+        400: ErrorSchema,
+        403: ErrorSchema,
         404: ErrorSchema,
         409: ErrorSchema,
         429: ErrorSchema,
       },
       handler: async ({ actor, params, body }) => {
-        const result = await cardAdmin.resendSms(actor.actor, params.cardNo, body?.mobile);
+        const result = await cardAdmin.resendSms(actor, params.cardNo, {
+          mobile: body?.mobile,
+          reason: body?.reason,
+          confirmed: body?.confirm === true,
+        });
         setImmediate(() => deps.outbox.nudge());
         return result;
       },

@@ -6,7 +6,8 @@ import type {
   SmsView,
 } from '../../../domain/admin/card-admin.service.js';
 import { CARD_STATUSES, SMS_STATES } from '../../../domain/admin/card-admin.service.js';
-import { actorOf, type ConsoleContext } from './context.js';
+import { CardError } from '../../../domain/admin/redemption.service.js';
+import { actorOf, type ConsoleContext, userOf } from './context.js';
 import {
   CARD_STATUS_LABEL,
   EVENT_LABEL,
@@ -158,22 +159,35 @@ export function cardRoutes(c: ConsoleContext): void {
     }
   });
 
+  // A new mobile first gets a confirmation page (the card, the number, a reason); only the form
+  // sent from there, with confirm=1 and a reason, queues the SMS.
   app.post<No>('/admin/cards/:no/resend', { preHandler: c.change.staff }, async (request, reply) => {
     const f = bodyOf(request);
+    const mobile = str(f, 'mobile').trim();
+    const reason = str(f, 'reason');
+    const confirmed = str(f, 'confirm') === '1';
     try {
-      await deps.cardAdmin.resendSms(
-        actorOf(request).actor,
-        request.params.no,
-        str(f, 'mobile').trim() || undefined,
-      );
+      const { card } = await deps.cardAdmin.resendSms(actorOf(request), request.params.no, {
+        mobile: mobile || undefined,
+        reason,
+        confirmed,
+      });
       deps.outbox.nudge();
-      return redirectOk(reply, cardPath(request.params.no), 'card.resent');
+      const ok = confirmed && card.mobile === mobile ? 'card.resent_new_mobile' : 'card.resent';
+      return redirectOk(reply, cardPath(request.params.no), ok);
     } catch (err) {
       if (!isRefusal(err)) throw err;
+      const asked =
+        err instanceof CardError && ['confirmation_required', 'reason_required'].includes(err.code);
+      if (asked) {
+        const refused = confirmed ? { status: err.status, error: messageOf(err) } : undefined;
+        const detail = await deps.cardAdmin.show(request.params.no);
+        return resendConfirmPage(c, request, reply, detail, mobile, reason, refused);
+      }
       return detailPage(c, request, reply, request.params.no, {
         status: err.status,
         error: messageOf(err),
-        mobile: str(f, 'mobile'),
+        mobile,
       });
     }
   });
@@ -304,24 +318,30 @@ async function detailPage(
   cardNo: string,
   refused?: { status: number; error: string; mobile: string },
 ) {
-  const d = await c.deps.cardAdmin.show(cardNo);
+  const [d, settings] = await Promise.all([c.deps.cardAdmin.show(cardNo), c.deps.settings.get()]);
   const x = d.card;
   const path = cardPath(x.card_no);
+  const toNewMobile = settings.resendNewMobile === 'operators' || userOf(request).role === 'admin';
   const actions = html`<div class="actions">
     ${bannable(x) ? html`<a class="button secondary" href="${path}/ban">作废此卡…</a>` : ''}
     ${
       x.status === 'active'
         ? html`<form method="post" action="${path}/resend" class="inline">
             ${csrfField(request)}
-            <input
-              type="text"
-              name="mobile"
-              value="${refused?.mobile ?? ''}"
-              placeholder="新手机号（可选）"
-              maxlength="11"
-              style="width:170px"
-            />
+            ${
+              toNewMobile
+                ? html`<input
+                    type="text"
+                    name="mobile"
+                    value="${refused?.mobile ?? ''}"
+                    placeholder="新手机号（可选）"
+                    maxlength="11"
+                    style="width:170px"
+                  />`
+                : ''
+            }
             <button type="submit" class="secondary">重发短信</button>
+            ${toNewMobile ? '' : html`<span class="muted">发送到新手机号仅限管理员</span>`}
           </form>`
         : ''
     }
@@ -384,6 +404,40 @@ async function detailPage(
       ${redemptions}
       <h2>审计</h2>
       ${audit}`,
+  });
+}
+
+/** Confirms a resend to a new mobile: the card, the number it will go to from now on, a reason. */
+function resendConfirmPage(
+  c: ConsoleContext,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  d: CardDetail,
+  mobile: string,
+  reason: string,
+  refused?: { status: number; error: string },
+) {
+  const x = d.card;
+  const path = cardPath(x.card_no);
+  return sendPage(request, reply, {
+    title: `发送到新手机号 · 卡 ${x.card_no}`,
+    nav: 'cards',
+    status: refused?.status,
+    error: refused?.error,
+    body: html`${cardSummary(c, d)}
+      <div class="warn">
+        短信含此卡的密码，将发送到新手机号 <strong class="mono">${mobile}</strong>（原手机号
+        <span class="mono">${maskMobile(x.mobile)}</span>），此后此卡的短信都发到这个号码。请先核实顾客身份。
+      </div>
+      <form method="post" action="${path}/resend" class="panel" autocomplete="off">
+        ${csrfField(request)}
+        <input type="hidden" name="mobile" value="${mobile}" />
+        <input type="hidden" name="confirm" value="1" />
+        ${textareaField({ label: '原因（必填，最多 200 字）', name: 'reason', value: reason, rows: 3, error: refused ? refused.error : null })}
+        <div class="actions">
+          <button type="submit" class="danger">确认发送到新手机号</button><a href="${path}">取消</a>
+        </div>
+      </form>`,
   });
 }
 

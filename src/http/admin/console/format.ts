@@ -83,6 +83,7 @@ export const FIELD_LABEL: Record<string, string> = {
   role: '角色',
   changes: '修改内容',
   interfaces: '接口',
+  resend_new_mobile: '发送到新手机号的权限',
 };
 
 export const label = (map: Record<string, string>, code: string | null | undefined) =>
@@ -123,6 +124,13 @@ const RULES: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^cinema_id is only for the cinema role$/, () => '只有影院账号才绑定影院'],
   [/^card_no must be (?:up to )?16 digits$/, () => '卡号须为 16 位数字'],
   [/^a reason of 1 to (\d+) characters is required$/, (m) => `请填写 1–${m[1]} 个字的原因`],
+  // Nothing else about another cinema's card or redemption is shown to cinema staff.
+  [/^card \S+ is not valid at cinema /, () => '此卡不能在本影院兑换'],
+  [/^redemption \S+ was made at another cinema$/, () => '这笔兑换不是本影院的，不能撤销'],
+  [/^only admins may resend a card's SMS to a new mobile$/, () => '只有管理员可以把短信发送到新手机号'],
+  [/^confirm sending the SMS to the new mobile$/, () => '请确认发送到新手机号'],
+  [/^mobile is malformed/, () => '手机号须为 11 位手机号码'],
+  [/^(\S+) must be one of (.+)$/, (m) => `${field(m[1]!)}须为以下之一：${m[2]}`],
   [/^changes are empty/, () => '没有要修改的内容'],
   [/^interfaces are empty$/, () => '请至少选择一个接口'],
   [

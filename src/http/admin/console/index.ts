@@ -11,6 +11,7 @@ import { html } from './html.js';
 import { sendPage } from './layout.js';
 import { partnerRoutes } from './partners.routes.js';
 import { redeemRoutes } from './redeem.routes.js';
+import { settingsRoutes } from './settings.routes.js';
 import { statementRoutes } from './statements.routes.js';
 import { testerRoutes } from './tester.routes.js';
 import { userRoutes } from './users.routes.js';
@@ -44,5 +45,6 @@ export async function registerConsole(fastify: FastifyInstance, deps: AdminDeps)
     testerRoutes(c);
     redeemRoutes(c);
     userRoutes(c);
+    settingsRoutes(c);
   });
 }

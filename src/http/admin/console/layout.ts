@@ -18,6 +18,7 @@ export type NavKey =
   | 'audit'
   | 'tester'
   | 'users'
+  | 'settings'
   | 'redeem'
   | 'history';
 
@@ -33,6 +34,7 @@ const NAV: { key: NavKey; path: string; label: string; roles: readonly Role[] }[
   { key: 'audit', path: '/admin/audit', label: '审计日志', roles: STAFF },
   { key: 'tester', path: '/admin/tester', label: '接口调试', roles: STAFF },
   { key: 'users', path: '/admin/users', label: '账号', roles: ['admin'] },
+  { key: 'settings', path: '/admin/settings', label: '设置', roles: ['admin'] },
   { key: 'redeem', path: '/admin/redeem', label: '兑换', roles: ['cinema'] },
   { key: 'history', path: '/admin/redeem/history', label: '兑换记录', roles: ['cinema'] },
 ];
@@ -58,6 +60,8 @@ const FLASH: Record<string, string> = {
   'kind.cinemas': '券种的适用影院已更新。',
   'card.banned': '卡已作废。',
   'card.resent': '短信已重新排队发送。',
+  'card.resent_new_mobile': '短信已排队发送到新手机号，此后此卡的短信都发到该号码。',
+  'settings.saved': '设置已保存，立即生效。',
   'user.created': '账号已创建。',
   'user.disabled': '账号已停用，其登录会话已结束。',
   'user.enabled': '账号已启用。',

@@ -106,8 +106,6 @@ export function redeemRoutes(c: ConsoleContext): void {
           ${k.target_name}
           <span class="muted mono">${k.cinema_id ? `影院 ${k.cinema_id}` : `券种 ${k.kind_id ?? ''}`}</span>
         </dd>
-        <dt>本影院可用</dt>
-        <dd>${k.valid_here ? '是' : html`<strong class="err">否</strong>`}</dd>
         <dt>状态</dt>
         <dd>${cardStatusBadge(k.status)}</dd>
         <dt>剩余</dt>
@@ -124,9 +122,8 @@ export function redeemRoutes(c: ConsoleContext): void {
       </dl>
     </div>`;
     if (!k.redeemable) {
-      const why = !k.valid_here
-        ? '此卡不能在本影院兑换。'
-        : k.status !== 'active'
+      const why =
+        k.status !== 'active'
           ? '此卡当前状态不能兑换。'
           : k.locked_until
             ? `密码错误次数过多，此卡锁定至 ${time(k.locked_until)}。`
