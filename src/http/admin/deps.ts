@@ -3,6 +3,7 @@ import type { Db } from '../../db/database.js';
 import { AuditService } from '../../domain/admin/audit.service.js';
 import { CardAdminService } from '../../domain/admin/card-admin.service.js';
 import { CatalogAdminService } from '../../domain/admin/catalog-admin.service.js';
+import { IdempotencyService } from '../../domain/admin/idempotency.service.js';
 import { PartnerAdminService } from '../../domain/admin/partner-admin.service.js';
 import { RedemptionService } from '../../domain/admin/redemption.service.js';
 import { ReportService } from '../../domain/admin/report.service.js';
@@ -27,6 +28,8 @@ export interface AdminDeps {
   redemption: RedemptionService;
   reports: ReportService;
   audit: AuditService;
+  /** One-time submissions: console `_once` tokens and API Idempotency-Keys. */
+  idempotency: IdempotencyService;
   /** Call after a change to catalog/partners/keys/prices so this process serves it at once. */
   afterRegistryChange(): Promise<void>;
 }
@@ -50,6 +53,7 @@ export function createAdminDeps(x: {
     redemption: new RedemptionService({ db, clock, timeZone }),
     reports: new ReportService({ db, timeZone }),
     audit: new AuditService(db),
+    idempotency: new IdempotencyService(db, clock),
     // Other processes notice through the registry version row within a second.
     afterRegistryChange: () => registry.reload(),
   };
