@@ -268,6 +268,12 @@ for (const engine of engines()) {
         const other = await postForm(t, admin, '/admin/users', { username: 'x' }, { once });
         expect(other.status).toBe(409);
         expect(textOf(other.body)).toContain('请刷新页面后重新提交');
+        // A claim that never finished is, after a while, reported as interrupted: never re-run.
+        t.clock.advance(6 * 60_000);
+        const stale = await postForm(t, admin, '/admin/partners', { name: '处理中' }, { once });
+        expect(stale.status).toBe(409);
+        expect(textOf(stale.body)).toContain('此操作的处理已中断，结果未知');
+        expect(await count('partners')).toBe(before);
       });
 
       it('keeps tokens per user: another user’s identical token is a submission of its own', async () => {
@@ -404,26 +410,52 @@ for (const engine of engines()) {
         expect(dump).not.toContain(key);
       });
 
+      it('documents the header on every change of the OpenAPI document, and only there', async () => {
+        type Op = { parameters: { name: string; in: string }[]; responses: Record<string, unknown> };
+        const doc = (await get(admin, '/admin/docs/openapi.json')).json<{
+          info: { description: string };
+          paths: Record<string, Record<string, Op>>;
+        }>();
+        const takesKey = (op: Op) =>
+          op.parameters.some((p) => p.name === 'Idempotency-Key' && p.in === 'header');
+        const create = doc.paths['/admin/api/partners']!.post!;
+        expect(takesKey(create)).toBe(true);
+        expect(create.responses['409']).toBeDefined();
+        expect(takesKey(doc.paths['/admin/api/partners/{partnerId}/keys']!.post!)).toBe(true);
+        expect(takesKey(doc.paths['/admin/api/partners']!.get!)).toBe(false);
+        // Signing in and out are not changes a key can guard.
+        expect(takesKey(doc.paths['/admin/api/session']!.post!)).toBe(false);
+        for (const [path, ops] of Object.entries(doc.paths)) {
+          for (const [method, op] of Object.entries(ops)) {
+            if (method !== 'get' && path !== '/admin/api/session')
+              expect(takesKey(op), `${method} ${path}`).toBe(true);
+          }
+        }
+        expect(doc.info.description).toContain('Idempotency-Key');
+      });
+
       it('keeps keys 24 hours, then the periodic sweep forgets them', async () => {
         const key = crypto.randomUUID();
         expect((await create(admin, key, { name: '过期渠道' })).status).toBe(201);
+        expect((await create(admin, crypto.randomUUID(), { name: '另一渠道' })).status).toBe(201);
         const sweeper = new Sweeper(t.db, t.clock, t.app.requestLog, 7 * DAY, (err) => {
           throw err;
         });
-        const rows = await count('idempotency_keys');
         t.clock.advance(DAY - 60_000);
         await sweeper.pass();
-        expect(await count('idempotency_keys')).toBe(rows);
-        // Sessions last 12 hours; keys belong to the user, not to the session.
+        // Still kept (sessions last 12 hours; keys belong to the user, not to the session).
         const later = await signIn(t, { username: 'admin1', password: PASSWORD });
         expect((await create(later, key, { name: '过期渠道' })).headers['idempotent-replayed']).toBe('true');
         t.clock.advance(2 * 60_000);
-        await sweeper.pass();
-        expect(await count('idempotency_keys')).toBe(0);
+        // Expired, even before the sweep: the key is a new request.
         const before = await count('partners');
-        // A forgotten key is a new request.
-        expect((await create(later, key, { name: '过期渠道' })).status).toBe(201);
+        const fresh = await create(later, key, { name: '过期渠道' });
+        expect(fresh.status).toBe(201);
+        expect(fresh.headers['idempotent-replayed']).toBeUndefined();
         expect(await count('partners')).toBe(before + 1);
+        // The sweep forgets every expired key and keeps the one just used.
+        await sweeper.pass();
+        expect(await count('idempotency_keys')).toBe(1);
       });
     });
   });

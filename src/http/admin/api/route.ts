@@ -65,12 +65,16 @@ export function apiRoute<
 /** Route config read by the OpenAPI builder. */
 export interface AdminRouteConfig {
   roles?: readonly Role[] | 'public';
+  /** The route honours an `Idempotency-Key` header. */
+  idempotent?: boolean;
 }
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** Who may call an /admin/api route (for the OpenAPI document). */
     roles?: readonly Role[] | 'public';
+    /** The route honours an `Idempotency-Key` header (for the OpenAPI document). */
+    idempotent?: boolean;
   }
 }
 
@@ -108,7 +112,7 @@ export function registerApiRoutes(
           ...spec.response,
         },
       },
-      config: { roles: spec.roles } satisfies AdminRouteConfig,
+      config: { roles: spec.roles, idempotent: !!once && spec.method !== 'GET' } satisfies AdminRouteConfig,
       // Authentication and CSRF run before validation: a stranger learns nothing from 400s.
       preValidation: spec.roles === 'public' ? [verifySameOrigin] : [requireRole(...spec.roles), verifyCsrf],
       // After validation: a request refused as invalid has not used its Idempotency-Key.
