@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dayOf, RedemptionService } from '../src/domain/admin/redemption.service.js';
 import { UserService } from '../src/domain/admin/user.service.js';
 import { INTERFACE_NAMES } from '../src/http/partner/interfaces.js';
+import { newOnce } from './support/admin.js';
 import { engines } from './support/engines.js';
 import { makeTestApp, type TestApp } from './support/harness.js';
 
@@ -34,11 +35,15 @@ class Browser {
     return wrap(res);
   }
 
-  /** Posts a form; `_csrf` is the session's unless given (null leaves it out). */
+  /**
+   * Posts a form; `_csrf` is the session's unless given (null leaves it out), and `_once` a fresh
+   * one-time token, as a form page just loaded would carry.
+   */
   async post(url: string, fields: Record<string, string | string[]>, csrf?: string | null): Promise<Res> {
     const params = new URLSearchParams();
     const token = csrf === undefined ? this.csrf : csrf;
     if (token !== null) params.append('_csrf', token);
+    params.append('_once', newOnce());
     for (const [k, v] of Object.entries(fields)) for (const x of [v].flat()) params.append(k, x);
     const res = await this.t.app.fastify.inject({
       method: 'POST',
@@ -56,7 +61,7 @@ class Browser {
     file: { field: string; name: string; content: string },
   ): Promise<Res> {
     const boundary = '----console-test-boundary';
-    const parts = Object.entries({ _csrf: this.csrf, ...fields }).map(
+    const parts = Object.entries({ _csrf: this.csrf, _once: newOnce(), ...fields }).map(
       ([k, v]) => `--${boundary}\r\ncontent-disposition: form-data; name="${k}"\r\n\r\n${v}\r\n`,
     );
     parts.push(

@@ -8,7 +8,7 @@ import { RedemptionService, type StaffUser } from '../src/domain/admin/redemptio
 import { formatYmdHis } from '../src/domain/time.js';
 import { sweepExpired } from '../src/workers/expiry.js';
 import { DEFAULT_NOTIFY_OUTBOX, NotifyOutbox } from '../src/workers/notify-outbox.js';
-import { adminCall, makeUser, signIn } from './support/admin.js';
+import { adminCall, makeUser, newOnce, signIn } from './support/admin.js';
 import { engines } from './support/engines.js';
 import { KEY } from './support/factories.js';
 import { makeTestApp, type TestApp } from './support/harness.js';
@@ -462,7 +462,7 @@ for (const engine of engines()) {
           method: 'POST',
           url,
           headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: s.cookie },
-          payload: new URLSearchParams(fields).toString(),
+          payload: new URLSearchParams({ _once: newOnce(), ...fields }).toString(),
         });
       const saved = await form('/admin/partners/CS000001/callback', {
         _csrf: s.csrf,

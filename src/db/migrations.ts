@@ -323,11 +323,38 @@ const m004: Migration = {
   },
 };
 
+// One-time submissions (console `_once` tokens, API Idempotency-Keys); see idempotency.service.ts.
+const m006: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('idempotency_keys')
+      .addColumn('user_id', 'text', (c) => c.notNull())
+      .addColumn('key_hash', 'text', (c) => c.notNull())
+      .addColumn('scope', 'text', (c) => c.notNull())
+      .addColumn('method', 'text', (c) => c.notNull())
+      .addColumn('path', 'text', (c) => c.notNull())
+      .addColumn('request_hash', 'text', (c) => c.notNull())
+      .addColumn('state', 'text', (c) => c.notNull())
+      .addColumn('status', 'integer')
+      .addColumn('response', 'text')
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('idempotency_keys_pk', ['user_id', 'key_hash'])
+      .execute();
+    await db.schema
+      .createIndex('idempotency_keys_expires')
+      .on('idempotency_keys')
+      .column('expires_at')
+      .execute();
+  },
+};
+
 const migrations: Record<string, Migration> = {
   '001_initial': m001,
   '002_management': m002,
   '003_partner_notify': m003,
   '004_read_answers': m004,
+  '006_idempotency': m006,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

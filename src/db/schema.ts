@@ -243,6 +243,28 @@ export interface NotifyEventTable {
   delivered_at: number | null;
 }
 
+/**
+ * One-time submissions of the management platform: a console form's `_once` token or an API
+ * `Idempotency-Key`, claimed before the change runs, with its result once it has answered.
+ */
+export interface IdempotencyKeyTable {
+  user_id: string;
+  /** SHA-256 (hex) of the scope and the token; the token itself is never stored. */
+  key_hash: string;
+  scope: 'form' | 'api';
+  method: string;
+  /** The URL the token was first used for (the API's with its query). */
+  path: string;
+  /** SHA-256 of the API request body; '' for console forms. */
+  request_hash: string;
+  state: 'pending' | 'done';
+  status: number | null;
+  /** The response, sealed with a key derived from the token (AES-256-GCM, base64); null while pending. */
+  response: string | null;
+  created_at: number;
+  expires_at: number;
+}
+
 export interface Database {
   cities: CityTable;
   regions: RegionTable;
@@ -266,4 +288,5 @@ export interface Database {
   password_failures: PasswordFailureTable;
   partner_callbacks: PartnerCallbackTable;
   notify_events: NotifyEventTable;
+  idempotency_keys: IdempotencyKeyTable;
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Role } from '../../src/db/schema.js';
 import { UserService } from '../../src/domain/admin/user.service.js';
 import type { TestApp } from './harness.js';
@@ -93,4 +94,39 @@ export async function signIn(
   const cookie = cookieSet(res, 'mt_session');
   if (!cookie) throw new Error('no session cookie');
   return { cookie, csrf: res.json<{ csrfToken: string }>().csrfToken };
+}
+
+/** A fresh one-time submission token, as every console form carries in `_once`. */
+export const newOnce = (): string => randomBytes(16).toString('base64url');
+
+/** The `_once` token of the (first) form on `page` that posts to `action`; fails when there is none. */
+export function onceOf(page: string, action: string): string {
+  const start = page.indexOf(`action="${action}"`);
+  if (start < 0) throw new Error(`no form posting to ${action}`);
+  const token = /name="_once" value="([^"]+)"/.exec(page.slice(start))?.[1];
+  if (!token) throw new Error(`the form posting to ${action} has no _once field`);
+  return token;
+}
+
+/**
+ * Posts a console form (urlencoded) with the session's cookie and `_csrf`, and a `_once` token:
+ * a fresh one unless given (`null` leaves it out), as if the form page had just been loaded.
+ */
+export async function postForm(
+  t: TestApp,
+  session: Session,
+  url: string,
+  fields: Record<string, string | readonly string[]>,
+  opts: { once?: string | null } = {},
+): Promise<AdminResponse> {
+  const params = new URLSearchParams({ _csrf: session.csrf });
+  const once = opts.once === undefined ? newOnce() : opts.once;
+  if (once !== null) params.append('_once', once);
+  for (const [k, v] of Object.entries(fields)) for (const x of [v].flat()) params.append(k, x);
+  return adminCall(t, 'POST', url, {
+    session,
+    csrf: false,
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: params.toString(),
+  });
 }

@@ -3,6 +3,7 @@ import type { Db } from '../../db/database.js';
 import { AuditService } from '../../domain/admin/audit.service.js';
 import { CardAdminService } from '../../domain/admin/card-admin.service.js';
 import { CatalogAdminService } from '../../domain/admin/catalog-admin.service.js';
+import { IdempotencyService } from '../../domain/admin/idempotency.service.js';
 import { PartnerAdminService } from '../../domain/admin/partner-admin.service.js';
 import { RedemptionService } from '../../domain/admin/redemption.service.js';
 import { ReportService } from '../../domain/admin/report.service.js';
@@ -29,6 +30,8 @@ export interface AdminDeps {
   reports: ReportService;
   audit: AuditService;
   settings: SettingsService;
+  /** One-time submissions: console `_once` tokens and API Idempotency-Keys. */
+  idempotency: IdempotencyService;
   /** Call after a change to catalog/partners/keys/prices so this process serves it at once. */
   afterRegistryChange(): Promise<void>;
 }
@@ -53,6 +56,7 @@ export function createAdminDeps(x: {
     reports: new ReportService({ db, timeZone }),
     audit: new AuditService(db),
     settings: new SettingsService(db, clock),
+    idempotency: new IdempotencyService(db, clock),
     // Other processes notice through the registry version row within a second.
     afterRegistryChange: () => registry.reload(),
   };

@@ -5,6 +5,7 @@ import { installBodyParsers } from './body.js';
 import { registerConsole } from './console/index.js';
 import type { AdminDeps } from './deps.js';
 import { AdminHttpError, sendError, unlessUnavailable } from './errors.js';
+import { installOnce } from './once.js';
 import { collectApiRoutes, registerDocs } from './openapi.js';
 
 export type { AdminDeps } from './deps.js';
@@ -20,6 +21,8 @@ export { createAdminDeps } from './deps.js';
  * - its own error handler: `{error: {code, message, field?}}` under /admin/api, a small Chinese
  *   page elsewhere; 5xx details are logged, never shown;
  * - a 404 for unknown /admin URLs in the same two forms;
+ * - one-time submissions (once.ts): console forms carry a `_once` token, the JSON API takes an
+ *   optional `Idempotency-Key`; a repeat gets the first response and does not run again;
  * - the session hook (`request.user`, `request.csrfToken`), the login/logout pages and the JSON
  *   session endpoints (auth.ts), the JSON API (api.routes.ts), /admin/docs, and the console.
  *
@@ -33,6 +36,7 @@ export async function registerAdmin(fastify: FastifyInstance, deps: AdminDeps): 
     admin.setErrorHandler((err, request, reply) =>
       sendError(request, reply, unlessUnavailable(deps.db, err)),
     );
+    installOnce(admin, deps.idempotency);
     await registerAdminAuth(admin, deps);
     await registerAdminApi(admin, deps);
     registerDocs(admin, apiRoutes);

@@ -1,6 +1,7 @@
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import type { Role } from '../../db/schema.js';
 import type { AdminRouteConfig } from './api/route.js';
+import { ErrorSchema } from './api/schemas.js';
 import { requireRole } from './auth.js';
 import { escapeText } from './errors.js';
 
@@ -10,6 +11,7 @@ interface CollectedRoute {
   url: string;
   schema: Record<string, unknown>;
   roles: readonly Role[] | 'public' | undefined;
+  idempotent: boolean;
 }
 
 /**
@@ -27,6 +29,7 @@ export function collectApiRoutes(scope: FastifyInstance): CollectedRoute[] {
         url: opts.url,
         schema: (opts.schema ?? {}) as Record<string, unknown>,
         roles: (opts.config as AdminRouteConfig | undefined)?.roles,
+        idempotent: (opts.config as AdminRouteConfig | undefined)?.idempotent === true,
       });
     }
   });
@@ -53,6 +56,22 @@ function parameters(schema: unknown, where: 'path' | 'query') {
   }));
 }
 
+/** The optional header of every change (see once.ts). */
+const IDEMPOTENCY_KEY_PARAMETER = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description:
+    'Makes a retry safe: the first request with a key runs and its response (status and body) is kept ' +
+    '24 hours for the signed-in user; the same key with the same method, path and body gets that ' +
+    'response again, marked `Idempotent-Replayed: true`, without running again. The same key with ' +
+    'another method, path or body: 409 `idempotency_key_reused`. While the first request is still ' +
+    'running: 409 `idempotency_key_in_progress` with `Retry-After: 1` (no waiting). 16–255 visible ' +
+    'ASCII characters; use a random UUID (the key also seals the stored response). Without the header ' +
+    'nothing changes.',
+  schema: { type: 'string', minLength: 16, maxLength: 255, pattern: '^[\\x21-\\x7e]+$' },
+};
+
 const STATUS_TEXT: Record<number, string> = {
   200: 'OK',
   201: 'Created',
@@ -78,7 +97,9 @@ export function buildOpenApi(routes: readonly CollectedRoute[]): Record<string, 
     const produces = (s.produces as string[] | undefined)?.[0] ?? 'application/json';
     const consumes = (s.consumes as string[] | undefined) ?? ['application/json'];
     const responses: Record<string, unknown> = {};
-    for (const [status, schema] of Object.entries((s.response ?? {}) as Record<string, unknown>)) {
+    const declared = { ...((s.response ?? {}) as Record<string, unknown>) };
+    if (r.idempotent) declared[409] ??= ErrorSchema;
+    for (const [status, schema] of Object.entries(declared)) {
       const code = Number(status);
       const type = code < 300 ? produces : 'application/json';
       responses[status] =
@@ -98,7 +119,11 @@ export function buildOpenApi(routes: readonly CollectedRoute[]): Record<string, 
       ...(s.description ? { description: s.description } : {}),
       tags: s.tags,
       'x-roles': roles ?? null,
-      parameters: [...parameters(s.params, 'path'), ...parameters(s.querystring, 'query')],
+      parameters: [
+        ...parameters(s.params, 'path'),
+        ...parameters(s.querystring, 'query'),
+        ...(r.idempotent ? [IDEMPOTENCY_KEY_PARAMETER] : []),
+      ],
       responses,
       security: roles === 'public' ? [] : [{ session: [], ...(r.method === 'GET' ? {} : { csrf: [] }) }],
     };
@@ -121,6 +146,7 @@ export function buildOpenApi(routes: readonly CollectedRoute[]): Record<string, 
       description:
         'JSON API of the management platform. Sign in with POST /admin/api/session; send the returned ' +
         'csrfToken as `x-csrf-token` on POST/PUT/PATCH/DELETE. Errors are `{error: {code, message, field?}}`. ' +
+        'Changes take an optional `Idempotency-Key` header so that a retried request runs once. ' +
         'Times are epoch milliseconds; amounts are integer fen unless a field says yuan.',
     },
     servers: [{ url: '/' }],

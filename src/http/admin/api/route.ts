@@ -2,8 +2,10 @@ import type { Static, TSchema } from '@sinclair/typebox';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Role } from '../../../db/schema.js';
 import type { Actor } from '../../../domain/admin/audit.service.js';
+import type { IdempotencyService } from '../../../domain/admin/idempotency.service.js';
 import { requireRole, type SessionUser, verifyCsrf, verifySameOrigin } from '../auth.js';
 import { unauthenticated } from '../errors.js';
+import { onceHeader } from '../once.js';
 import { ErrorSchema } from './schemas.js';
 
 type Infer<T> = T extends TSchema ? Static<T> : undefined;
@@ -63,16 +65,29 @@ export function apiRoute<
 /** Route config read by the OpenAPI builder. */
 export interface AdminRouteConfig {
   roles?: readonly Role[] | 'public';
+  /** The route honours an `Idempotency-Key` header. */
+  idempotent?: boolean;
 }
 
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** Who may call an /admin/api route (for the OpenAPI document). */
     roles?: readonly Role[] | 'public';
+    /** The route honours an `Idempotency-Key` header (for the OpenAPI document). */
+    idempotent?: boolean;
   }
 }
 
-export function registerApiRoutes(scope: FastifyInstance, routes: readonly ApiRoute[]): void {
+/**
+ * Registers the routes. With `idempotency`, POST/PUT/PATCH/DELETE routes honour an
+ * `Idempotency-Key` header (see once.ts).
+ */
+export function registerApiRoutes(
+  scope: FastifyInstance,
+  routes: readonly ApiRoute[],
+  opts: { idempotency?: IdempotencyService } = {},
+): void {
+  const once = opts.idempotency ? onceHeader(opts.idempotency) : undefined;
   for (const { spec } of routes) {
     const success = Math.min(
       ...Object.keys(spec.response)
@@ -97,9 +112,11 @@ export function registerApiRoutes(scope: FastifyInstance, routes: readonly ApiRo
           ...spec.response,
         },
       },
-      config: { roles: spec.roles } satisfies AdminRouteConfig,
+      config: { roles: spec.roles, idempotent: !!once && spec.method !== 'GET' } satisfies AdminRouteConfig,
       // Authentication and CSRF run before validation: a stranger learns nothing from 400s.
       preValidation: spec.roles === 'public' ? [verifySameOrigin] : [requireRole(...spec.roles), verifyCsrf],
+      // After validation: a request refused as invalid has not used its Idempotency-Key.
+      ...(once && spec.method !== 'GET' ? { preHandler: once } : {}),
       handler: async (request, reply) => {
         const signedIn = request.user;
         const ctx: RouteContext<unknown, unknown, unknown> = {

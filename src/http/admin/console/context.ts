@@ -4,6 +4,7 @@ import type { StaffUser } from '../../../domain/admin/redemption.service.js';
 import { dayOf } from '../../../domain/admin/redemption.service.js';
 import { requireRole, verifyCsrf } from '../auth.js';
 import type { AdminDeps } from '../deps.js';
+import { onceForm } from '../once.js';
 import { timeIn } from './format.js';
 
 /** What every page module of the console gets: the services, guards and a few formatters. */
@@ -23,7 +24,10 @@ export interface ConsoleContext {
     cinema: preHandlerHookHandler[];
     anyone: preHandlerHookHandler[];
   };
-  /** Guards of state-changing forms (POST): the role, then the CSRF token. */
+  /**
+   * Guards of state-changing forms (POST): the role, the CSRF token, then the form's one-time
+   * `_once` token (a repeat gets the first response and does not run the handler).
+   */
   change: {
     staff: preHandlerHookHandler[];
     admin: preHandlerHookHandler[];
@@ -36,6 +40,7 @@ export function makeContext(app: FastifyInstance, deps: AdminDeps): ConsoleConte
   const staff = requireRole('admin', 'operator');
   const admin = requireRole('admin');
   const cinema = requireRole('cinema');
+  const once = onceForm(deps.idempotency);
   return {
     app,
     deps,
@@ -48,7 +53,11 @@ export function makeContext(app: FastifyInstance, deps: AdminDeps): ConsoleConte
       cinema: [cinema],
       anyone: [requireRole('admin', 'operator', 'cinema')],
     },
-    change: { staff: [staff, verifyCsrf], admin: [admin, verifyCsrf], cinema: [cinema, verifyCsrf] },
+    change: {
+      staff: [staff, verifyCsrf, once],
+      admin: [admin, verifyCsrf, once],
+      cinema: [cinema, verifyCsrf, once],
+    },
   };
 }
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { newSubmissionToken } from '../../../domain/admin/idempotency.service.js';
 import { href, html, type Html, type Interpolation, raw } from './html.js';
 import { ROLE_LABEL } from './format.js';
 import { queryOf, str } from './forms.js';
@@ -157,9 +158,13 @@ function viewerOf(request: FastifyRequest): Viewer | null {
   return u ? { username: u.username, role: u.role } : null;
 }
 
-/** The hidden CSRF field every state-changing form carries. */
+/**
+ * The hidden fields every state-changing form carries: the session's CSRF token and a fresh
+ * one-time submission token (`_once`, see once.ts) so that submitting the form twice acts once.
+ */
 export function csrfField(request: FastifyRequest): Html {
-  return html`<input type="hidden" name="_csrf" value="${request.csrfToken ?? ''}" />`;
+  return html`<input type="hidden" name="_csrf" value="${request.csrfToken ?? ''}" />
+    <input type="hidden" name="_once" value="${newSubmissionToken()}" />`;
 }
 
 /** Renders a full page and sends it. */
