@@ -400,7 +400,7 @@ for (const engine of engines()) {
       await cli(['price', 'set', p.partnerId, '--kind', 'K2D', '30']);
       const shown = await cli(['partner', 'show', p.partnerId]);
       expect(shown.stdout).toMatch(/^permissions +all$/m);
-      expect(shown.stdout).toMatch(/^main +basic +active /m);
+      expect(shown.stdout).toMatch(/^main +full +active /m);
       expect(shown.stdout).toMatch(/^kind +K2D +30\.00$/m);
       expect((await cli(['price', 'clear', p.partnerId, '--kind', 'K2D'])).stdout).toBe(
         `partner ${p.partnerId} pays the default price for kind K2D again\n`,

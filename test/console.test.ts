@@ -384,6 +384,17 @@ for (const engine of engines()) {
       expect(dashboard.body).toContain(partnerId);
     });
 
+    it('makes new keys sign in full mode unless basic is chosen', async () => {
+      const partnerId = await createPartner('签名方式');
+      const page = await admin.get(`/admin/partners/${partnerId}`);
+      expect(page.flat).toMatch(/<option value="full"\s+selected>/);
+      expect(page.flat).not.toMatch(/<option value="basic"\s+selected>/);
+      const created = await admin.post(`/admin/partners/${partnerId}/keys`, {});
+      expect(created.status).toBe(200);
+      const keys = await admin.get(`/admin/partners/${partnerId}`);
+      expect(keys.flat).toMatch(/<td class="mono">k1<\/td>\s*<td>full<\/td>/);
+    });
+
     it('escapes a hostile partner name on every page that shows it', async () => {
       const hostile = '<script>alert(1)</script>';
       const partnerId = await createPartner(hostile);

@@ -63,7 +63,7 @@ for (const engine of engines()) {
       expect(a.card.card_no).not.toBe(b.card.card_no);
     });
 
-    it('remembers nothing from a rejected request, so the req_id can be used once fixed', async () => {
+    it("binds a refused payment's req_id, so the corrected payment needs a new req_id", async () => {
       const { card } = await t.client.buyByCinema({ cinemaId: '1001', count: 1 });
       const reqId = nextReqId();
       await expect(
@@ -71,10 +71,11 @@ for (const engine of engines()) {
       ).rejects.toMatchObject({
         type: 'price_mismatch',
       });
-      const paid = await t.client.payByCard(
-        { cardNo: card.card_no, mobile: MOBILE, totalPrice: '35.00' },
-        { reqId },
-      );
+      const corrected = { cardNo: card.card_no, mobile: MOBILE, totalPrice: '35.00' };
+      await expect(t.client.payByCard(corrected, { reqId })).rejects.toMatchObject({
+        type: 'duplicate_req_id',
+      });
+      const paid = await t.client.payByCard(corrected);
       expect(paid.card.status).toBe('active');
     });
 

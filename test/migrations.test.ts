@@ -8,7 +8,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../src/db/database.js';
 import { migrateTo } from '../src/db/migrations.js';
 import { findRequest } from '../src/db/request.repository.js';
+import { paramsHash } from '../src/domain/request-log.js';
 import { createPgDatabase } from './support/engines.js';
+import { makeTestApp } from './support/harness.js';
 
 interface Target {
   name: string;
@@ -77,6 +79,33 @@ for (const target of targets) {
         });
       } finally {
         await db.close();
+      }
+    });
+
+    it('replays answers stored before refused req_ids were bound, and refuses other requests under them', async () => {
+      const { kysely, reopen } = await target.raw('004_read_answers');
+      const hash = paramsHash('cities', ['CS000001', 'test', '1002758', '1000']);
+      const stored = { cities: [{ code_id: '009', code_name: '旧城', remark: '', sort: '1' }] };
+      await kysely
+        .insertInto('requests' as never)
+        .values({
+          partner_id: 'CS000001',
+          req_id: 'old2',
+          method: 'cities',
+          params_hash: hash,
+          code: 200,
+          body: JSON.stringify(stored),
+          answer_hash: null,
+          created_at: Date.now(),
+        } as never)
+        .execute();
+      await kysely.destroy();
+      const t = await makeTestApp(await reopen());
+      try {
+        expect(await t.client.cities({ reqId: 'old2' })).toEqual(stored);
+        await expect(t.client.kinds({ reqId: 'old2' })).rejects.toMatchObject({ type: 'duplicate_req_id' });
+      } finally {
+        await t.close();
       }
     });
   });

@@ -485,7 +485,7 @@ export function registerAdminCommands(program: Command, overrides: Partial<Admin
     .command('create <partner_id>')
     .description('add a sec_id with a fresh md5key, shown once; old keys keep working until revoked')
     .option('--sec-id <id>', '1-32 letters, digits or _; default k1, k2, …')
-    .addOption(new Option('--mode <mode>', 'sign mode').choices(['basic', 'full']).default('basic'))
+    .addOption(new Option('--mode <mode>', 'sign mode').choices(['full', 'basic']).default('full'))
     .option('--json', 'print JSON')
     .action((id: string, o: { secId?: string; mode: 'basic' | 'full'; json?: boolean }) =>
       run(async (s) => {

@@ -2,14 +2,20 @@ import { type Insertable, sql } from 'kysely';
 import type { Executor } from './tx.js';
 import type { AnswerTable, RequestTable } from './schema.js';
 
-/** A stored request with its answer, wherever that is kept. */
+/**
+ * `code` of a req_id bound to its request (method and parameters) with no answer kept: the
+ * request was refused before it ran, or failed in a way worth retrying.
+ */
+export const BOUND_CODE = 0;
+
+/** A stored request with its answer, wherever that is kept (none when bound only). */
 export interface RequestRow {
   partner_id: string;
   req_id: string;
   method: string;
   params_hash: string;
   code: number;
-  body: string;
+  body: string | null;
   created_at: number;
 }
 
@@ -24,7 +30,7 @@ function selectRequests(db: Executor, partnerId: string) {
       'r.params_hash',
       'r.code',
       'r.created_at',
-      sql<string>`coalesce(r.body, a.body)`.as('body'),
+      sql<string | null>`coalesce(r.body, a.body)`.as('body'),
     ])
     .where('r.partner_id', '=', partnerId);
 }
@@ -43,24 +49,49 @@ export function findRequests(
 }
 
 /**
- * Records a mutation's result inside the caller's transaction. False when another request
- * holds the req_id; on PostgreSQL this waits for a concurrent holder to commit or roll back.
+ * Records a mutation's answer (or final refusal) inside the caller's transaction. It may take
+ * the place of a bound-only row of the same method and parameters. False when the req_id is
+ * held otherwise (an answer, or another request); on PostgreSQL this waits for a concurrent
+ * holder to commit or roll back, and then judges the row as that holder left it.
  */
 export async function claimRequest(db: Executor, row: RequestRow): Promise<boolean> {
   const result =
     await sql`insert into requests (partner_id, req_id, method, params_hash, code, body, created_at)
     values (${row.partner_id}, ${row.req_id}, ${row.method}, ${row.params_hash}, ${row.code}, ${row.body}, ${row.created_at})
-    on conflict (partner_id, req_id) do nothing`.execute(db);
+    on conflict (partner_id, req_id) do update
+    set code = excluded.code, body = excluded.body, answer_hash = null, created_at = excluded.created_at
+    where requests.code = ${BOUND_CODE} and excluded.code <> ${BOUND_CODE}
+      and requests.method = excluded.method and requests.params_hash = excluded.params_hash`.execute(db);
   return Number(result.numAffectedRows ?? 0) === 1;
 }
 
-/** Records answered read requests; an existing row (a concurrent twin) wins. */
-export async function insertRequests(db: Executor, rows: Insertable<RequestTable>[]): Promise<void> {
+/**
+ * Records remembered requests: read answers, read refusals and bindings. An answer takes the
+ * place of a bound-only row of the same method and parameters; any other existing row wins.
+ */
+export async function storeRequests(db: Executor, rows: Insertable<RequestTable>[]): Promise<void> {
   if (rows.length === 0) return;
   await db
     .insertInto('requests')
     .values(rows)
-    .onConflict((oc) => oc.columns(['partner_id', 'req_id']).doNothing())
+    .onConflict((oc) =>
+      oc
+        .columns(['partner_id', 'req_id'])
+        .doUpdateSet((eb) => ({
+          code: eb.ref('excluded.code'),
+          body: eb.ref('excluded.body'),
+          answer_hash: eb.ref('excluded.answer_hash'),
+          created_at: eb.ref('excluded.created_at'),
+        }))
+        .where((eb) =>
+          eb.and([
+            eb('requests.code', '=', BOUND_CODE),
+            eb('excluded.code', '<>', BOUND_CODE),
+            eb('requests.method', '=', eb.ref('excluded.method')),
+            eb('requests.params_hash', '=', eb.ref('excluded.params_hash')),
+          ]),
+        ),
+    )
     .execute();
 }
 

@@ -1,25 +1,35 @@
 import { createHash } from 'node:crypto';
 import type { Db } from '../db/database.js';
 import {
+  BOUND_CODE,
   claimRequest,
   findRequest,
   findRequests,
-  insertRequests,
   pruneRequests,
   type RequestRow,
+  storeRequests,
   upsertAnswers,
 } from '../db/request.repository.js';
 import type { Executor } from '../db/tx.js';
 import type { WireObject } from './wire.js';
-import { ApiError, unavailable } from '../errors.js';
+import { ApiError, type ErrorType, unavailable } from '../errors.js';
 import type { Clock } from './clock.js';
+
+/** A request as its req_id is bound to it: the interface and the fingerprint of its parameters. */
+export interface RequestKey {
+  partnerId: string;
+  reqId: string;
+  method: string;
+  hash: string;
+}
 
 export interface StoredResult {
   method: string;
   paramsHash: string;
+  /** 200 with the answer's data; a refusal's status with its type and message; or BOUND_CODE. */
   code: number;
-  /** JSON of `data`. */
-  body: string;
+  /** JSON of `data`, or of `{type, message}` for a refusal; null when bound only. */
+  body: string | null;
 }
 
 /** Outcome of a request: fresh, or the original result of an earlier request with this req_id. */
@@ -40,6 +50,22 @@ export function paramsHash(method: string, signed: readonly string[]): string {
   return createHash('sha256').update(method).update('\0').update(signed.join('\0')).digest('base64url');
 }
 
+/**
+ * Refusals an interface gives after it started running that depend on nothing a retry could
+ * change: stored with the req_id and answered again to an identical request.
+ */
+const FINAL_REFUSALS: ReadonlySet<ErrorType> = new Set(['not_found', 'card_state', 'price_mismatch']);
+
+export function isFinalRefusal(err: unknown): err is ApiError {
+  return err instanceof ApiError && FINAL_REFUSALS.has(err.type);
+}
+
+export function isDuplicateReqId(err: unknown): boolean {
+  return err instanceof ApiError && err.type === 'duplicate_req_id';
+}
+
+const refusalBody = (err: ApiError) => JSON.stringify({ type: err.type, message: err.message });
+
 class TwinCommitted extends Error {}
 
 const duplicate = (reqId: string) =>
@@ -48,8 +74,20 @@ const duplicate = (reqId: string) =>
     `req_id ${reqId} was already used with other parameters; use a new req_id`,
   );
 
-function replayOf(stored: StoredResult, method: string, hash: string, reqId: string): Outcome {
-  if (stored.method !== method || stored.paramsHash !== hash) throw duplicate(reqId);
+const sameRequest = (a: { method: string; paramsHash: string }, b: RequestKey) =>
+  a.method === b.method && a.paramsHash === b.hash;
+
+/**
+ * What an earlier request with this req_id means for `key`: its answer (replayed), its final
+ * refusal (thrown again), nothing (bound only: `key` may run), or 409 when it was another request.
+ */
+function replayOf(stored: StoredResult, key: RequestKey): Outcome | undefined {
+  if (!sameRequest(stored, key)) throw duplicate(key.reqId);
+  if (stored.code === BOUND_CODE || stored.body === null) return undefined;
+  if (stored.code !== 200) {
+    const refusal = JSON.parse(stored.body) as { type: ErrorType; message: string };
+    throw new ApiError(refusal.type, refusal.message);
+  }
   return {
     code: stored.code,
     data: JSON.parse(stored.body) as WireObject,
@@ -58,11 +96,20 @@ function replayOf(stored: StoredResult, method: string, hash: string, reqId: str
   };
 }
 
+const fromRow = (row: RequestRow): StoredResult => ({
+  method: row.method,
+  paramsHash: row.params_hash,
+  code: row.code,
+  body: row.body,
+});
+
 /**
- * Per-partner req_id memory. Mutations claim their req_id in the transaction of their effect;
- * reads are remembered in batches (a read has no effect to protect, so sharing commits is safe).
+ * Per-partner req_id memory. Once a request's signature and timestamp have verified, its
+ * req_id is bound to its interface and parameters whatever the outcome. Mutations claim their
+ * req_id in the transaction of their effect; everything else (read answers, read refusals,
+ * bindings) is remembered in memory at once and written in batches.
  */
-type PendingRead = StoredResult & { partnerId: string; reqId: string; at: number; answerHash?: string };
+type Pending = StoredResult & { partnerId: string; reqId: string; at: number; answerHash?: string };
 
 const FLUSH_ROWS = 200;
 const LOOKUP_CHUNK = 100;
@@ -81,11 +128,15 @@ interface Waiter {
   reject: (err: unknown) => void;
 }
 
+const keyOf = (partnerId: string, reqId: string) => `${partnerId}\0${reqId}`;
+
 export class RequestLog {
-  /** Answered reads not yet handed to the database. */
-  private pending = new Map<string, PendingRead>();
-  /** Reads being written right now; still visible to lookups until stored. */
-  private writing = new Map<string, PendingRead>();
+  /** Remembered requests not yet handed to the database. */
+  private pending = new Map<string, Pending>();
+  /** Requests being written right now; still visible to lookups until stored. */
+  private writing = new Map<string, Pending>();
+  /** req_ids of requests running in this process, so a different request cannot run beside them. */
+  private held = new Map<string, { method: string; paramsHash: string; count: number }>();
   private flushTimer: NodeJS.Timeout | null = null;
   private flushing: Promise<void> | null = null;
   private lookups = new Map<string, Map<string, Waiter[]>>();
@@ -99,19 +150,45 @@ export class RequestLog {
     private readonly onFlushError: (err: unknown) => void = () => {},
   ) {}
 
-  /** The earlier result for this req_id, or undefined when it is new; 409 when it differs. */
-  async replay(partnerId: string, reqId: string, method: string, hash: string): Promise<Outcome | undefined> {
-    const key = `${partnerId}\0${reqId}`;
-    const remembered = this.pending.get(key) ?? this.writing.get(key);
-    if (remembered) return replayOf(remembered, method, hash, reqId);
-    const row = await this.lookup(partnerId, reqId);
-    if (!row) return undefined;
-    return replayOf(
-      { method: row.method, paramsHash: row.params_hash, code: row.code, body: row.body },
-      method,
-      hash,
-      reqId,
-    );
+  /**
+   * The earlier answer for this req_id (its final refusal is thrown; 409 when it was another
+   * request), or undefined when `key` may run: the req_id is then held for it until `release`.
+   */
+  async hold(key: RequestKey): Promise<Outcome | undefined> {
+    const k = keyOf(key.partnerId, key.reqId);
+    const early = this.remembered(k);
+    if (early) {
+      const replayed = replayOf(early, key);
+      if (replayed) return replayed;
+    }
+    // Bound only in memory, it may still have been answered by a mutation: ask the database.
+    const row = await this.lookup(key.partnerId, key.reqId);
+    if (row) {
+      const replayed = replayOf(fromRow(row), key);
+      if (replayed) return replayed;
+    }
+    // Judged again after the wait: all below is synchronous, so holding cannot race.
+    const late = this.remembered(k);
+    if (late) {
+      const replayed = replayOf(late, key);
+      if (replayed) return replayed;
+    }
+    const running = this.held.get(k);
+    if (running && !sameRequest(running, key)) throw duplicate(key.reqId);
+    if (running) running.count++;
+    else this.held.set(k, { method: key.method, paramsHash: key.hash, count: 1 });
+    return undefined;
+  }
+
+  /** Ends a hold taken by `hold`; what the request came to must be recorded before. */
+  release(key: RequestKey): void {
+    const k = keyOf(key.partnerId, key.reqId);
+    const running = this.held.get(k);
+    if (running && --running.count === 0) this.held.delete(k);
+  }
+
+  private remembered(k: string): Pending | undefined {
+    return this.pending.get(k) ?? this.writing.get(k);
   }
 
   /** Lookups made in the same turn of the event loop share one query per partner. */
@@ -155,27 +232,42 @@ export class RequestLog {
    * `answerHash` is stored once however many requests share it; one without stays with its
    * request (a card's status, which rarely repeats).
    */
-  rememberRead(
-    partnerId: string,
-    reqId: string,
-    method: string,
-    hash: string,
-    answer: { json: string; answerHash?: string },
-  ): void {
-    this.pending.set(`${partnerId}\0${reqId}`, {
-      partnerId,
-      reqId,
-      method,
-      paramsHash: hash,
-      code: 200,
-      body: answer.json,
-      answerHash: answer.answerHash,
+  rememberRead(key: RequestKey, answer: { json: string; answerHash?: string }): void {
+    this.remember(key, 200, answer.json, answer.answerHash);
+  }
+
+  /** Remembers a read's final refusal, answered again to an identical request. */
+  rememberRefusal(key: RequestKey, err: ApiError): void {
+    this.remember(key, err.status, refusalBody(err));
+  }
+
+  /**
+   * Binds the req_id to `key` with no answer: an identical request is judged afresh, any other
+   * one is refused. Nothing changes when the req_id is already remembered.
+   */
+  bind(key: RequestKey): void {
+    this.remember(key, BOUND_CODE, null);
+  }
+
+  /** The first request remembered under a req_id wins, except that an answer replaces its binding. */
+  private remember(key: RequestKey, code: number, body: string | null, answer?: string): void {
+    const k = keyOf(key.partnerId, key.reqId);
+    const current = this.remembered(k);
+    if (current && !(current.code === BOUND_CODE && code !== BOUND_CODE && sameRequest(current, key))) return;
+    this.pending.set(k, {
+      partnerId: key.partnerId,
+      reqId: key.reqId,
+      method: key.method,
+      paramsHash: key.hash,
+      code,
+      body,
+      answerHash: answer,
       at: this.clock.now(),
     });
     if (!this.flushing) this.flushTimer ??= setTimeout(() => void this.flush(), 5);
   }
 
-  /** Writes remembered reads; resolves when everything remembered so far is stored (or failed). */
+  /** Writes remembered requests; resolves when everything remembered so far is stored (or failed). */
   flush(): Promise<void> {
     if (this.flushTimer) {
       clearTimeout(this.flushTimer);
@@ -209,15 +301,19 @@ export class RequestLog {
           for (let i = 0; i < answers.length; i += FLUSH_ROWS)
             await upsertAnswers(tx, answers.slice(i, i + FLUSH_ROWS));
           for (let i = 0; i < rows.length; i += FLUSH_ROWS)
-            await insertRequests(tx, rows.slice(i, i + FLUSH_ROWS));
+            await storeRequests(tx, rows.slice(i, i + FLUSH_ROWS));
         });
         if (this.answersStored.size + answers.length > ANSWERS_REMEMBERED) this.answersStored.clear();
         for (const a of answers) this.answersStored.set(a.hash, a.last_used);
         this.writing = new Map();
       } catch (err) {
         this.onFlushError(err);
-        // Keep them for the next try; a newer answer for the same key wins.
-        for (const [key, r] of this.writing) if (!this.pending.has(key)) this.pending.set(key, r);
+        // Keep them for the next try; a newer entry for the same key wins unless it is a
+        // binding of what the older one answered.
+        for (const [key, r] of this.writing) {
+          const newer = this.pending.get(key);
+          if (!newer || (newer.code === BOUND_CODE && r.code !== BOUND_CODE)) this.pending.set(key, r);
+        }
         this.writing = new Map();
         await new Promise((r) => setTimeout(r, 1000).unref());
         return;
@@ -229,8 +325,8 @@ export class RequestLog {
    * The shared answers among `reads` not stored by this process within the refresh interval,
    * each with its newest use; sorted so concurrent writers lock rows in one order.
    */
-  private answersToStore(reads: Iterable<PendingRead>) {
-    const newest = new Map<string, PendingRead>();
+  private answersToStore(reads: Iterable<Pending>) {
+    const newest = new Map<string, Pending>();
     for (const r of reads) {
       if (r.answerHash === undefined) continue;
       const stored = this.answersStored.get(r.answerHash);
@@ -239,56 +335,50 @@ export class RequestLog {
       if (!seen || seen.at < r.at) newest.set(r.answerHash, r);
     }
     return [...newest.values()]
-      .map((r) => ({ hash: r.answerHash!, body: r.body, last_used: r.at }))
+      .map((r) => ({ hash: r.answerHash!, body: r.body!, last_used: r.at }))
       .sort((a, b) => (a.hash < b.hash ? -1 : a.hash > b.hash ? 1 : 0));
   }
 
   /**
    * Runs a mutation once per req_id: the req_id row is written in the same transaction as the
    * effect, so of concurrent duplicates only one effect is stored, and the others (which wait
-   * for it on PostgreSQL's unique index) answer with its result. A rejected request (any
-   * thrown error) stores nothing.
+   * for it on PostgreSQL's unique index) answer with its result. A final refusal is stored after
+   * its effect is rolled back, under the same rule; any other error stores nothing here.
    */
-  async runOnce(
-    partnerId: string,
-    reqId: string,
-    method: string,
-    hash: string,
-    effect: (tx: Executor) => Promise<WireObject>,
-  ): Promise<Outcome> {
+  async runOnce(key: RequestKey, effect: (tx: Executor) => Promise<WireObject>): Promise<Outcome> {
+    const row = (code: number, body: string): RequestRow => ({
+      partner_id: key.partnerId,
+      req_id: key.reqId,
+      method: key.method,
+      params_hash: key.hash,
+      code,
+      body,
+      created_at: this.clock.now(),
+    });
     try {
       return await this.db.writeTransaction(async (tx) => {
         const data = await effect(tx);
         const json = JSON.stringify(data);
-        const stored = await claimRequest(tx, {
-          partner_id: partnerId,
-          req_id: reqId,
-          method,
-          params_hash: hash,
-          code: 200,
-          body: json,
-          created_at: this.clock.now(),
-        });
         // A twin got there first: undo this effect and answer with the twin's result.
-        if (!stored) throw new TwinCommitted();
+        if (!(await claimRequest(tx, row(200, json)))) throw new TwinCommitted();
         return { code: 200, data, json, replayed: false };
       });
     } catch (err) {
-      // A twin with this req_id may have committed while we ran (our effect then failed, e.g.
-      // the card was already paid, or our req_id row collided): its result is the answer.
       if (!(err instanceof TwinCommitted || err instanceof ApiError)) throw err;
-      const row = await findRequest(this.db.kysely, partnerId, reqId);
-      if (!row) {
-        if (err instanceof TwinCommitted)
-          throw unavailable('req_id is being processed; retry with the same req_id');
+      if (
+        isFinalRefusal(err) &&
+        (await this.db.writeTransaction((tx) => claimRequest(tx, row(err.status, refusalBody(err)))))
+      ) {
         throw err;
       }
-      return replayOf(
-        { method: row.method, paramsHash: row.params_hash, code: row.code, body: row.body },
-        method,
-        hash,
-        reqId,
-      );
+      // A twin with this req_id may have committed while we ran (our effect then failed, e.g.
+      // the card was already paid, or our req_id row collided): its result is the answer.
+      const stored = await findRequest(this.db.kysely, key.partnerId, key.reqId);
+      const replayed = stored && replayOf(fromRow(stored), key);
+      if (replayed) return replayed;
+      if (err instanceof TwinCommitted)
+        throw unavailable('req_id is being processed; retry with the same req_id');
+      throw err;
     }
   }
 

@@ -124,6 +124,7 @@ export interface EditPartnerInput {
 export interface CreateKeyInput {
   /** `^[A-Za-z0-9_]{1,32}$`; default the first free `k1`, `k2`, … */
   secId?: string;
+  /** Default `full`. */
   signMode?: SignMode;
 }
 
@@ -358,7 +359,8 @@ export class PartnerAdminService {
   /** Adds a security config with a fresh md5key; the key is returned here and never again. */
   async createKey(by: Actor, partnerId: string, input: CreateKeyInput = {}): Promise<CreatedKey> {
     requireRole(by, ['admin'], 'manage keys');
-    const signMode = input.signMode ?? 'basic';
+    // full signs the interface's own parameters too; basic is kept for partners built on it.
+    const signMode = input.signMode ?? 'full';
     if (signMode !== 'basic' && signMode !== 'full') throw invalid('sign_mode', 'must be basic or full');
     const wanted = input.secId === undefined ? undefined : checkSecId(input.secId);
     for (let attempt = 1; ; attempt++) {

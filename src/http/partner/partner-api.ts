@@ -5,7 +5,15 @@ import type { CardService } from '../../domain/card.service.js';
 import type { Clock } from '../../domain/clock.js';
 import { parseYuan } from '../../domain/money.js';
 import type { Partner, Registry, RegistrySnapshot } from '../../domain/registry.js';
-import { answerHash, paramsHash, type Outcome, type RequestLog } from '../../domain/request-log.js';
+import {
+  answerHash,
+  isDuplicateReqId,
+  isFinalRefusal,
+  paramsHash,
+  type Outcome,
+  type RequestKey,
+  type RequestLog,
+} from '../../domain/request-log.js';
 import { hashcodeMatches, md5Hex, signedString } from '../../domain/sign.js';
 import { parseTimestamp } from '../../domain/time.js';
 import type { WireObject } from '../../domain/wire.js';
@@ -52,6 +60,11 @@ export interface PartnerApiDeps {
 }
 
 type Params = Record<string, string>;
+
+/** Filled in as a request is verified: the req_id binding once its signature and timestamp hold. */
+interface Call {
+  key?: RequestKey;
+}
 
 // Per interface, computed once: its own parameter names, and every name a request may carry.
 const NAMES = new Map(
@@ -109,8 +122,16 @@ export class PartnerApi {
       const { params, timestampMs } = this.commonParams(req.params, def);
       partnerId = params.partner_id;
       reqId = params.req_id;
-      const outcome = await this.withTimeout(this.authorizedCall(def, params, timestampMs, req));
-      return { ...this.respond(outcome, format, params.partner_id!, params.req_id!), secId: params.sec_id };
+      const call: Call = {};
+      try {
+        const outcome = await this.withTimeout(this.authorizedCall(def, params, timestampMs, req, call));
+        return { ...this.respond(outcome, format, params.partner_id!, params.req_id!), secId: params.sec_id };
+      } catch (err) {
+        // The work goes on and records what it comes to; should it never end, the req_id stays bound.
+        if (call.key && err instanceof ApiError && err.type === 'timeout')
+          this.deps.requestLog.bind(call.key);
+        throw err;
+      }
     } catch (err) {
       return this.fail(err, format, req, partnerId, reqId);
     }
@@ -168,6 +189,7 @@ export class PartnerApi {
     params: Params,
     ts: number,
     req: PartnerRequest,
+    call: Call,
   ): Promise<Outcome> {
     const { clock, registry, timestampWindowSec, requestLog } = this.deps;
     const snap = registry.snapshot;
@@ -186,6 +208,41 @@ export class PartnerApi {
         `timestamp is outside the allowed window of ±${timestampWindowSec} s`,
       );
     }
+
+    // From here on the req_id is bound to this interface and these parameters, whatever the
+    // outcome: the signature may not cover them (basic mode), so a seen request's signature
+    // must never carry another request.
+    const signedValues = [params.partner_id!, params.sec_id!, params.bus_id!, params.ver!];
+    for (const name of ownNames) signedValues.push(params[name] ?? '\u0001');
+    const key: RequestKey = {
+      partnerId: partner.partnerId,
+      reqId: params.req_id!,
+      method: def.name,
+      hash: paramsHash(def.name, signedValues),
+    };
+    call.key = key;
+    let held = false;
+    try {
+      // Cheap refusals come before any lookup, so that a flood costs no database reads.
+      this.authorize(def, partner, params, req, now);
+      const replayed = await requestLog.hold(key);
+      if (replayed) return replayed;
+      held = true;
+      return await this.run(def, snap, partner, params, key);
+    } catch (err) {
+      // A replayed refusal and a 409 change nothing; a mutation's final refusal is stored by
+      // runOnce after its effect's rollback; every other outcome keeps the binding only.
+      if (isFinalRefusal(err)) {
+        if (held && !def.mutates) requestLog.rememberRefusal(key, err);
+      } else if (!isDuplicateReqId(err)) requestLog.bind(key);
+      throw err;
+    } finally {
+      if (held) requestLog.release(key);
+    }
+  }
+
+  /** The partner's standing, permissions and rate; refusals here are judged afresh on a retry. */
+  private authorize(def: InterfaceDef, partner: Partner, params: Params, req: PartnerRequest, now: number) {
     if (partner.status !== 'active')
       throw new ApiError('partner_disabled', `partner ${partner.partnerId} is suspended`);
     if (params.bus_id !== partner.busId)
@@ -198,13 +255,16 @@ export class PartnerApi {
     }
     const wait = this.limiter.take(partner.partnerId, partner.rateLimit, now);
     if (wait > 0) throw rateLimited(`rate limit of ${partner.rateLimit} requests per second exceeded`, wait);
+  }
 
-    const signedValues = [params.partner_id!, params.sec_id!, params.bus_id!, params.ver!];
-    for (const name of ownNames) signedValues.push(params[name] ?? '\u0001');
-    const hash = paramsHash(def.name, signedValues);
-    const replayed = await requestLog.replay(partner.partnerId, params.req_id!, def.name, hash);
-    if (replayed) return replayed;
-
+  /** The interface's own parameter checks, then the interface itself. */
+  private async run(
+    def: InterfaceDef,
+    snap: RegistrySnapshot,
+    partner: Partner,
+    params: Params,
+    key: RequestKey,
+  ): Promise<Outcome> {
     for (const rule of def.params) {
       const v = params[rule.name];
       if (v === undefined || v === '') {
@@ -219,10 +279,10 @@ export class PartnerApi {
 
     if (!def.mutates) {
       const cached = await this.read(def.name, snap, partner, params);
-      requestLog.rememberRead(partner.partnerId, params.req_id!, def.name, hash, cached);
+      this.deps.requestLog.rememberRead(key, cached);
       return cached;
     }
-    const outcome = await requestLog.runOnce(partner.partnerId, params.req_id!, def.name, hash, (tx) =>
+    const outcome = await this.deps.requestLog.runOnce(key, (tx) =>
       this.mutate(def.name, tx, partner, params),
     );
     this.deps.onMutation?.(def.name);

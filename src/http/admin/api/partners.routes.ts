@@ -221,7 +221,9 @@ export function partnerRoutes(deps: AdminDeps) {
       body: OptionalBody(
         Strict({
           secId: Type.Optional(Type.String({ maxLength: 32, description: 'default k1, k2, …' })),
-          signMode: Type.Optional(Type.Union([Type.Literal('basic'), Type.Literal('full')])),
+          signMode: Type.Optional(
+            Type.Union([Type.Literal('basic'), Type.Literal('full')], { description: 'default full' }),
+          ),
         }),
       ),
       response: { 201: CreatedKeySchema, 404: ErrorSchema, 409: ErrorSchema },

@@ -183,7 +183,7 @@ export function partnerRoutes(c: ConsoleContext): void {
     try {
       const key = await deps.partners.createKey(actorOf(request), request.params.id, {
         secId: str(f, 'sec_id').trim() || undefined,
-        signMode: (str(f, 'sign_mode') || 'basic') as SignMode,
+        signMode: (str(f, 'sign_mode') || 'full') as SignMode,
       });
       await deps.afterRegistryChange();
       const p = await deps.partners.show(actorOf(request), key.partnerId);
@@ -527,10 +527,10 @@ function keysSection(c: ConsoleContext, request: FastifyRequest, p: PartnerDetai
         ${selectField({
           label: '签名方式',
           name: 'sign_mode',
-          value: state?.form === 'key' ? str(state.values, 'sign_mode') : 'basic',
+          value: state?.form === 'key' ? str(state.values, 'sign_mode') : 'full',
           options: [
-            { value: 'basic', label: 'basic（partner_id+bus_id+req_id+timestamp）' },
-            { value: 'full', label: 'full（全部参数）' },
+            { value: 'full', label: 'full（全部参数，推荐）' },
+            { value: 'basic', label: 'basic（仅 partner_id+bus_id+req_id+timestamp）' },
           ],
           error: keyErr.sign_mode,
         })}
