@@ -10,7 +10,7 @@ const pkg = JSON.parse(fs.readFileSync(`${ROOT}/package.json`, 'utf8')) as {
   scripts: Record<string, string>;
 };
 
-// `npm test` builds dist/ before vitest runs; these check what an operator's `npm start` runs.
+// vitest's global setup builds dist/ (test/support/build-dist.ts); these check what an operator's `npm start` runs.
 describe('the built package', () => {
   it('ships a movticket command from dist/ that answers --help', () => {
     const bin = pkg.bin.movticket!;

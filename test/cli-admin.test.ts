@@ -15,6 +15,7 @@ import { formatYmdHis } from '../src/domain/time.js';
 import { CINEMA_CSV_COLUMNS } from '../src/domain/admin/catalog-import.js';
 import { createPgDatabase, engines } from './support/engines.js';
 import { makeCatalog } from './support/factories.js';
+import { CLI_ENTRY } from './support/build-dist.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // Settings of the surrounding shell must not leak into the CLI under test.
@@ -31,7 +32,7 @@ const admin = { actor: 'cli:setup', role: 'admin' } as const;
 /** Runs the real CLI as a child process; stdin is a pipe (never a terminal), closed after `stdin`. */
 function movticket(env: Record<string, string>, args: string[], stdin = ''): Promise<Run> {
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !NOT_INHERITED.test(k)));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+  const child = spawn(process.execPath, [CLI_ENTRY, ...args], {
     cwd: ROOT,
     env: { ...inherited, USER: 'tester', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -54,7 +55,8 @@ const csvFile = (dir: string, name: string, rows: string[]) => {
 };
 
 for (const engine of engines()) {
-  describe(`movticket CLI as a process (${engine.name})`, () => {
+  // Each test starts the CLI a dozen times; a busy machine must slow it, never fail it.
+  describe(`movticket CLI as a process (${engine.name})`, { timeout: 240_000 }, () => {
     let dir: string;
     let env: Record<string, string>;
     let drop: (() => Promise<void>) | undefined;

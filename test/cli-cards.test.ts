@@ -8,6 +8,7 @@ import { openDatabase, type Db } from '../src/db/database.js';
 import { dayOf, RedemptionService } from '../src/domain/admin/redemption.service.js';
 import { createPgDatabase } from './support/engines.js';
 import { makeTestApp } from './support/harness.js';
+import { CLI_ENTRY } from './support/build-dist.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const TZ = 'Asia/Shanghai';
@@ -46,7 +47,8 @@ if (process.env.TEST_DATABASE_URL) {
 }
 
 for (const target of targets) {
-  describe(`movticket card commands (${target.name})`, () => {
+  // Each test starts the CLI several times; a busy machine must slow it, never fail it.
+  describe(`movticket card commands (${target.name})`, { timeout: 240_000 }, () => {
     let dir: string;
     let env: NodeJS.ProcessEnv;
     let drop: () => Promise<void> = async () => {};
@@ -58,8 +60,8 @@ for (const target of targets) {
       new Promise((resolve) => {
         execFile(
           process.execPath,
-          ['--import', 'tsx', 'src/cli/main.ts', ...args],
-          { cwd: ROOT, env, timeout: 30_000 },
+          [CLI_ENTRY, ...args],
+          { cwd: ROOT, env, timeout: 120_000 },
           (err, stdout, stderr) => {
             const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
             resolve({ code, stdout, stderr });
