@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { assertTimeZone } from './domain/time.js';
 
@@ -32,7 +33,11 @@ export interface Config {
   cinemaValidDays: number;
   reqIdRetentionDays: number;
   logLevel: string;
-  trustProxy: boolean;
+  /**
+   * The reverse proxies whose `X-Forwarded-*` headers are believed: addresses, CIDR ranges or
+   * `loopback` / `linklocal` / `uniquelocal`; false (the default) believes none.
+   */
+  trustProxy: false | string[];
 }
 
 export const DEFAULT_SMS_TEMPLATE =
@@ -59,6 +64,45 @@ function boolVar(env: Env, name: string, fallback: boolean): boolean {
   if (/^(1|true|yes|on)$/i.test(raw)) return true;
   if (/^(0|false|no|off)$/i.test(raw)) return false;
   throw new ConfigError(`${name}=${raw} is invalid: expected true or false`);
+}
+
+const PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_RANGES.has(entry)) return true;
+  const slash = entry.indexOf('/');
+  const ip = slash < 0 ? entry : entry.slice(0, slash);
+  const family = isIP(ip);
+  if (family === 0) return false;
+  if (slash < 0) return true;
+  const bits = entry.slice(slash + 1);
+  return /^[0-9]{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * MOVTICKET_TRUST_PROXY: the proxies allowed to say who the client is. `true` (trust every hop)
+ * and hop counts are refused: with either, a client that reaches the server directly, or that
+ * prepends entries to X-Forwarded-For, chooses its own address, which the partner IP allow-lists
+ * and the sign-in throttle rely on. Fastify 5 ignores hop counts for the same reason.
+ */
+function trustProxyVar(env: Env): false | string[] {
+  const name = 'MOVTICKET_TRUST_PROXY';
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '' || /^(0|false|no|off)$/i.test(raw)) return false;
+  const forms =
+    'expected false or a comma-separated list of the proxy addresses or CIDR ranges ' +
+    '(e.g. 127.0.0.1 or 10.0.0.0/8,::1; also loopback, linklocal, uniquelocal)';
+  if (/^(true|yes|on|[0-9]+)$/i.test(raw)) {
+    throw new ConfigError(
+      `${name}=${raw} is no longer accepted: it let any client choose its own address through ` +
+        `X-Forwarded-For; ${forms}`,
+    );
+  }
+  const entries = raw.split(',').map((e) => e.trim());
+  const bad = entries.find((e) => !isProxyAddress(e));
+  if (bad !== undefined)
+    throw new ConfigError(`${name}=${raw} is invalid: "${bad}" is not a proxy address; ${forms}`);
+  return entries;
 }
 
 /** Reads and validates the configuration once; nothing else reads process.env. */
@@ -117,7 +161,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     cinemaValidDays: intVar(env, 'MOVTICKET_CINEMA_VALID_DAYS', 90, 1, 3650),
     reqIdRetentionDays: intVar(env, 'MOVTICKET_REQ_ID_DAYS', 7, 1, 365),
     logLevel: env.LOG_LEVEL || 'info',
-    trustProxy: boolVar(env, 'MOVTICKET_TRUST_PROXY', false),
+    trustProxy: trustProxyVar(env),
     ...overrides,
   };
   // Node refuses a headers timeout above the whole-request timeout.
