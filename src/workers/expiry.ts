@@ -1,13 +1,15 @@
 import type { Db } from '../db/database.js';
 import { appendCardEvent, findExpiredCandidates, transitionCard } from '../db/card.repository.js';
 import { inTransaction } from '../db/tx.js';
+import { pruneSignInAttempts } from '../domain/admin/session.service.js';
 import type { Clock } from '../domain/clock.js';
 import { recordNotifyEvent } from '../domain/notify.js';
 import type { RequestLog } from '../domain/request-log.js';
 
 /**
  * Records deadlines that passed: unpaid cards past their payment deadline and paid cards past
- * their validity become `expired` (the API already shows them so), and old req_ids are forgotten.
+ * their validity become `expired` (the API already shows them so), and old req_ids and sign-in
+ * attempts are forgotten.
  */
 export async function sweepExpired(db: Db, clock: Clock, limit = 500): Promise<number> {
   const now = clock.now();
@@ -65,5 +67,6 @@ export class Sweeper {
   async pass(): Promise<void> {
     while ((await sweepExpired(this.db, this.clock)) >= 500);
     await this.requestLog.prune(this.retentionMs);
+    await pruneSignInAttempts(this.db, this.clock.now());
   }
 }
