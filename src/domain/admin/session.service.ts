@@ -13,7 +13,7 @@ import {
   pruneLoginAttempts,
   recentLoginFailures,
 } from '../../db/session.repository.js';
-import { inTransaction } from '../../db/tx.js';
+import { type Executor, inTransaction } from '../../db/tx.js';
 import { updateUser } from '../../db/user.repository.js';
 import type { Clock } from '../clock.js';
 import type { UserService } from './user.service.js';
@@ -95,21 +95,30 @@ export class SessionService {
     const keys = { user: `user:${name}`, ip: `ip:${addr}`, pair: `pair:${addr}|${name}` };
     const since = now - LOGIN_WINDOW_MS;
     const attemptId = randomUUID();
-    const retryAfterSec = await inTransaction(this.db, async (tx) => {
-      await lockLoginKeys(tx, [keys.ip], now);
-      const byIp = await recentLoginFailures(tx, keys.ip, since, MAX_IP_FAILURES);
-      const byUser = await recentLoginFailures(tx, keys.user, since, NAME_ATTACK_FAILURES);
+    /** Seconds until this attempt may be judged; 0 when it may be now. */
+    const wait = async (db: Executor): Promise<number> => {
+      const byIp = await recentLoginFailures(db, keys.ip, since, MAX_IP_FAILURES);
+      const byUser = await recentLoginFailures(db, keys.user, since, NAME_ATTACK_FAILURES);
       const allowed =
         byUser.length >= NAME_ATTACK_FAILURES ? MAX_USER_FAILURES_UNDER_ATTACK : MAX_USER_FAILURES;
-      const byPair = await recentLoginFailures(tx, keys.pair, since, allowed);
+      const byPair = await recentLoginFailures(db, keys.pair, since, allowed);
       const until = Math.max(lockedUntil(byPair, allowed) ?? 0, lockedUntil(byIp, MAX_IP_FAILURES) ?? 0);
-      if (until > now) return Math.ceil((until - now) / 1000);
-      await insertLoginAttempts(
-        tx,
-        Object.values(keys).map((key) => ({ key, at: now, ok: 0, attempt_id: attemptId })),
-      );
-      return 0;
-    });
+      return until > now ? Math.ceil((until - now) / 1000) : 0;
+    };
+    // A look without the lock turns a flood of refused attempts away without a write each.
+    let retryAfterSec = await wait(this.db.kysely);
+    if (retryAfterSec === 0) {
+      retryAfterSec = await inTransaction(this.db, async (tx) => {
+        await lockLoginKeys(tx, [keys.ip], now);
+        const locked = await wait(tx);
+        if (locked > 0) return locked;
+        await insertLoginAttempts(
+          tx,
+          Object.values(keys).map((key) => ({ key, at: now, ok: 0, attempt_id: attemptId })),
+        );
+        return 0;
+      });
+    }
     if (retryAfterSec > 0) return { ok: false, reason: 'throttled', retryAfterSec };
 
     // The attempt already counts as a failure: a wrong password needs nothing more.
