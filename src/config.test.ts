@@ -110,4 +110,23 @@ describe('configuration', () => {
     }
     expect(() => loadConfig({ MOVTICKET_METRICS_PORT: 'x' })).toThrow('MOVTICKET_METRICS_PORT');
   });
+
+  it('trusts X-Forwarded-For only from the proxies named in MOVTICKET_TRUST_PROXY', () => {
+    expect(loadConfig({}).trustProxy).toBe(false);
+    expect(loadConfig({ MOVTICKET_TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+    expect(loadConfig({ MOVTICKET_TRUST_PROXY: '127.0.0.1' }).trustProxy).toEqual(['127.0.0.1']);
+    expect(loadConfig({ MOVTICKET_TRUST_PROXY: ' 10.0.0.0/8, ::1 ,fd00::/8,loopback' }).trustProxy).toEqual([
+      '10.0.0.0/8',
+      '::1',
+      'fd00::/8',
+      'loopback',
+    ]);
+    // `true` used to trust every hop, so a client could name its own address: refused, not guessed.
+    expect(loadConfig({ MOVTICKET_TRUST_PROXY: 'off' }).trustProxy).toBe(false);
+    for (const value of ['true', '1', 'yes', '2', 'proxy.internal', '10.0.0.0/33', '300.1.1.1', '::1/129']) {
+      expect(() => loadConfig({ MOVTICKET_TRUST_PROXY: value })).toThrow(ConfigError);
+      expect(() => loadConfig({ MOVTICKET_TRUST_PROXY: value })).toThrow(/MOVTICKET_TRUST_PROXY=.*proxy/);
+    }
+    expect(() => loadConfig({ MOVTICKET_TRUST_PROXY: 'true' })).toThrow(/addresses or CIDR ranges/);
+  });
 });

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { assertTimeZone } from './domain/time.js';
 
@@ -33,7 +34,6 @@ export interface Config {
   cinemaValidDays: number;
   reqIdRetentionDays: number;
   logLevel: string;
-  trustProxy: boolean;
   /** A listener of its own serving only /metrics; undefined: none (see `metricsToken`). */
   metricsPort: number | undefined;
   metricsHost: string;
@@ -42,6 +42,11 @@ export interface Config {
    * its own, /metrics is served on the main port only when this is set.
    */
   metricsToken: string | undefined;
+  /**
+   * The reverse proxies whose `X-Forwarded-*` headers are believed: addresses, CIDR ranges or
+   * `loopback` / `linklocal` / `uniquelocal`; false (the default) believes none.
+   */
+  trustProxy: false | string[];
 }
 
 export const DEFAULT_SMS_TEMPLATE =
@@ -86,6 +91,45 @@ function tokenFile(env: Env, name: string): string | undefined {
     throw new ConfigError(`${name}=${file} must hold one token of 16 to 512 printable characters`);
   }
   return token;
+}
+
+const PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_RANGES.has(entry)) return true;
+  const slash = entry.indexOf('/');
+  const ip = slash < 0 ? entry : entry.slice(0, slash);
+  const family = isIP(ip);
+  if (family === 0) return false;
+  if (slash < 0) return true;
+  const bits = entry.slice(slash + 1);
+  return /^[0-9]{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * MOVTICKET_TRUST_PROXY: the proxies allowed to say who the client is. `true` (trust every hop)
+ * and hop counts are refused: with either, a client that reaches the server directly, or that
+ * prepends entries to X-Forwarded-For, chooses its own address, which the partner IP allow-lists
+ * and the sign-in throttle rely on. Fastify 5 ignores hop counts for the same reason.
+ */
+function trustProxyVar(env: Env): false | string[] {
+  const name = 'MOVTICKET_TRUST_PROXY';
+  const raw = env[name]?.trim();
+  if (raw === undefined || raw === '' || /^(0|false|no|off)$/i.test(raw)) return false;
+  const forms =
+    'expected false or a comma-separated list of the proxy addresses or CIDR ranges ' +
+    '(e.g. 127.0.0.1 or 10.0.0.0/8,::1; also loopback, linklocal, uniquelocal)';
+  if (/^(true|yes|on|[0-9]+)$/i.test(raw)) {
+    throw new ConfigError(
+      `${name}=${raw} is no longer accepted: it let any client choose its own address through ` +
+        `X-Forwarded-For; ${forms}`,
+    );
+  }
+  const entries = raw.split(',').map((e) => e.trim());
+  const bad = entries.find((e) => !isProxyAddress(e));
+  if (bad !== undefined)
+    throw new ConfigError(`${name}=${raw} is invalid: "${bad}" is not a proxy address; ${forms}`);
+  return entries;
 }
 
 /** Reads and validates the configuration once; nothing else reads process.env. */
@@ -144,10 +188,10 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     cinemaValidDays: intVar(env, 'MOVTICKET_CINEMA_VALID_DAYS', 90, 1, 3650),
     reqIdRetentionDays: intVar(env, 'MOVTICKET_REQ_ID_DAYS', 7, 1, 365),
     logLevel: env.LOG_LEVEL || 'info',
-    trustProxy: boolVar(env, 'MOVTICKET_TRUST_PROXY', false),
     metricsPort: env.MOVTICKET_METRICS_PORT ? intVar(env, 'MOVTICKET_METRICS_PORT', 0, 0, 65535) : undefined,
     metricsHost: env.MOVTICKET_METRICS_HOST || '127.0.0.1',
     metricsToken: tokenFile(env, 'MOVTICKET_METRICS_TOKEN_FILE'),
+    trustProxy: trustProxyVar(env),
     ...overrides,
   };
   // Node refuses a headers timeout above the whole-request timeout.

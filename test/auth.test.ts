@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { insertSecurityConfig, updatePartner } from '../src/db/partner.repository.js';
 import { bumpRegistryVersion } from '../src/db/catalog.repository.js';
 import { formatTimestamp } from '../src/client/index.js';
+import { loadConfig } from '../src/config.js';
 import { engines } from './support/engines.js';
 import { makeTestApp, nextReqId, type TestApp } from './support/harness.js';
 
@@ -121,6 +122,20 @@ for (const engine of engines()) {
         type: 'timestamp_expired',
       });
       expect((await call('cities', await resign(at(0) + '42'))).status).toBe(200);
+    });
+
+    it('checks the allow-list against the client the trusted proxy saw, not a forged X-Forwarded-For', async () => {
+      // One proxy in front (the test's socket peer 127.0.0.1); it appends the address it saw.
+      const { trustProxy } = loadConfig({ MOVTICKET_TRUST_PROXY: '127.0.0.1' });
+      await open({ partner: { ipAllow: ['203.0.113.7'] }, config: { trustProxy } });
+      const via = (xff: string) => call('cities', t.signed(), { 'x-forwarded-for': xff });
+      expect((await via('203.0.113.7')).status).toBe(200);
+      // A client elsewhere puts the allowed address first; the proxy adds the real one.
+      expect(await via('203.0.113.7, 198.51.100.9')).toMatchObject({ status: 403, type: 'ip_denied' });
+      expect(await via('203.0.113.7,203.0.113.7, 198.51.100.9')).toMatchObject({
+        status: 403,
+        type: 'ip_denied',
+      });
     });
 
     it('refuses a suspended partner, a foreign bus_id, a caller off the allow-list and an ungranted interface (403)', async () => {

@@ -349,12 +349,29 @@ const m006: Migration = {
   },
 };
 
+// Sign-in throttling that holds under parallel requests and several instances: each attempt is
+// recorded (as a failure) before the password is checked, under a per-address lock row, and
+// identified so that a success can take its own row back. `at` is indexed for pruning.
+const m009: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable('login_attempts').addColumn('attempt_id', 'text').execute();
+    await db.schema.createIndex('login_attempts_at').on('login_attempts').column('at').execute();
+    await db.schema.createIndex('login_attempts_attempt').on('login_attempts').column('attempt_id').execute();
+    await db.schema
+      .createTable('login_locks')
+      .addColumn('key', 'text', (c) => c.primaryKey())
+      .addColumn('at', 'bigint', (c) => c.notNull())
+      .execute();
+  },
+};
+
 const migrations: Record<string, Migration> = {
   '001_initial': m001,
   '002_management': m002,
   '003_partner_notify': m003,
   '004_read_answers': m004,
   '006_idempotency': m006,
+  '009_login_attempts': m009,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

@@ -176,10 +176,19 @@ export interface SessionTable {
 }
 
 export interface LoginAttemptTable {
-  /** `user:NAME` or `ip:ADDR`. */
+  /** `user:NAME`, `ip:ADDR` or `pair:ADDR|NAME`. */
   key: string;
   at: number;
+  /** 0: a failure, or an attempt still being judged; 1: a success (rows before 009 only). */
   ok: number;
+  /** The sign-in attempt the row belongs to (null for rows before 009). */
+  attempt_id: string | null;
+}
+
+/** One row per throttled address: locked by each sign-in attempt while it checks and counts. */
+export interface LoginLockTable {
+  key: string;
+  at: number;
 }
 
 export interface AuditLogTable {
@@ -283,6 +292,7 @@ export interface Database {
   users: UserTable;
   sessions: SessionTable;
   login_attempts: LoginAttemptTable;
+  login_locks: LoginLockTable;
   audit_log: AuditLogTable;
   redemptions: RedemptionTable;
   password_failures: PasswordFailureTable;

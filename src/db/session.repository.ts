@@ -48,32 +48,62 @@ export async function deleteExpiredSessions(db: Executor, now: number): Promise<
   await db.deleteFrom('sessions').where('expires_at', '<=', now).execute();
 }
 
-/** Attempts under `key` after `since`, newest first. */
-export function recentLoginAttempts(
+/**
+ * Holds the throttle lock of each key until the transaction ends, so that counting the recent
+ * failures and recording a new attempt happen as one step for every instance sharing the
+ * database: on PostgreSQL the upsert keeps the row locked; on SQLite the transaction already
+ * holds the write lock (`begin immediate`). Keys are taken in sorted order (no lock cycles).
+ */
+export async function lockLoginKeys(db: Executor, keys: readonly string[], now: number): Promise<void> {
+  for (const key of [...new Set(keys)].sort()) {
+    await db
+      .insertInto('login_locks')
+      .values({ key, at: now })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ at: now }))
+      .execute();
+  }
+}
+
+/** Times of the failures (attempts being judged included) under `key` after `since`, newest first. */
+export async function recentLoginFailures(
   db: Executor,
   key: string,
   since: number,
   limit: number,
-): Promise<{ at: number; ok: number }[]> {
-  return db
+): Promise<number[]> {
+  const rows = await db
     .selectFrom('login_attempts')
-    .select(['at', 'ok'])
+    .select('at')
     .where('key', '=', key)
     .where('at', '>', since)
+    .where('ok', '=', 0)
     .orderBy('at', 'desc')
     .limit(limit)
     .execute();
+  return rows.map((r) => r.at);
 }
 
 export async function insertLoginAttempts(
   db: Executor,
-  rows: { key: string; at: number; ok: number }[],
+  rows: { key: string; at: number; ok: number; attempt_id: string }[],
 ): Promise<void> {
   if (rows.length) await db.insertInto('login_attempts').values(rows).execute();
 }
 
-/** Forgets attempts under these keys made at or before `before`. */
-export async function deleteLoginAttempts(db: Executor, keys: string[], before: number): Promise<void> {
+/** Forgets everything recorded under these keys. */
+export async function deleteLoginAttempts(db: Executor, keys: string[]): Promise<void> {
   if (!keys.length) return;
-  await db.deleteFrom('login_attempts').where('key', 'in', keys).where('at', '<=', before).execute();
+  await db.deleteFrom('login_attempts').where('key', 'in', keys).execute();
+}
+
+/** Forgets the rows of one attempt. */
+export async function deleteLoginAttempt(db: Executor, attemptId: string): Promise<void> {
+  await db.deleteFrom('login_attempts').where('attempt_id', '=', attemptId).execute();
+}
+
+/** Forgets attempts and lock rows made at or before `before`; returns the attempts removed. */
+export async function pruneLoginAttempts(db: Executor, before: number): Promise<number> {
+  const res = await db.deleteFrom('login_attempts').where('at', '<=', before).executeTakeFirst();
+  await db.deleteFrom('login_locks').where('at', '<=', before).execute();
+  return Number(res.numDeletedRows);
 }

@@ -2,14 +2,15 @@ import type { Db } from '../db/database.js';
 import { appendCardEvent, findExpiredCandidates, transitionCard } from '../db/card.repository.js';
 import { inTransaction } from '../db/tx.js';
 import { pruneIdempotencyKeys } from '../domain/admin/idempotency.service.js';
+import { pruneSignInAttempts } from '../domain/admin/session.service.js';
 import type { Clock } from '../domain/clock.js';
 import { recordNotifyEvent } from '../domain/notify.js';
 import type { RequestLog } from '../domain/request-log.js';
 
 /**
  * Records deadlines that passed: unpaid cards past their payment deadline and paid cards past
- * their validity become `expired` (the API already shows them so), and old req_ids and expired
- * one-time submission keys of the management platform are forgotten.
+ * their validity become `expired` (the API already shows them so), and old req_ids, expired
+ * one-time submission keys and old sign-in attempts of the management platform are forgotten.
  */
 export async function sweepExpired(db: Db, clock: Clock, limit = 500): Promise<number> {
   const now = clock.now();
@@ -68,5 +69,6 @@ export class Sweeper {
     while ((await sweepExpired(this.db, this.clock)) >= 500);
     await this.requestLog.prune(this.retentionMs);
     await pruneIdempotencyKeys(this.db, this.clock.now());
+    await pruneSignInAttempts(this.db, this.clock.now());
   }
 }

@@ -1,7 +1,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify';
+import type {
+  FastifyInstance,
+  FastifyReply,
+  FastifyRequest,
+  preHandlerHookHandler,
+  RouteOptions,
+} from 'fastify';
 import type { Role } from '../../db/schema.js';
+import { formatYmdHis } from '../../domain/time.js';
 import {
   isToken,
   type LiveSession,
@@ -32,7 +39,7 @@ import {
  *
  * - Cookie `mt_session`: 32 random bytes (base64url); the database keeps only its SHA-256, so a
  *   copy of the sessions table signs no one in. HttpOnly; SameSite=Strict; Path=/admin; Secure
- *   when the request came over https (with MOVTICKET_TRUST_PROXY, as the proxy says).
+ *   when the request came over https (behind a proxy of MOVTICKET_TRUST_PROXY, as it says).
  * - Lifetime: 12 h absolute from sign-in (Max-Age and `expires_at` agree); activity does not
  *   extend it. Disabling a user or resetting their password ends their sessions.
  * - Every sign-in makes a new session id and deletes the session the browser presented, so a
@@ -44,9 +51,27 @@ import {
  * - The login form, before any session exists, uses a double-submit token: GET /admin/login sets
  *   cookie `mt_login` (HttpOnly, SameSite=Strict, Path=/admin/login, 1 h) and puts the same value
  *   in the hidden `_csrf` field; POST /admin/login requires both to match.
- * - Throttling: 5 failed sign-ins per user name (counted since its last success) and 20 per
- *   client address within 15 minutes, then 429 with Retry-After until the oldest counted failure
- *   leaves the window. An unknown name and a wrong password get the same answer in the same time.
+ * - Throttling (session.service.ts), all within a sliding 15-minute window:
+ *   - a user name from one client address: 5 failed attempts, then that name is locked FOR THAT
+ *     ADDRESS until the oldest counted failure leaves the window (`admin` included). Someone
+ *     guessing from elsewhere locks only their own address out, never the real user's;
+ *   - a client address: 20 failed attempts whatever the names, then the address is locked;
+ *   - a user name from all addresses together: after 30 failures the name is "under attack" and
+ *     each address gets 1 judged attempt at it instead of 5. This only slows a guesser with many
+ *     addresses: an address that has not failed still gets its attempt, so the owner can sign in.
+ *   A success clears the name's failures (globally and from that address); the addresses that
+ *   failed stay locked. Each attempt is recorded as a failure BEFORE the password is checked, in
+ *   the transaction that counts the earlier ones under a per-address lock row, so parallel
+ *   requests and several instances sharing the database never get more attempts judged than
+ *   these limits. Refused: 429 with Retry-After (API), or the login page saying in Chinese when
+ *   to retry. An unknown name and a wrong password get the same answer in the same time.
+ *   Attempts older than the window are pruned after each successful sign-in and by the sweeper.
+ * - The client address is the socket peer, or what the proxies listed in MOVTICKET_TRUST_PROXY
+ *   (addresses/CIDRs only; never "trust everyone") say it was.
+ * - Bodies are read only after the role check: every guard made by `requireRole` is moved to
+ *   the route's onRequest hooks when the route is added (see `hoistRoleGuards`), so a stranger's
+ *   upload is refused before a byte of it is parsed. CSRF checks, which need the form's `_csrf`
+ *   field, stay after parsing. The public POST routes (sign-in, sign-out) take 16 KiB at most.
  */
 
 export type { SessionUser };
@@ -54,6 +79,8 @@ export type { SessionUser };
 export const SESSION_COOKIE = 'mt_session';
 export const LOGIN_COOKIE = 'mt_login';
 const LOGIN_COOKIE_MAX_AGE_SEC = 3600;
+/** Bodies of the routes anyone may call: a user name, a password, two tokens and a path. */
+export const PUBLIC_BODY_LIMIT = 16 * 1024;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -67,6 +94,8 @@ declare module 'fastify' {
 const ALL_ROLES: readonly Role[] = ['admin', 'operator', 'cinema'];
 const UNSAFE_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 const liveSessions = new WeakMap<FastifyRequest, LiveSession>();
+/** The guards `requireRole` made; `hoistRoleGuards` runs them before the body is read. */
+const roleGuards = new WeakSet<object>();
 
 // ---- cookies (no cookie plugin is installed)
 
@@ -161,7 +190,7 @@ function refuse(request: FastifyRequest, reply: FastifyReply, err: AdminHttpErro
  */
 export function requireRole(...roles: Role[]): preHandlerHookHandler {
   const allowed = roles.length ? roles : ALL_ROLES;
-  return (request, reply, done) => {
+  const guard: preHandlerHookHandler = (request, reply, done) => {
     const user = request.user;
     if (!user) {
       if (isApiUrl(request.url)) {
@@ -182,6 +211,33 @@ export function requireRole(...roles: Role[]): preHandlerHookHandler {
     }
     done();
   };
+  roleGuards.add(guard);
+  return guard;
+}
+
+type RouteHooks = RouteOptions['onRequest'];
+
+function hookList(hooks: unknown): unknown[] {
+  if (hooks === undefined || hooks === null) return [];
+  return Array.isArray(hooks) ? (hooks as unknown[]) : [hooks];
+}
+
+/**
+ * Moves the role guards a route lists among its preValidation or preHandler hooks to the front of
+ * its onRequest hooks (after the scope's session hook), so that Fastify checks who is asking
+ * before it reads the body: a stranger's 5 MiB multipart upload is refused unread. Installed
+ * as an onRoute hook; routes keep declaring their guards where they always have.
+ */
+export function hoistRoleGuards(route: RouteOptions): void {
+  const hoisted: unknown[] = [];
+  for (const phase of ['preValidation', 'preHandler'] as const) {
+    const hooks = hookList(route[phase]);
+    if (!hooks.some((h) => roleGuards.has(h as object))) continue;
+    hoisted.push(...hooks.filter((h) => roleGuards.has(h as object)));
+    const rest = hooks.filter((h) => !roleGuards.has(h as object));
+    (route as unknown as Record<string, unknown>)[phase] = rest.length ? rest : undefined;
+  }
+  if (hoisted.length) route.onRequest = [...hoisted, ...hookList(route.onRequest)] as RouteHooks;
 }
 
 /** Refuses state-changing requests that another site's page could have made. */
@@ -267,6 +323,15 @@ function sendLoginPage(
 
 const text = (v: unknown) => (typeof v === 'string' ? v : '');
 
+/** 「登录失败次数过多，请于 14:35 后再试（约 12 分钟）。」 in the platform's time zone. */
+export function throttledMessage(now: number, retryAfterSec: number, timeZone: string): string {
+  // Rounded up to the minute shown, so that trying at that minute works.
+  const at = Math.ceil((now + retryAfterSec * 1000) / 60_000) * 60_000;
+  const hhmm = formatYmdHis(at, timeZone).slice(8, 12);
+  const minutes = Math.max(1, Math.ceil(retryAfterSec / 60));
+  return `登录失败次数过多，请于 ${hhmm.slice(0, 2)}:${hhmm.slice(2)} 后再试（约 ${minutes} 分钟）。`;
+}
+
 // ---- registration
 
 /**
@@ -275,6 +340,7 @@ const text = (v: unknown) => (typeof v === 'string' ? v : '');
  */
 export async function registerAdminAuth(fastify: FastifyInstance, deps: AdminDeps): Promise<void> {
   const sessions = new SessionService(deps.db, deps.clock, deps.users);
+  fastify.addHook('onRoute', hoistRoleGuards);
 
   fastify.decorateRequest('user', null);
   fastify.decorateRequest('csrfToken', null);
@@ -301,37 +367,41 @@ export async function registerAdminAuth(fastify: FastifyInstance, deps: AdminDep
     return sendLoginPage(request, reply, 200, { next });
   });
 
-  fastify.post('/admin/login', { preValidation: verifySameOrigin }, async (request, reply) => {
-    const body = request.body;
-    const next = safeNext(field(body, 'next'));
-    const username = text(field(body, 'username')).trim();
-    const cookies = parseCookies(request.headers.cookie);
-    const loginToken = cookies.get(LOGIN_COOKIE);
-    if (!isToken(loginToken) || !safeEqual(field(body, '_csrf'), loginToken)) {
-      return sendLoginPage(request, reply, 403, { next, username, error: '页面已过期，请重新登录。' });
-    }
-    const result = await sessions.login(
-      username,
-      text(field(body, 'password')),
-      request.ip,
-      cookies.get(SESSION_COOKIE),
-    );
-    if (!result.ok && result.reason === 'throttled') {
-      void reply.header('retry-after', String(result.retryAfterSec));
-      const minutes = Math.max(1, Math.ceil(result.retryAfterSec / 60));
-      return sendLoginPage(request, reply, 429, {
-        next,
+  fastify.post(
+    '/admin/login',
+    { preValidation: verifySameOrigin, bodyLimit: PUBLIC_BODY_LIMIT },
+    async (request, reply) => {
+      const body = request.body;
+      const next = safeNext(field(body, 'next'));
+      const username = text(field(body, 'username')).trim();
+      const cookies = parseCookies(request.headers.cookie);
+      const loginToken = cookies.get(LOGIN_COOKIE);
+      if (!isToken(loginToken) || !safeEqual(field(body, '_csrf'), loginToken)) {
+        return sendLoginPage(request, reply, 403, { next, username, error: '页面已过期，请重新登录。' });
+      }
+      const result = await sessions.login(
         username,
-        error: `登录失败次数过多，请 ${minutes} 分钟后再试。`,
-      });
-    }
-    if (!result.ok) return sendLoginPage(request, reply, 401, { next, username, error: '用户名或密码错误' });
-    setSessionCookie(request, reply, result.token);
-    void reply.header('set-cookie', cookie(request, LOGIN_COOKIE, '', '/admin/login', 0));
-    return reply.redirect(next ?? '/admin', 303);
-  });
+        text(field(body, 'password')),
+        request.ip,
+        cookies.get(SESSION_COOKIE),
+      );
+      if (!result.ok && result.reason === 'throttled') {
+        void reply.header('retry-after', String(result.retryAfterSec));
+        return sendLoginPage(request, reply, 429, {
+          next,
+          username,
+          error: throttledMessage(deps.clock.now(), result.retryAfterSec, deps.config.timeZone),
+        });
+      }
+      if (!result.ok)
+        return sendLoginPage(request, reply, 401, { next, username, error: '用户名或密码错误' });
+      setSessionCookie(request, reply, result.token);
+      void reply.header('set-cookie', cookie(request, LOGIN_COOKIE, '', '/admin/login', 0));
+      return reply.redirect(next ?? '/admin', 303);
+    },
+  );
 
-  fastify.post('/admin/logout', async (request, reply) => {
+  fastify.post('/admin/logout', { bodyLimit: PUBLIC_BODY_LIMIT }, async (request, reply) => {
     if (request.user) {
       if (!isSameOrigin(request)) return refuse(request, reply, crossOrigin(), '跨站请求已被拒绝。');
       if (!safeEqual(field(request.body, '_csrf'), request.csrfToken)) {
@@ -345,7 +415,7 @@ export async function registerAdminAuth(fastify: FastifyInstance, deps: AdminDep
 
   // The JSON endpoints take JSON only: a cross-site form cannot sign anyone in.
   await fastify.register(async (api) => {
-    installBodyParsers(api, { forms: false });
+    installBodyParsers(api, { forms: false, jsonLimit: PUBLIC_BODY_LIMIT });
     registerApiRoutes(api, sessionRoutes(sessions));
   });
 }
@@ -368,7 +438,8 @@ function sessionRoutes(sessions: SessionService) {
       summary: 'Sign in',
       description:
         'Sets the `mt_session` cookie and returns the CSRF token to send as `x-csrf-token` on every ' +
-        `state-changing request. Throttled: ${LOGIN_WINDOW_MS / 60_000} minutes after 5 failures per name or 20 per address.`,
+        `state-changing request. Throttled (429 with Retry-After) for ${LOGIN_WINDOW_MS / 60_000} minutes after ` +
+        '5 failures at a name from one address (1 once the name has 30 failures from all addresses) or 20 from one address.',
       roles: 'public',
       body: Credentials,
       response: { 200: SessionInfoSchema, 401: ErrorSchema, 429: ErrorSchema },

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parseForm } from '../partner/body.js';
-import { AdminHttpError } from './errors.js';
+import { AdminHttpError, unauthenticated } from './errors.js';
 
 /**
  * Request bodies under /admin. The app's root parsers serve the partner contract (16 KiB forms,
@@ -8,16 +8,26 @@ import { AdminHttpError } from './errors.js';
  * admin plugin's encapsulation context only.
  *
  * - `application/x-www-form-urlencoded` → `Record<string, unknown>` (repeated names → arrays), 1 MiB.
- * - `multipart/form-data` → the same record, where a file part's value is an `UploadedFile`, 5 MiB.
- *   Buffered and parsed here, so `request.file()`/`request.parts()` of @fastify/multipart are NOT
- *   used on admin routes (they would answer 406): read `request.body` instead (`uploadedFile()`).
- * - `application/json` → the parsed value (an empty body → undefined), 1 MiB.
+ * - `multipart/form-data` → the same record, where a file part's value is an `UploadedFile`, 5 MiB,
+ *   at most 100 parts of which 10 files, a text field at most 1 MiB (as a whole urlencoded form);
+ *   beyond that a 400 saying so in Chinese (only console pages take multipart). Read only for a
+ *   signed-in user: routes check roles before the body is read (auth.ts moves their guards to
+ *   onRequest), and a public route refuses a multipart body unread. The parts are counted by
+ *   their delimiters before anything is parsed. Buffered and parsed here, so `request.file()`/
+ *   `request.parts()` of @fastify/multipart are NOT used on admin routes (they would answer 406):
+ *   read `request.body` instead (`uploadedFile()`).
+ * - `application/json` → the parsed value (an empty body → undefined), 1 MiB unless told less.
  * - `text/csv` → the text, 5 MiB.
  * Anything else → 415.
  */
 
 export const FORM_LIMIT = 1024 * 1024;
 export const UPLOAD_LIMIT = 5 * 1024 * 1024;
+/** Parts of a multipart body, fields and files together. */
+export const MAX_PARTS = 100;
+export const MAX_FILES = 10;
+/** A text part of a multipart body. */
+export const FIELD_LIMIT = FORM_LIMIT;
 
 /** A file part of a multipart body. */
 export interface UploadedFile {
@@ -45,17 +55,55 @@ function addParam(params: Record<string, unknown>, name: string, value: unknown)
   else params[name] = [prev, value];
 }
 
+const malformed = () => new AdminHttpError(400, 'invalid', '表单内容格式有误，请刷新页面后重新提交。');
+
+/** The `boundary` parameter of a multipart content type (RFC 2046: 1 to 70 characters). */
+function boundaryOf(contentType: string): string | undefined {
+  const m = /;\s*boundary=(?:"([^"]{1,70})"|([^\s;"]{1,70}))/i.exec(contentType);
+  return m?.[1] ?? m?.[2];
+}
+
+/** Delimiter lines in the body, counting no further than `max` + 1. */
+function countDelimiters(body: Buffer, boundary: string, max: number): number {
+  const delimiter = Buffer.from(`--${boundary}`, 'latin1');
+  let count = 0;
+  for (let at = body.indexOf(delimiter); at >= 0 && count <= max;) {
+    count++;
+    at = body.indexOf(delimiter, at + delimiter.length);
+  }
+  return count;
+}
+
 async function parseMultipart(contentType: string, body: Buffer): Promise<Record<string, unknown>> {
+  const boundary = boundaryOf(contentType);
+  if (boundary === undefined) throw malformed();
+  // Every part opens with a delimiter and the body closes with one: count before parsing, which
+  // costs a scan of the bytes rather than an object per part.
+  if (countDelimiters(body, boundary, MAX_PARTS + 1) > MAX_PARTS + 1) {
+    throw new AdminHttpError(
+      400,
+      'invalid',
+      `表单内容过多：最多 ${MAX_PARTS} 项（含文件），请减少后重新提交。`,
+    );
+  }
   let form: FormData;
   try {
     form = await new Response(new Uint8Array(body), { headers: { 'content-type': contentType } }).formData();
   } catch {
-    throw new AdminHttpError(400, 'invalid', 'malformed multipart/form-data body');
+    throw malformed();
   }
   const params = Object.create(null) as Record<string, unknown>;
+  let files = 0;
   for (const [name, value] of form) {
-    if (typeof value === 'string') addParam(params, name, value);
-    else {
+    if (typeof value === 'string') {
+      if (Buffer.byteLength(value) > FIELD_LIMIT) {
+        throw new AdminHttpError(400, 'invalid', '表单中有一项内容超过 1 MiB，请改为上传文件。');
+      }
+      addParam(params, name, value);
+    } else {
+      if (++files > MAX_FILES) {
+        throw new AdminHttpError(400, 'invalid', `一次最多上传 ${MAX_FILES} 个文件。`);
+      }
       const file: UploadedFile = {
         filename: value.name,
         mimetype: value.type || 'application/octet-stream',
@@ -67,13 +115,19 @@ async function parseMultipart(contentType: string, body: Buffer): Promise<Record
   return params;
 }
 
-/** Installs the JSON and CSV parsers, and with `forms` the form and multipart parsers, on `scope`. */
-export function installBodyParsers(scope: FastifyInstance, opts: { forms: boolean }): void {
+/**
+ * Installs the JSON and CSV parsers, and with `forms` the form and multipart parsers, on `scope`.
+ * `jsonLimit`: a smaller limit for JSON bodies (the public sign-in endpoint).
+ */
+export function installBodyParsers(
+  scope: FastifyInstance,
+  opts: { forms: boolean; jsonLimit?: number },
+): void {
   scope.removeAllContentTypeParsers();
   const json = scope.getDefaultJsonParser('error', 'error');
   scope.addContentTypeParser(
     'application/json',
-    { parseAs: 'string', bodyLimit: FORM_LIMIT },
+    { parseAs: 'string', bodyLimit: Math.min(opts.jsonLimit ?? FORM_LIMIT, FORM_LIMIT) },
     (request, body, done) => {
       if (body === '') return done(null, undefined);
       void json(request, body as string, done);
@@ -83,6 +137,14 @@ export function installBodyParsers(scope: FastifyInstance, opts: { forms: boolea
     done(null, body),
   );
   if (!opts.forms) return;
+  // Uploads are for signed-in users only (a public route's body is small and never multipart).
+  scope.addHook('preParsing', (request, _reply, payload, done) => {
+    if (!request.user && request.headers['content-type']?.toLowerCase().startsWith('multipart/')) {
+      done(unauthenticated());
+      return;
+    }
+    done(null, payload);
+  });
   scope.addContentTypeParser(
     'application/x-www-form-urlencoded',
     { parseAs: 'string', bodyLimit: FORM_LIMIT },
