@@ -243,6 +243,16 @@ export interface NotifyEventTable {
   delivered_at: number | null;
 }
 
+/**
+ * One row (id 1) whose `version` database triggers raise in the transaction of every change to
+ * a table the registry snapshot holds (see migration 008), so every process can tell cheaply
+ * whether its snapshot is still current.
+ */
+export interface RegistryVersionTable {
+  id: number;
+  version: number;
+}
+
 export interface Database {
   cities: CityTable;
   regions: RegionTable;
@@ -266,4 +276,5 @@ export interface Database {
   password_failures: PasswordFailureTable;
   partner_callbacks: PartnerCallbackTable;
   notify_events: NotifyEventTable;
+  registry_version: RegistryVersionTable;
 }

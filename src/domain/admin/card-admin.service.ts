@@ -292,11 +292,7 @@ export class CardAdminService {
     const db = this.deps.db;
     const found = await findCard(db.kysely, cardNo);
     if (!found) throw new CardError('not_found', `card ${cardNo} not found`);
-    let partner = this.deps.registry.snapshot.partners.get(found.partner_id);
-    if (!partner) {
-      await this.deps.registry.reload();
-      partner = this.deps.registry.snapshot.partners.get(found.partner_id);
-    }
+    const partner = (await this.deps.registry.current()).partners.get(found.partner_id);
     if (!partner) throw new CardError('not_found', `partner ${found.partner_id} not found`);
     const now = this.deps.clock.now();
     return inTransaction(db, async (tx) => {

@@ -2,7 +2,6 @@ import { isIP } from 'node:net';
 import { randomInt } from 'node:crypto';
 import { recordAudit } from '../../db/audit.repository.js';
 import { findCinema, findKind } from '../../db/catalog-admin.repository.js';
-import { bumpRegistryVersion } from '../../db/catalog.repository.js';
 import type { Db } from '../../db/database.js';
 import {
   deleteCallback,
@@ -563,7 +562,7 @@ export class PartnerAdminService {
     return p;
   }
 
-  /** Audits a change and tells every server to reload its registry, in the change's transaction. */
+  /** Audits a change in its transaction (the registry_version triggers tell every server). */
   private async change(
     tx: Executor,
     by: Actor,
@@ -581,7 +580,6 @@ export class PartnerAdminService {
       before,
       after,
     });
-    await bumpRegistryVersion(tx);
   }
 
   private async nextPartnerId(tx: Executor, prefix: string): Promise<string> {

@@ -50,7 +50,7 @@ export function createAdminDeps(x: {
     redemption: new RedemptionService({ db, clock, timeZone }),
     reports: new ReportService({ db, timeZone }),
     audit: new AuditService(db),
-    // Other processes notice through the registry version row within a second.
+    // Other processes see the change before their next request (registry_version triggers).
     afterRegistryChange: () => registry.reload(),
   };
 }
