@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { parseCallbackAllow } from './domain/callback-policy.js';
 import { assertTimeZone } from './domain/time.js';
 
 export interface Config {
@@ -33,6 +34,11 @@ export interface Config {
   reqIdRetentionDays: number;
   logLevel: string;
   trustProxy: boolean;
+  /**
+   * Host names, addresses and CIDR ranges partner callbacks may reach although they are not
+   * public (this host, private networks); everything else non-public is refused.
+   */
+  callbackAllow: string[];
 }
 
 export const DEFAULT_SMS_TEMPLATE =
@@ -93,6 +99,12 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   if (demoKey !== undefined && !/^[A-Za-z0-9]{8,64}$/.test(demoKey)) {
     throw new ConfigError('MOVTICKET_DEMO_KEY is invalid: expected 8 to 64 letters or digits');
   }
+  let callbackAllow: string[];
+  try {
+    callbackAllow = parseCallbackAllow(env.MOVTICKET_CALLBACK_ALLOW ?? '');
+  } catch (err) {
+    throw new ConfigError(`MOVTICKET_CALLBACK_ALLOW is invalid: ${(err as Error).message}`);
+  }
   const config: Config = {
     port: intVar(env, 'PORT', 8080, 0, 65535),
     host,
@@ -118,6 +130,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     reqIdRetentionDays: intVar(env, 'MOVTICKET_REQ_ID_DAYS', 7, 1, 365),
     logLevel: env.LOG_LEVEL || 'info',
     trustProxy: boolVar(env, 'MOVTICKET_TRUST_PROXY', false),
+    callbackAllow,
     ...overrides,
   };
   // Node refuses a headers timeout above the whole-request timeout.

@@ -7,6 +7,7 @@ import { PartnerAdminService } from '../../domain/admin/partner-admin.service.js
 import { RedemptionService } from '../../domain/admin/redemption.service.js';
 import { ReportService } from '../../domain/admin/report.service.js';
 import { UserService } from '../../domain/admin/user.service.js';
+import { CallbackPolicy } from '../../domain/callback-policy.js';
 import type { CardService } from '../../domain/card.service.js';
 import type { Clock } from '../../domain/clock.js';
 import type { Registry } from '../../domain/registry.js';
@@ -44,7 +45,7 @@ export function createAdminDeps(x: {
   return {
     ...x,
     users: new UserService(db, clock),
-    partners: new PartnerAdminService(db, clock),
+    partners: new PartnerAdminService(db, clock, new CallbackPolicy(config.callbackAllow)),
     catalog: new CatalogAdminService(db, clock),
     cardAdmin: new CardAdminService({ db, clock, timeZone, cards, registry }),
     redemption: new RedemptionService({ db, clock, timeZone }),
