@@ -9,6 +9,7 @@ import Fastify, {
 } from 'fastify';
 import type { Config } from './config.js';
 import type { Db } from './db/database.js';
+import { CallbackPolicy } from './domain/callback-policy.js';
 import { CardService } from './domain/card.service.js';
 import type { Clock } from './domain/clock.js';
 import { Registry } from './domain/registry.js';
@@ -21,6 +22,7 @@ import { Metrics, registerMetricsRoute } from './http/metrics.js';
 import { createAdminDeps, registerAdmin } from './http/admin/index.js';
 import { AdminHttpError, sendError } from './http/admin/errors.js';
 import { bodyTooLarge, parseForm, readMultipart } from './http/partner/body.js';
+import { callbackTransport } from './workers/callback-transport.js';
 import { DEFAULT_NOTIFY_OUTBOX, NotifyOutbox } from './workers/notify-outbox.js';
 import { SmsOutbox } from './workers/sms-outbox.js';
 import type { SmsSender } from './workers/sms-senders.js';
@@ -109,7 +111,13 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     backoffBaseMs: config.smsBackoffBaseMs,
     backoffMaxMs: config.smsBackoffMaxMs,
   });
-  const notify = new NotifyOutbox(db, clock, log, { ...DEFAULT_NOTIFY_OUTBOX, timeZone: config.timeZone });
+  const notify = new NotifyOutbox(
+    db,
+    clock,
+    log,
+    { ...DEFAULT_NOTIFY_OUTBOX, timeZone: config.timeZone },
+    callbackTransport(new CallbackPolicy(config.callbackAllow)),
+  );
   const partnerApi = new PartnerApi({
     db,
     clock,

@@ -129,4 +129,25 @@ describe('configuration', () => {
     }
     expect(() => loadConfig({ MOVTICKET_TRUST_PROXY: 'true' })).toThrow(/addresses or CIDR ranges/);
   });
+
+  it('reads the hosts and ranges callbacks may reach although they are not public', () => {
+    expect(loadConfig({}).callbackAllow).toEqual([]);
+    expect(
+      loadConfig({ MOVTICKET_CALLBACK_ALLOW: ' notify.lan , 127.0.0.1,10.20.0.0/16,fd00::/8,' })
+        .callbackAllow,
+    ).toEqual(['notify.lan', '127.0.0.1', '10.20.0.0/16', 'fd00::/8']);
+    for (const bad of [
+      '10.0.0.0/33',
+      'fd00::/129',
+      'not a host',
+      'http://x.lan',
+      '10.0.0.0/8/1',
+      'a_b.lan',
+    ]) {
+      expect(() => loadConfig({ MOVTICKET_CALLBACK_ALLOW: bad }), bad).toThrow(ConfigError);
+      expect(() => loadConfig({ MOVTICKET_CALLBACK_ALLOW: bad }), bad).toThrow(
+        /^MOVTICKET_CALLBACK_ALLOW is invalid/,
+      );
+    }
+  });
 });

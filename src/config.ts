@@ -1,6 +1,7 @@
 import fs from 'node:fs';
 import { isIP } from 'node:net';
 import path from 'node:path';
+import { parseCallbackAllow } from './domain/callback-policy.js';
 import { assertTimeZone } from './domain/time.js';
 
 export interface Config {
@@ -47,6 +48,11 @@ export interface Config {
    * `loopback` / `linklocal` / `uniquelocal`; false (the default) believes none.
    */
   trustProxy: false | string[];
+  /**
+   * Host names, addresses and CIDR ranges partner callbacks may reach although they are not
+   * public (this host, private networks); everything else non-public is refused.
+   */
+  callbackAllow: string[];
 }
 
 export const DEFAULT_SMS_TEMPLATE =
@@ -164,6 +170,12 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   if (demoKey !== undefined && !/^[A-Za-z0-9]{8,64}$/.test(demoKey)) {
     throw new ConfigError('MOVTICKET_DEMO_KEY is invalid: expected 8 to 64 letters or digits');
   }
+  let callbackAllow: string[];
+  try {
+    callbackAllow = parseCallbackAllow(env.MOVTICKET_CALLBACK_ALLOW ?? '');
+  } catch (err) {
+    throw new ConfigError(`MOVTICKET_CALLBACK_ALLOW is invalid: ${(err as Error).message}`);
+  }
   const config: Config = {
     port: intVar(env, 'PORT', 8080, 0, 65535),
     host,
@@ -192,6 +204,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     metricsHost: env.MOVTICKET_METRICS_HOST || '127.0.0.1',
     metricsToken: tokenFile(env, 'MOVTICKET_METRICS_TOKEN_FILE'),
     trustProxy: trustProxyVar(env),
+    callbackAllow,
     ...overrides,
   };
   // Node refuses a headers timeout above the whole-request timeout.

@@ -230,6 +230,35 @@ for (const engine of engines()) {
       }
     });
 
+    it('refuses a callback URL into this host or a private network unless the operator allows it', async () => {
+      const setup = await openDb();
+      try {
+        await new PartnerAdminService(setup, systemClock).create(admin, { name: '渠道甲' });
+      } finally {
+        await setup.close();
+      }
+      const set = (url: string, extra: Record<string, string> = {}) =>
+        movticket({ ...env, ...extra }, ['partner', 'set', 'MT000001', '--callback-url', url]);
+      const [metadata, allowed, badConfig] = await Promise.all([
+        set('http://169.254.169.254/latest/meta-data'),
+        set('http://10.20.0.7:8080/notify', { MOVTICKET_CALLBACK_ALLOW: 'notify.lan, 10.20.0.0/16' }),
+        set('http://10.20.0.7/notify', { MOVTICKET_CALLBACK_ALLOW: '10.20.0.0/99' }),
+      ]);
+      expect(metadata).toMatchObject({
+        code: 1,
+        stderr:
+          'movticket: callback_url must not point to this host or a private network: 169.254.169.254 is a link-local address (an operator can allow it with MOVTICKET_CALLBACK_ALLOW)\n',
+      });
+      expect(allowed).toMatchObject({
+        code: 0,
+        stdout: 'partner MT000001 callback_url: http://10.20.0.7:8080/notify\n',
+      });
+      expect(badConfig.code).toBe(1);
+      expect(badConfig.stderr).toMatch(
+        /MOVTICKET_CALLBACK_ALLOW is invalid: 10\.20\.0\.0\/99 has a bad prefix length/,
+      );
+    });
+
     it('imports a catalog file with progress and an error report, sets prices and searches the audit log', async () => {
       const setup = await openDb();
       try {

@@ -2,11 +2,12 @@ import os from 'node:os';
 import path from 'node:path';
 import fs from 'node:fs';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../src/db/database.js';
 import { migrateTo } from '../src/db/migrations.js';
+import { readRegistryVersion } from '../src/db/catalog.repository.js';
 import { findRequest } from '../src/db/request.repository.js';
 import { paramsHash } from '../src/domain/request-log.js';
 import { createPgDatabase } from './support/engines.js';
@@ -106,6 +107,44 @@ for (const target of targets) {
         await expect(t.client.kinds({ reqId: 'old2' })).rejects.toMatchObject({ type: 'duplicate_req_id' });
       } finally {
         await t.close();
+      }
+    });
+
+    it('counts every change to the registry tables after the upgrade, by whatever path it comes', async () => {
+      const { kysely, reopen } = await target.raw('004_read_answers');
+      await kysely
+        .insertInto('cities' as never)
+        .values({ code_id: '001', code_name: '北京', remark: '', sort: 1 } as never)
+        .execute();
+      await kysely.destroy();
+      const db = await reopen();
+      try {
+        const v0 = await readRegistryVersion(db.kysely);
+        expect(await db.registryVersion()).toBe(v0);
+        await sql`update cities set code_name = '北京市'`.execute(db.kysely);
+        const v1 = await readRegistryVersion(db.kysely);
+        expect(v1).toBeGreaterThan(v0);
+        await sql`insert into partners (partner_id, name, bus_id, created_at) values ('CS000001', 'p', '1', 0)`.execute(
+          db.kysely,
+        );
+        await sql`insert into partner_prices values ('CS000001', 'cinema', '1001', 100)`.execute(db.kysely);
+        await sql`delete from partner_prices`.execute(db.kysely);
+        const v2 = await readRegistryVersion(db.kysely);
+        expect(v2).toBeGreaterThanOrEqual(v1 + 3);
+        // A rolled-back change leaves it where it was.
+        await db.kysely
+          .transaction()
+          .execute(async (tx) => {
+            await sql`update partners set status = 'suspended'`.execute(tx);
+            throw new Error('abandon');
+          })
+          .catch(() => {});
+        expect(await db.registryVersion()).toBe(v2);
+        // Tables the registry does not hold do not count.
+        await sql`insert into meta (key, value) values ('x', 'y')`.execute(db.kysely);
+        expect(await db.registryVersion()).toBe(v2);
+      } finally {
+        await db.close();
       }
     });
   });

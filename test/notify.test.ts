@@ -1,12 +1,15 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PartnerAdminService } from '../src/domain/admin/partner-admin.service.js';
 import { CardAdminService } from '../src/domain/admin/card-admin.service.js';
 import { RedemptionService, type StaffUser } from '../src/domain/admin/redemption.service.js';
 import { formatYmdHis } from '../src/domain/time.js';
 import { sweepExpired } from '../src/workers/expiry.js';
+import { upsertCallback } from '../src/db/notify.repository.js';
+import { CallbackPolicy } from '../src/domain/callback-policy.js';
+import { callbackTransport, type Resolver } from '../src/workers/callback-transport.js';
 import { DEFAULT_NOTIFY_OUTBOX, NotifyOutbox } from '../src/workers/notify-outbox.js';
 import { adminCall, makeUser, newOnce, signIn } from './support/admin.js';
 import { engines } from './support/engines.js';
@@ -19,6 +22,13 @@ const MIN = 60_000;
 const HOUR = 60 * MIN;
 const ROOT = { actor: 'cli:test', role: 'admin' as const };
 const quiet = { warn: () => {}, error: () => {} };
+/** The test receivers listen on loopback: the operator's allowance that lets callbacks reach them. */
+const LOOPBACK_ALLOWED = ['127.0.0.1'];
+/** A resolver that answers every name with `addresses`, as DNS under someone else's control may. */
+const resolvesTo =
+  (...addresses: string[]): Resolver =>
+  async () =>
+    addresses.map((address) => ({ address, family: net.isIP(address) }));
 const WIRE_ORDER = [
   'partner_id',
   'sec_id',
@@ -46,7 +56,7 @@ interface Received {
 /** A partner's callback endpoint on a real port; answers `status`. */
 async function startReceiver() {
   const received: Received[] = [];
-  const state = { status: 200 };
+  const state = { status: 200, location: '' };
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString('utf8')));
@@ -58,7 +68,9 @@ async function startReceiver() {
         params: Object.fromEntries(entries),
         answered: state.status,
       });
-      res.writeHead(state.status, { 'content-type': 'text/plain' }).end(state.status === 200 ? 'ok' : 'no');
+      const headers: Record<string, string> = { 'content-type': 'text/plain' };
+      if (state.location) headers.location = state.location;
+      res.writeHead(state.status, headers).end(state.status === 200 ? 'ok' : 'no');
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -71,6 +83,21 @@ async function startReceiver() {
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     },
+  };
+}
+
+/** A loopback port that only counts the connections made to it. */
+async function startListener() {
+  let connections = 0;
+  const server = net.createServer((socket) => {
+    connections++;
+    socket.destroy();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    port: (server.address() as AddressInfo).port,
+    connections: () => connections,
+    close: () => new Promise((r) => server.close(r)),
   };
 }
 
@@ -96,10 +123,10 @@ for (const engine of engines()) {
     let partners: PartnerAdminService;
     let outbox: NotifyOutbox;
     beforeEach(async () => {
-      t = await makeTestApp(await engine.open());
+      t = await makeTestApp(await engine.open(), { config: { callbackAllow: LOOPBACK_ALLOWED } });
       receiver = await startReceiver();
-      partners = new PartnerAdminService(t.db, t.clock);
-      outbox = new NotifyOutbox(t.db, t.clock, quiet, { ...DEFAULT_NOTIFY_OUTBOX, timeZone: TZ });
+      partners = new PartnerAdminService(t.db, t.clock, new CallbackPolicy(LOOPBACK_ALLOWED));
+      outbox = outboxWith(callbackTransport(new CallbackPolicy(LOOPBACK_ALLOWED)));
     });
     afterEach(async () => {
       await t.close();
@@ -107,6 +134,8 @@ for (const engine of engines()) {
     });
     afterAll(() => engine.cleanup());
 
+    const outboxWith = (transport: ConstructorParameters<typeof NotifyOutbox>[4]) =>
+      new NotifyOutbox(t.db, t.clock, quiet, { ...DEFAULT_NOTIFY_OUTBOX, timeZone: TZ }, transport);
     const events = () => t.db.kysely.selectFrom('notify_events').selectAll().orderBy('created_at').execute();
     const eventOf = (id: string) =>
       t.db.kysely
@@ -394,6 +423,193 @@ for (const engine of engines()) {
       await expect(
         partners.setCallback({ actor: 'user:cici', role: 'cinema' }, 'CS000001', receiver.url),
       ).rejects.toMatchObject({ code: 'forbidden' });
+    });
+
+    it('refuses callback URLs into this host or a private network, in every spelling, by default', async () => {
+      const strict = new PartnerAdminService(t.db, t.clock);
+      const refused: [string, string][] = [
+        ['http://127.0.0.1:8080/notify', '127.0.0.1'],
+        ['http://127.1/notify', '127.0.0.1'],
+        ['http://[::1]/notify', '::1'],
+        ['http://localhost:8080/notify', 'localhost'],
+        ['https://LOCALHOST./notify', 'localhost'],
+        ['http://admin.localhost/notify', 'admin.localhost'],
+        ['http://0x7f000001/notify', '127.0.0.1'],
+        ['http://2130706433/notify', '127.0.0.1'],
+        ['http://0177.0.0.1/notify', '127.0.0.1'],
+        ['http://169.254.169.254/latest/meta-data/', '169.254.169.254'],
+        ['http://10.0.0.5/notify', '10.0.0.5'],
+        ['http://172.16.3.4/notify', '172.16.3.4'],
+        ['http://172.31.255.254/notify', '172.31.255.254'],
+        ['http://192.168.1.1/notify', '192.168.1.1'],
+        ['http://100.64.0.1/notify', '100.64.0.1'],
+        ['http://[fc00::1]/notify', 'fc00::1'],
+        ['http://[fd12:3456::1]/notify', 'fd12:3456::1'],
+        ['http://[fe80::1]/notify', 'fe80::1'],
+        ['http://[::ffff:127.0.0.1]/notify', '::ffff:7f00:1'],
+        ['http://[::ffff:10.1.2.3]/notify', '::ffff:a01:203'],
+        ['http://0.0.0.0/notify', '0.0.0.0'],
+        ['http://0/notify', '0.0.0.0'],
+        ['http://[::]/notify', '::'],
+      ];
+      for (const [url, address] of refused) {
+        const err = await strict.setCallback(ROOT, 'CS000001', url).then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expect(err, url).toMatchObject({ code: 'invalid', field: 'callback_url' });
+        expect((err as Error).message, url).toMatch(
+          new RegExp(`^callback_url must not point to this host or a private network: \\S+ is a .+ address`),
+        );
+        expect((err as Error).message, url).toContain(` ${address} is a `);
+      }
+      expect(await strict.notifyLog(ROOT, 'CS000001')).toMatchObject({ callbackUrl: null });
+      // Public addresses and names (checked again when sending) are fine.
+      for (const url of ['https://notify.partner.example.com/n', 'http://8.8.8.8/n', 'http://172.32.0.1/n']) {
+        expect((await strict.setCallback(ROOT, 'CS000001', url)).callbackUrl).toBe(url);
+      }
+      // The operator's allowance lets named hosts and ranges through, and only those.
+      const allowing = new PartnerAdminService(
+        t.db,
+        t.clock,
+        new CallbackPolicy(['notify.lan', '10.20.0.0/16', 'localhost']),
+      );
+      for (const url of ['http://10.20.9.9/n', 'http://localhost:9/n', 'http://NOTIFY.LAN/n']) {
+        await expect(allowing.setCallback(ROOT, 'CS000001', url), url).resolves.toBeTruthy();
+      }
+      await expect(allowing.setCallback(ROOT, 'CS000001', 'http://10.21.0.1/n')).rejects.toMatchObject({
+        field: 'callback_url',
+      });
+    });
+
+    it('refuses such a URL through the admin API, and in Chinese on the console', async () => {
+      const s = await signIn(t, await makeUser(t, 'operator'));
+      const api = await adminCall(t, 'PUT', '/admin/api/partners/CS000001/callback', {
+        session: s,
+        body: { url: 'http://169.254.169.254/latest/meta-data/' },
+      });
+      expect(api.status).toBe(400);
+      expect(api.json()).toMatchObject({
+        error: {
+          code: 'invalid',
+          field: 'callback_url',
+          message: expect.stringMatching(/169\.254\.169\.254 is a link-local address/),
+        },
+      });
+      const page = await t.app.fastify.inject({
+        method: 'POST',
+        url: '/admin/partners/CS000001/callback',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: s.cookie },
+        payload: new URLSearchParams({ _csrf: s.csrf, callback_url: 'http://10.0.0.5/notify' }).toString(),
+      });
+      expect(page.statusCode).toBe(400);
+      expect(page.body).toContain('回调 URL 不能指向本机或内网：10.0.0.5 是内网地址');
+      expect(await partners.notifyLog(ROOT, 'CS000001')).toMatchObject({ callbackUrl: null });
+    });
+
+    it('refuses at delivery a host name that resolves to this host, and connects to nothing', async () => {
+      const listener = await startListener();
+      try {
+        // The name passes when it is set; what it resolves to is only known when sending.
+        await new PartnerAdminService(t.db, t.clock).setCallback(
+          ROOT,
+          'CS000001',
+          `http://notify.partner.example:${listener.port}/n`,
+        );
+        await t.client.ban({ cardNo: await newCard() });
+        const { event_id: eventId } = (await events())[0]!;
+        const strict = (resolver: Resolver) => outboxWith(callbackTransport(new CallbackPolicy(), resolver));
+
+        expect(await strict(resolvesTo('127.0.0.1')).runOnce()).toBe(1);
+        expect(await eventOf(eventId)).toMatchObject({
+          status: 'queued',
+          attempts: 1,
+          last_status: null,
+          last_error: 'callback_refused: notify.partner.example → 127.0.0.1 is a loopback address; not sent',
+        });
+        // Every address is checked: one public answer does not let the private one through.
+        t.clock.advance(HOUR);
+        expect(await strict(resolvesTo('93.184.216.34', '::ffff:127.0.0.1')).runOnce()).toBe(1);
+        expect((await eventOf(eventId)).last_error).toBe(
+          'callback_refused: notify.partner.example → ::ffff:127.0.0.1 is a loopback address; not sent',
+        );
+        // A URL stored before the rules existed is checked when sending too (system resolver).
+        await upsertCallback(t.db.kysely, 'CS000001', `http://localhost:${listener.port}/n`, t.clock.now());
+        t.clock.advance(HOUR);
+        expect(await outboxWith(undefined).runOnce()).toBe(1);
+        expect((await eventOf(eventId)).last_error).toBe(
+          'callback_refused: localhost is a loopback address; not sent',
+        );
+        await upsertCallback(
+          t.db.kysely,
+          'CS000001',
+          `http://[::ffff:7f00:1]:${listener.port}/n`,
+          t.clock.now(),
+        );
+        t.clock.advance(HOUR);
+        expect(await outboxWith(undefined).runOnce()).toBe(1);
+        expect((await eventOf(eventId)).last_error).toMatch(
+          /^callback_refused: ::ffff:7f00:1 is a loopback address/,
+        );
+        expect(listener.connections()).toBe(0);
+
+        // The console says it was refused, in Chinese, not as a connection outcome.
+        const s = await signIn(t, await makeUser(t, 'operator'));
+        const page = await t.app.fastify.inject({
+          url: '/admin/partners/CS000001',
+          headers: { cookie: s.cookie },
+        });
+        expect(page.body).toContain('已拒绝投递：::ffff:7f00:1 是本机回环地址，未发送（callback_refused）');
+        expect((await partners.notifyLog(ROOT, 'CS000001')).events[0]).toMatchObject({
+          lastStatus: null,
+          lastError: expect.stringMatching(/^callback_refused: /),
+        });
+      } finally {
+        await listener.close();
+      }
+    });
+
+    it('delivers to a name or range the operator allowed, to the address it checked', async () => {
+      await new PartnerAdminService(t.db, t.clock).setCallback(
+        ROOT,
+        'CS000001',
+        receiver.url.replace('127.0.0.1', 'notify.partner.example'),
+      );
+      const cardNo = await newCard();
+      await t.client.ban({ cardNo });
+      const byRange = callbackTransport(new CallbackPolicy(['127.0.0.0/8']), resolvesTo('127.0.0.1'));
+      expect(await outboxWith(byRange).runOnce()).toBe(1);
+      expect(receiver.received.map((r) => r.params.card_no)).toEqual([cardNo]);
+
+      const second = await newCard();
+      await t.client.ban({ cardNo: second });
+      const byName = callbackTransport(
+        new CallbackPolicy(['notify.partner.example']),
+        resolvesTo('127.0.0.1'),
+      );
+      expect(await outboxWith(byName).runOnce()).toBe(1);
+      expect(receiver.received.map((r) => r.params.card_no)).toEqual([cardNo, second]);
+      expect((await events()).every((e) => e.status === 'delivered')).toBe(true);
+    });
+
+    it('does not follow a redirect, wherever it points', async () => {
+      const listener = await startListener();
+      try {
+        await partners.setCallback(ROOT, 'CS000001', receiver.url);
+        receiver.state.status = 302;
+        receiver.state.location = `http://127.0.0.1:${listener.port}/internal`;
+        await t.client.ban({ cardNo: await newCard() });
+        expect(await outbox.runOnce()).toBe(1);
+        expect((await events())[0]).toMatchObject({
+          status: 'queued',
+          last_status: 302,
+          last_error: 'HTTP 302',
+        });
+        expect(receiver.received).toHaveLength(1);
+        expect(listener.connections()).toBe(0);
+      } finally {
+        await listener.close();
+      }
     });
 
     it('sets the callback, lists the delivery log and retries through the admin API', async () => {

@@ -14,6 +14,7 @@ import {
   type PartnerView,
   type PriceTarget,
 } from '../domain/admin/partner-admin.service.js';
+import { CallbackPolicy } from '../domain/callback-policy.js';
 import { CINEMA_CSV_COLUMNS } from '../domain/admin/catalog-import.js';
 import { ROLES, UserService } from '../domain/admin/user.service.js';
 import { formatYuan } from '../domain/money.js';
@@ -233,7 +234,7 @@ export function registerAdminCommands(program: Command, overrides: Partial<Admin
           by: { actor: ctx.actor, role },
           tz: ctx.config.timeZone,
           users: new UserService(ctx.db, ctx.clock),
-          partners: new PartnerAdminService(ctx.db, ctx.clock),
+          partners: new PartnerAdminService(ctx.db, ctx.clock, new CallbackPolicy(ctx.config.callbackAllow)),
           catalog: new CatalogAdminService(ctx.db, ctx.clock),
           audit: new AuditService(ctx.db),
         });

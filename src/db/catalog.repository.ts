@@ -22,7 +22,10 @@ export interface RegistryRows {
   partnerPrices: Selectable<PartnerPriceTable>[];
 }
 
-/** Everything the partner API reads but rarely changes: catalog, partners, keys and prices. */
+/**
+ * Everything the partner API reads but rarely changes: catalog, partners, keys and prices. Each
+ * table read here must raise `registry_version` on change (triggers, migration 008).
+ */
 export async function loadRegistryRows(db: Executor): Promise<RegistryRows> {
   const [cities, regions, cinemas, kinds, kindCinemas, partners, securityConfigs, partnerPrices] =
     await Promise.all([
@@ -38,20 +41,25 @@ export async function loadRegistryRows(db: Executor): Promise<RegistryRows> {
   return { cities, regions, cinemas, kinds, kindCinemas, partners, securityConfigs, partnerPrices };
 }
 
-const VERSION_KEY = 'registry_version';
-
-/** The registry version; every change to catalog, partners, keys or prices bumps it. */
-export async function readRegistryVersion(db: Executor): Promise<string> {
-  const row = await db.selectFrom('meta').select('value').where('key', '=', VERSION_KEY).executeTakeFirst();
-  return row?.value ?? '0';
+/** The registry version; triggers raise it with every change to the tables above (migration 008). */
+export async function readRegistryVersion(db: Executor): Promise<number> {
+  const row = await db
+    .selectFrom('registry_version')
+    .select('version')
+    .where('id', '=', 1)
+    .executeTakeFirst();
+  return Number(row?.version ?? 0);
 }
 
+/**
+ * Raises the registry version by hand. The triggers already do so for every change to the
+ * registry's tables; this is for a change they cannot see (and for tests).
+ */
 export async function bumpRegistryVersion(db: Executor): Promise<void> {
-  const next = `${Date.now()}-${Math.random().toString(36).slice(2, 10)}`;
   await db
-    .insertInto('meta')
-    .values({ key: VERSION_KEY, value: next })
-    .onConflict((oc) => oc.column('key').doUpdateSet({ value: next }))
+    .updateTable('registry_version')
+    .set((eb) => ({ version: eb('version', '+', 1) }))
+    .where('id', '=', 1)
     .execute();
 }
 

@@ -33,6 +33,12 @@ export interface Db {
   renewSmsLeases(ids: string[], held: number, leaseUntil: number): Promise<string[]>;
   /** The same for partner notify events. */
   renewNotifyLeases(ids: string[], held: number, leaseUntil: number): Promise<string[]>;
+  /**
+   * The committed registry version (see migration 008), read for every partner request: on
+   * SQLite a prepared single-row select on the connection (microseconds); on PostgreSQL the
+   * reads asked for in one turn of the event loop share one round trip.
+   */
+  registryVersion(): Promise<number>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -71,9 +77,17 @@ function openSqlite(file: string): Db {
   sqlite.pragma('wal_autocheckpoint = 4000');
   const kysely = new Kysely<Database>({ dialect: new FastSqliteDialect(sqlite) });
   const batcher = new WriteBatcher(kysely);
+  let versionStmt: SQLite.Statement<[], number> | undefined;
   return {
     kysely,
     engine: 'sqlite',
+    registryVersion: () => {
+      // Inside an open write batch the connection would see uncommitted (and maybe rolled back)
+      // changes: then wait for the connection like any other query.
+      if (sqlite.inTransaction) return readVersion(kysely);
+      versionStmt ??= sqlite.prepare<[], number>(VERSION_SQL).pluck();
+      return Promise.resolve(Number(versionStmt.get() ?? 0));
+    },
     writeTransaction: (fn) => batcher.run(fn),
     isUniqueViolation: (err) =>
       typeof err === 'object' &&
@@ -109,6 +123,7 @@ function openPostgres(url: string, poolSize: number): Db {
   return {
     kysely,
     engine: 'postgres',
+    registryVersion: coalescePerTurn(() => readVersion(kysely)),
     writeTransaction: (fn) => kysely.transaction().execute(fn),
     isUniqueViolation: (err) =>
       typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505',
@@ -133,6 +148,34 @@ function openPostgres(url: string, poolSize: number): Db {
       await sql`select 1`.execute(kysely);
     },
     close: () => kysely.destroy(),
+  };
+}
+
+const VERSION_SQL = 'select version from registry_version where id = 1';
+
+async function readVersion(kysely: Kysely<Database>): Promise<number> {
+  const row = await kysely
+    .selectFrom('registry_version')
+    .select('version')
+    .where('id', '=', 1)
+    .executeTakeFirst();
+  return Number(row?.version ?? 0);
+}
+
+/**
+ * Calls made in one turn of the event loop share one run of `read`, started after that turn: a
+ * caller never gets the result of a read that began before it asked.
+ */
+function coalescePerTurn<T>(read: () => Promise<T>): () => Promise<T> {
+  let next: Promise<T> | null = null;
+  return () => {
+    next ??= new Promise<T>((resolve, reject) => {
+      setImmediate(() => {
+        next = null;
+        read().then(resolve, reject);
+      });
+    });
+    return next;
   };
 }
 

@@ -274,6 +274,16 @@ export interface IdempotencyKeyTable {
   expires_at: number;
 }
 
+/**
+ * One row (id 1) whose `version` database triggers raise in the transaction of every change to
+ * a table the registry snapshot holds (see migration 008), so every process can tell cheaply
+ * whether its snapshot is still current.
+ */
+export interface RegistryVersionTable {
+  id: number;
+  version: number;
+}
+
 export interface Database {
   cities: CityTable;
   regions: RegionTable;
@@ -299,4 +309,5 @@ export interface Database {
   partner_callbacks: PartnerCallbackTable;
   notify_events: NotifyEventTable;
   idempotency_keys: IdempotencyKeyTable;
+  registry_version: RegistryVersionTable;
 }

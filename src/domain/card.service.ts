@@ -14,7 +14,7 @@ import { ApiError, cardState, notFound, rateLimited } from '../errors.js';
 import { effectiveStatus, presentBoughtCard, presentCardStatus, presentPaidCard } from './card.presenter.js';
 import type { Clock } from './clock.js';
 import { recordNotifyEvent } from './notify.js';
-import type { Partner, Registry } from './registry.js';
+import type { Partner, Registry, RegistrySnapshot } from './registry.js';
 import { generateCardNo, generatePassword } from './secrets.js';
 import { maskMobile, renderSmsText } from './sms-template.js';
 import { formatYmdHis, startOfDay } from './time.js';
@@ -43,8 +43,14 @@ export class CardService {
     private readonly settings: CardSettings,
   ) {}
 
-  buyByCinema(tx: Executor, partner: Partner, cinemaId: string, req: BuyRequest): Promise<WireObject> {
-    const snap = this.registry.snapshot;
+  /** `snap` is the snapshot the request was authorized with, so its price is the one it saw. */
+  buyByCinema(
+    tx: Executor,
+    partner: Partner,
+    cinemaId: string,
+    req: BuyRequest,
+    snap: RegistrySnapshot = this.registry.snapshot,
+  ): Promise<WireObject> {
     const cinema = snap.cinemasById.get(cinemaId);
     if (!cinema || !cinema.active) throw notFound('cinema', cinemaId);
     return this.issue(
@@ -56,8 +62,13 @@ export class CardService {
     );
   }
 
-  buyByKind(tx: Executor, partner: Partner, kindId: string, req: BuyRequest): Promise<WireObject> {
-    const snap = this.registry.snapshot;
+  buyByKind(
+    tx: Executor,
+    partner: Partner,
+    kindId: string,
+    req: BuyRequest,
+    snap: RegistrySnapshot = this.registry.snapshot,
+  ): Promise<WireObject> {
     const kind = snap.kindsById.get(kindId);
     if (!kind || !kind.active) throw notFound('kind', kindId);
     return this.issue(tx, partner, { cinema_id: null, kind_id: kindId }, snap.kindPrice(partner, kind), req);

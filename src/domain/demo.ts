@@ -1,5 +1,5 @@
 import type { Db } from '../db/database.js';
-import { bumpRegistryVersion, getMeta, setMeta } from '../db/catalog.repository.js';
+import { getMeta, setMeta } from '../db/catalog.repository.js';
 import {
   findSecurityConfig,
   insertCatalog,
@@ -97,7 +97,6 @@ export async function ensureDemoData(db: Db, now: number, demoKey?: string): Pro
       const sec = await findSecurityConfig(tx, DEMO_PARTNER.partnerId, DEMO_PARTNER.secId);
       if (sec && demoKey && sec.md5key !== demoKey) {
         await setSecurityConfigKey(tx, DEMO_PARTNER.partnerId, DEMO_PARTNER.secId, demoKey);
-        await bumpRegistryVersion(tx);
         return { md5key: demoKey, seeded: false };
       }
       return { md5key: sec?.md5key ?? '', seeded: false };
@@ -123,7 +122,6 @@ export async function ensureDemoData(db: Db, now: number, demoKey?: string): Pro
       created_at: now,
     });
     await setMeta(tx, 'demo_seeded', '1');
-    await bumpRegistryVersion(tx);
     return { md5key, seeded: true };
   });
   return result;

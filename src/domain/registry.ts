@@ -1,5 +1,5 @@
 import type { Db } from '../db/database.js';
-import { loadRegistryRows, readRegistryVersion, type RegistryRows } from '../db/catalog.repository.js';
+import { loadRegistryRows, type RegistryRows } from '../db/catalog.repository.js';
 import type { CinemaTable, KindTable, PartnerTable } from '../db/schema.js';
 import type { SignMode } from './sign.js';
 
@@ -150,55 +150,67 @@ export class RegistrySnapshot {
 }
 
 /**
- * Holds the current snapshot. Catalog and partner settings change rarely, so the partner API
- * reads them from memory; a version row in the database tells every process sharing it when
- * to reload (checked at most every `checkEveryMs`).
+ * Holds the current snapshot. Catalog and partner settings change rarely, so requests read them
+ * from memory; but a change made anywhere (this process, another server, the CLI) must be seen
+ * by the next request. Database triggers raise a version counter in the transaction of every
+ * change (migration 008); `current()` compares it before a request is answered and reloads when
+ * it moved.
  */
 export class Registry {
-  private version = '';
-  private lastCheck = 0;
-  private refreshing: Promise<void> | null = null;
+  private version: number;
+  private reloading: Promise<void> | null = null;
 
   private constructor(
     private readonly db: Db,
     private snap: RegistrySnapshot,
-    private readonly checkEveryMs: number,
-  ) {}
-
-  static async load(db: Db, checkEveryMs = 1000): Promise<Registry> {
-    const version = await readRegistryVersion(db.kysely);
-    const registry = new Registry(db, new RegistrySnapshot(await loadRegistryRows(db.kysely)), checkEveryMs);
-    registry.version = version;
-    registry.lastCheck = Date.now();
-    return registry;
+    version: number,
+  ) {
+    this.version = version;
   }
 
-  /** The current snapshot; schedules a background version check when due. */
+  static async load(db: Db): Promise<Registry> {
+    const version = await db.registryVersion();
+    return new Registry(db, new RegistrySnapshot(await loadRegistryRows(db.kysely)), version);
+  }
+
+  /**
+   * The snapshot as of the last load, without asking the database. Code answering a request
+   * uses `current()`; this is for work that follows it (an SMS text, a validity period).
+   */
   get snapshot(): RegistrySnapshot {
-    const now = Date.now();
-    if (now - this.lastCheck >= this.checkEveryMs && !this.refreshing) {
-      this.lastCheck = now;
-      this.refreshing = this.checkVersion().finally(() => {
-        this.refreshing = null;
-      });
-    }
+    return this.snap;
+  }
+
+  /** The snapshot with every change committed before this call; reloads first when needed. */
+  async current(): Promise<RegistrySnapshot> {
+    const seen = await this.db.registryVersion();
+    if (seen !== this.version) await this.loadAfter(() => seen === this.version);
     return this.snap;
   }
 
   /** Reloads now; used after a change made by this process. */
-  async reload(): Promise<void> {
-    const version = await readRegistryVersion(this.db.kysely);
-    this.snap = new RegistrySnapshot(await loadRegistryRows(this.db.kysely));
-    this.version = version;
-    this.lastCheck = Date.now();
+  reload(): Promise<void> {
+    return this.loadAfter(() => false);
   }
 
-  private async checkVersion(): Promise<void> {
-    try {
-      const version = await readRegistryVersion(this.db.kysely);
-      if (version !== this.version) await this.reload();
-    } catch {
-      // The database is unreachable; keep serving the last snapshot and try again later.
+  /**
+   * Makes sure a load that began after this call has finished, unless `enough` says the one
+   * already running did the job. Loads never overlap, so an older one cannot land last.
+   */
+  private async loadAfter(enough: () => boolean): Promise<void> {
+    if (this.reloading) {
+      await this.reloading.catch(() => {});
+      if (enough()) return;
     }
+    await (this.reloading ??= this.load().finally(() => {
+      this.reloading = null;
+    }));
+  }
+
+  private async load(): Promise<void> {
+    // The version is read first: a change landing during the load makes the next check reload.
+    const version = await this.db.registryVersion();
+    this.snap = new RegistrySnapshot(await loadRegistryRows(this.db.kysely));
+    this.version = version;
   }
 }

@@ -9,7 +9,9 @@ import {
 import { inTransaction } from '../db/tx.js';
 import { PollingWorker, type WorkerLoop } from './polling-worker.js';
 import type { Clock } from '../domain/clock.js';
+import { CallbackPolicy } from '../domain/callback-policy.js';
 import { notifyForm } from '../domain/notify.js';
+import { callbackTransport, CallbackRefusedError, type NotifyTransport } from './callback-transport.js';
 import type { OutboxLogger } from './sms-outbox.js';
 
 export interface NotifyOutboxOptions extends WorkerLoop {
@@ -34,22 +36,6 @@ export const DEFAULT_NOTIFY_OUTBOX: Omit<NotifyOutboxOptions, 'timeZone'> = {
   giveUpAfterMs: 24 * 3_600_000,
 };
 
-/** POSTs a form; resolves with the HTTP status, rejects when no answer came (refused, timeout). */
-export type NotifyTransport = (url: string, form: [string, string][], timeoutMs: number) => Promise<number>;
-
-export const fetchTransport: NotifyTransport = async (url, form, timeoutMs) => {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded; charset=utf-8' },
-    body: new URLSearchParams(form).toString(),
-    // A redirect is an answer that is not 2xx: the partner fixes its URL instead.
-    redirect: 'manual',
-    signal: AbortSignal.timeout(timeoutMs),
-  });
-  await res.body?.cancel().catch(() => undefined);
-  return res.status;
-};
-
 const MAX_ERROR = 500;
 
 /**
@@ -72,7 +58,8 @@ export class NotifyOutbox extends PollingWorker<NotifyEventRow, NotifyResult> {
     clock: Clock,
     log: OutboxLogger,
     private readonly opts: NotifyOutboxOptions,
-    private readonly transport: NotifyTransport = fetchTransport,
+    // By default no callback may reach this host or a private network (see callback-policy.ts).
+    private readonly transport: NotifyTransport = callbackTransport(new CallbackPolicy()),
   ) {
     super('notify outbox', log, clock, opts);
   }
@@ -111,7 +98,13 @@ export class NotifyOutbox extends PollingWorker<NotifyEventRow, NotifyResult> {
       const error = httpStatus < 200 || httpStatus > 299 ? `HTTP ${httpStatus}` : null;
       return { error, httpStatus, noUrl: false };
     } catch (err) {
-      const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      // A refusal is logged as such (its stable code first), never as a connection outcome.
+      const error =
+        err instanceof CallbackRefusedError
+          ? err.message
+          : err instanceof Error
+            ? `${err.name}: ${err.message}`
+            : String(err);
       return { error, httpStatus: null, noUrl: false };
     }
   }

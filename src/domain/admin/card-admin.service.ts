@@ -311,11 +311,7 @@ export class CardAdminService {
     if (!found) throw new CardError('not_found', `card ${cardNo} not found`);
     const newMobile = to !== undefined && to !== found.mobile;
     const reason = newMobile ? await this.newMobileReason(by, opts) : undefined;
-    let partner = this.deps.registry.snapshot.partners.get(found.partner_id);
-    if (!partner) {
-      await this.deps.registry.reload();
-      partner = this.deps.registry.snapshot.partners.get(found.partner_id);
-    }
+    const partner = (await this.deps.registry.current()).partners.get(found.partner_id);
     if (!partner) throw new CardError('not_found', `partner ${found.partner_id} not found`);
     const now = this.deps.clock.now();
     return inTransaction(db, async (tx) => {

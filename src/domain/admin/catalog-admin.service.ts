@@ -17,7 +17,6 @@ import {
   updateKind,
   updateRegion,
 } from '../../db/catalog-admin.repository.js';
-import { bumpRegistryVersion } from '../../db/catalog.repository.js';
 import type { Db } from '../../db/database.js';
 import type { CinemaTable, CityTable, KindTable, RegionTable } from '../../db/schema.js';
 import { inTransaction, type Executor } from '../../db/tx.js';
@@ -480,7 +479,6 @@ export class CatalogAdminService {
         regionsCreated: report.regionsCreated,
       };
       await audit('catalog.import', 'catalog', opts.source ?? 'csv', null, summary);
-      await bumpRegistryVersion(tx);
       opts.onProgress?.({ phase: 'write', done: total, total });
       return { ...report, applied: true };
     };
@@ -529,7 +527,7 @@ export class CatalogAdminService {
     if (missing.length) throw notFound(missing.length > 1 ? 'cinemas' : 'cinema', missing.join(', '));
   }
 
-  /** Audits a change and tells every server to reload its registry, in the change's transaction. */
+  /** Audits a change in its transaction (the registry_version triggers tell every server). */
   private async change(
     tx: Executor,
     by: Actor,
@@ -548,6 +546,5 @@ export class CatalogAdminService {
       before,
       after,
     });
-    await bumpRegistryVersion(tx);
   }
 }

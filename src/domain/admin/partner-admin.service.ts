@@ -2,7 +2,6 @@ import { isIP } from 'node:net';
 import { randomInt } from 'node:crypto';
 import { recordAudit } from '../../db/audit.repository.js';
 import { findCinema, findKind } from '../../db/catalog-admin.repository.js';
-import { bumpRegistryVersion } from '../../db/catalog.repository.js';
 import type { Db } from '../../db/database.js';
 import {
   deleteCallback,
@@ -34,6 +33,7 @@ import {
 import type { PartnerPriceTable, PartnerTable, SecurityConfigTable } from '../../db/schema.js';
 import { inTransaction, type Executor } from '../../db/tx.js';
 import { INTERFACE_NAMES } from '../interface-names.js';
+import { CallbackPolicy } from '../callback-policy.js';
 import type { Clock } from '../clock.js';
 import { type NotifyEventView, presentNotifyEvent } from '../notify.js';
 import { generateMd5Key } from '../secrets.js';
@@ -211,8 +211,11 @@ function checkTarget(t: PriceTarget): PriceTarget {
 export const MAX_CALLBACK_URL = 500;
 const CALLBACK_RULE = 'must be an absolute http(s) URL, e.g. https://example.com/notify';
 
-/** A trimmed absolute http(s) URL without credentials, or null for '' (no callback). */
-export function checkCallbackUrl(value: unknown): string | null {
+/**
+ * A trimmed absolute http(s) URL without credentials that the policy does not refuse, or null
+ * for '' (no callback).
+ */
+export function checkCallbackUrl(value: unknown, policy = new CallbackPolicy()): string | null {
   if (value === null || value === undefined) return null;
   if (typeof value !== 'string') throw invalid('callback_url', CALLBACK_RULE);
   const v = value.trim();
@@ -229,6 +232,13 @@ export function checkCallbackUrl(value: unknown): string | null {
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid('callback_url', CALLBACK_RULE);
   // The URL is shown in the console and the audit log: no secrets in it.
   if (url.username || url.password) throw invalid('callback_url', 'must not contain a user name or password');
+  const refused = policy.refuseUrl(url);
+  if (refused) {
+    throw invalid(
+      'callback_url',
+      `must not point to this host or a private network: ${refused.address} is a ${refused.kind} address (an operator can allow it with MOVTICKET_CALLBACK_ALLOW)`,
+    );
+  }
   return v;
 }
 
@@ -253,6 +263,8 @@ export class PartnerAdminService {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
+    /** Which callback URLs may be set; by default none reaching this host or a private network. */
+    private readonly callbacks: CallbackPolicy = new CallbackPolicy(),
   ) {}
 
   /** Creates a partner with a fresh partner_id and bus_id; no key yet (see createKey). */
@@ -428,7 +440,7 @@ export class PartnerAdminService {
    */
   async setCallback(by: Actor, partnerId: string, url: string | null): Promise<CallbackView> {
     requireRole(by, STAFF, 'manage partners');
-    const next = checkCallbackUrl(url);
+    const next = checkCallbackUrl(url, this.callbacks);
     return inTransaction(this.db, async (tx) => {
       const p = await this.require(tx, partnerId);
       const before = (await findCallback(tx, p.partner_id))?.url ?? null;
@@ -565,7 +577,7 @@ export class PartnerAdminService {
     return p;
   }
 
-  /** Audits a change and tells every server to reload its registry, in the change's transaction. */
+  /** Audits a change in its transaction (the registry_version triggers tell every server). */
   private async change(
     tx: Executor,
     by: Actor,
@@ -583,7 +595,6 @@ export class PartnerAdminService {
       before,
       after,
     });
-    await bumpRegistryVersion(tx);
   }
 
   private async nextPartnerId(tx: Executor, prefix: string): Promise<string> {

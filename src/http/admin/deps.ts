@@ -9,6 +9,7 @@ import { RedemptionService } from '../../domain/admin/redemption.service.js';
 import { ReportService } from '../../domain/admin/report.service.js';
 import { SettingsService } from '../../domain/admin/settings.service.js';
 import { UserService } from '../../domain/admin/user.service.js';
+import { CallbackPolicy } from '../../domain/callback-policy.js';
 import type { CardService } from '../../domain/card.service.js';
 import type { Clock } from '../../domain/clock.js';
 import type { Registry } from '../../domain/registry.js';
@@ -49,7 +50,7 @@ export function createAdminDeps(x: {
   return {
     ...x,
     users: new UserService(db, clock),
-    partners: new PartnerAdminService(db, clock),
+    partners: new PartnerAdminService(db, clock, new CallbackPolicy(config.callbackAllow)),
     catalog: new CatalogAdminService(db, clock),
     cardAdmin: new CardAdminService({ db, clock, timeZone, cards, registry }),
     redemption: new RedemptionService({ db, clock, timeZone }),
@@ -57,7 +58,7 @@ export function createAdminDeps(x: {
     audit: new AuditService(db),
     settings: new SettingsService(db, clock),
     idempotency: new IdempotencyService(db, clock),
-    // Other processes notice through the registry version row within a second.
+    // Other processes see the change before their next request (registry_version triggers).
     afterRegistryChange: () => registry.reload(),
   };
 }

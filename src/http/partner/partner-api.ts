@@ -192,7 +192,8 @@ export class PartnerApi {
     call: Call,
   ): Promise<Outcome> {
     const { clock, registry, timestampWindowSec, requestLog } = this.deps;
-    const snap = registry.snapshot;
+    // Every change committed before this request (by any process) is seen by it.
+    const snap = await registry.current();
     const partner = snap.partners.get(params.partner_id!);
     const sec = partner?.securityConfigs.get(params.sec_id!);
     if (!partner || !sec) throw new ApiError('unknown_partner', 'unknown partner_id or sec_id');
@@ -283,7 +284,7 @@ export class PartnerApi {
       return cached;
     }
     const outcome = await this.deps.requestLog.runOnce(key, (tx) =>
-      this.mutate(def.name, tx, partner, params),
+      this.mutate(def.name, tx, snap, partner, params),
     );
     this.deps.onMutation?.(def.name);
     return outcome;
@@ -320,13 +321,20 @@ export class PartnerApi {
     }
   }
 
-  private mutate(name: string, tx: Parameters<CardService['pay']>[0], partner: Partner, p: Params) {
+  private mutate(
+    name: string,
+    tx: Parameters<CardService['pay']>[0],
+    snap: RegistrySnapshot,
+    partner: Partner,
+    p: Params,
+  ) {
     const { cards } = this.deps;
+    const buy = { count: Number(p.count), orderNo: p.order_no };
     switch (name) {
       case 'buyByCinema':
-        return cards.buyByCinema(tx, partner, p.cinema_id!, { count: Number(p.count), orderNo: p.order_no });
+        return cards.buyByCinema(tx, partner, p.cinema_id!, buy, snap);
       case 'buyByKind':
-        return cards.buyByKind(tx, partner, p.kind_id!, { count: Number(p.count), orderNo: p.order_no });
+        return cards.buyByKind(tx, partner, p.kind_id!, buy, snap);
       case 'payByCard':
         return cards.pay(
           tx,

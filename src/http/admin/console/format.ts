@@ -1,5 +1,6 @@
 import { AdminError } from '../../../domain/admin/audit.service.js';
 import { CardError, formatDateTime } from '../../../domain/admin/redemption.service.js';
+import { CALLBACK_REFUSED, parseRefusal } from '../../../domain/callback-policy.js';
 import { formatYuan } from '../../../domain/money.js';
 import { maskMobile } from '../../../domain/sms-template.js';
 
@@ -132,6 +133,11 @@ const RULES: [RegExp, (m: RegExpExecArray) => string][] = [
   [/^mobile is malformed/, () => '手机号须为 11 位手机号码'],
   [/^(\S+) must be one of (.+)$/, (m) => `${field(m[1]!)}须为以下之一：${m[2]}`],
   [/^changes are empty/, () => '没有要修改的内容'],
+  [
+    /^callback_url must not point to this host or a private network: (\S+) is a (.+) address/,
+    (m) =>
+      `回调 URL 不能指向本机或内网：${m[1]} 是${addressKind(m[2]!)}地址（确需使用时请运维在 MOVTICKET_CALLBACK_ALLOW 中放行）`,
+  ],
   [/^interfaces are empty$/, () => '请至少选择一个接口'],
   [
     /^(user|partner|cinema|kind|city|region|card) (\S+) (?:already exists)$/,
@@ -155,6 +161,24 @@ const WHAT: Record<string, string> = {
   redemption: '兑换记录',
 };
 const what = (w: string) => WHAT[w] ?? w;
+
+const ADDRESS_KIND: Record<string, string> = {
+  loopback: '本机回环',
+  unspecified: '未指定',
+  private: '内网',
+  'shared (carrier-grade NAT)': '运营商共享（CGNAT）',
+  'link-local': '链路本地',
+  multicast: '组播',
+  reserved: '保留',
+};
+const addressKind = (k: string) => ADDRESS_KIND[k] ?? k;
+
+/** A notify event's last error as the delivery log shows it; a refused callback says so plainly. */
+export function notifyErrorText(lastError: string | null): string {
+  const r = parseRefusal(lastError);
+  if (!r) return lastError ?? '';
+  return `已拒绝投递：${r.target} 是${addressKind(r.kind)}地址，未发送（${CALLBACK_REFUSED}）`;
+}
 const field = (f: string) => FIELD_LABEL[f] ?? f;
 
 /** The message of a service refusal, in Chinese where its shape is known. */

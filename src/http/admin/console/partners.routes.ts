@@ -14,6 +14,7 @@ import {
   isRefusal,
   KEY_STATUS_LABEL,
   label,
+  notifyErrorText,
   PARTNER_STATUS_LABEL,
   refusalOf,
   yuan,
@@ -302,7 +303,7 @@ function notifySection(c: ConsoleContext, request: FastifyRequest, log: NotifyLo
           ${e.status === 'delivered' ? c.time(e.deliveredAt) : e.status === 'queued' ? c.time(e.nextAttemptAt) : ''}
         </td>
         <td>
-          ${e.lastStatus === null ? '' : html`<span class="mono">HTTP ${e.lastStatus}</span> `}${e.lastError ?? ''}
+          ${e.lastStatus === null ? '' : html`<span class="mono">HTTP ${e.lastStatus}</span> `}${notifyErrorText(e.lastError)}
         </td>
         <td class="mono muted">${e.eventId}</td>
         <td>

@@ -98,11 +98,8 @@ export function testerRoutes(c: ConsoleContext): void {
           error: '只有管理员可以使用已保存的密钥签名；请粘贴 md5key。',
         });
       }
-      let config = deps.registry.snapshot.partners.get(partner.partnerId)?.securityConfigs.get(secId);
-      if (!config) {
-        await deps.registry.reload();
-        config = deps.registry.snapshot.partners.get(partner.partnerId)?.securityConfigs.get(secId);
-      }
+      const snap = await deps.registry.current();
+      const config = snap.partners.get(partner.partnerId)?.securityConfigs.get(secId);
       if (!config)
         return render(request, reply, f, {
           status: 400,
