@@ -7,6 +7,11 @@ export interface Config {
   /** `postgres://…` for PostgreSQL; undefined for the embedded SQLite file in `dataDir`. */
   databaseUrl: string | undefined;
   dataDir: string;
+  /**
+   * File holding the keys that seal card passwords at rest (`MOVTICKET_SECRET_KEY_FILE`), owner-only.
+   * Unset: the demo makes and uses `secret.key` in `dataDir`; otherwise start-up refuses.
+   */
+  secretKeyFile: string | undefined;
   demo: boolean;
   demoKey: string | undefined;
   timeZone: string;
@@ -93,11 +98,16 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   if (demoKey !== undefined && !/^[A-Za-z0-9]{8,64}$/.test(demoKey)) {
     throw new ConfigError('MOVTICKET_DEMO_KEY is invalid: expected 8 to 64 letters or digits');
   }
+  const keyFile = env.MOVTICKET_SECRET_KEY_FILE || undefined;
+  if (keyFile !== undefined && (/[\0\r\n]/.test(keyFile) || keyFile.trim() === '' || keyFile.endsWith('/'))) {
+    throw new ConfigError('MOVTICKET_SECRET_KEY_FILE is invalid: expected the path of a file');
+  }
   const config: Config = {
     port: intVar(env, 'PORT', 8080, 0, 65535),
     host,
     databaseUrl,
     dataDir: path.resolve(env.MOVTICKET_DATA_DIR || './data'),
+    secretKeyFile: keyFile === undefined ? undefined : path.resolve(keyFile),
     demo: boolVar(env, 'MOVTICKET_DEMO', false),
     demoKey,
     timeZone,

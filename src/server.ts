@@ -5,6 +5,8 @@ import { openDatabase } from './db/database.js';
 import { systemClock } from './domain/clock.js';
 import { DEMO_ADMIN, DEMO_PARTNER, ensureDemoAdmin, ensureDemoData } from './domain/demo.js';
 import { md5Hex } from './domain/sign.js';
+import { warnOnStderr } from './private-files.js';
+import { loadSecretBox } from './secret-key-file.js';
 import { formatYmdHis } from './domain/time.js';
 import { senderFromSetting } from './workers/sms-senders.js';
 import { Sweeper } from './workers/expiry.js';
@@ -12,7 +14,11 @@ import { Sweeper } from './workers/expiry.js';
 /** Starts the HTTP server and workers; returns a function that shuts them down gracefully. */
 export async function serve(config: Config): Promise<{ close: () => Promise<void>; port: number }> {
   const sqlitePath = path.join(config.dataDir, 'movticket.sqlite');
-  const db = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { sqlitePath });
+  // Before the database opens: without a key nothing can be stored properly.
+  const secrets = loadSecretBox(config, { demo: config.demo, warn: warnOnStderr });
+  const db = await openDatabase(
+    config.databaseUrl ? { url: config.databaseUrl } : { sqlitePath, warn: warnOnStderr },
+  );
   const logger = { level: config.logLevel, redact: ['req.headers.authorization', '*.md5key', '*.password'] };
   let demoKey: string | undefined;
   let adminPassword: string | null = null;
@@ -33,6 +39,7 @@ export async function serve(config: Config): Promise<{ close: () => Promise<void
     db,
     clock: systemClock,
     sms: senderFromSetting(config.sms, config.smsTimeoutMs, consoleLog),
+    secrets,
     logger,
   });
   const sweeper = new Sweeper(
@@ -96,9 +103,10 @@ function printDemoBanner(config: Config, port: number, md5key: string, adminPass
 
 /** `movticket serve` / `npm start`. */
 export async function main(argv: string[]): Promise<void> {
-  let config: Config;
+  let server: Awaited<ReturnType<typeof serve>>;
   try {
-    config = loadConfig(process.env, argv.includes('--demo') ? { demo: true } : {});
+    const config = loadConfig(process.env, argv.includes('--demo') ? { demo: true } : {});
+    server = await serve(config);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`movticket: ${err.message}\n`);
@@ -106,7 +114,6 @@ export async function main(argv: string[]): Promise<void> {
     }
     throw err;
   }
-  const server = await serve(config);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

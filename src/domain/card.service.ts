@@ -15,8 +15,9 @@ import { effectiveStatus, presentBoughtCard, presentCardStatus, presentPaidCard 
 import type { Clock } from './clock.js';
 import { recordNotifyEvent } from './notify.js';
 import type { Partner, Registry } from './registry.js';
+import type { SecretBox } from './secret-box.js';
 import { generateCardNo, generatePassword } from './secrets.js';
-import { maskMobile, renderSmsText } from './sms-template.js';
+import { maskMobile, PASSWORD_MASK, renderSmsText, sealSmsText } from './sms-template.js';
 import { formatYmdHis, startOfDay } from './time.js';
 import type { WireObject } from './wire.js';
 
@@ -41,6 +42,8 @@ export class CardService {
     private readonly registry: Registry,
     private readonly clock: Clock,
     private readonly settings: CardSettings,
+    /** Seals the password in the card row and in the queued SMS; opens it for a resend. */
+    private readonly secrets: SecretBox,
   ) {}
 
   buyByCinema(tx: Executor, partner: Partner, cinemaId: string, req: BuyRequest): Promise<WireObject> {
@@ -137,7 +140,7 @@ export class CardService {
     const validUntil = now + this.validDays(card) * DAY_MS;
     const changes = {
       status: 'active' as const,
-      password,
+      password: this.secrets.seal(password),
       mobile,
       paid_at: now,
       valid_until: validUntil,
@@ -147,7 +150,8 @@ export class CardService {
     if (!(await transitionCard(tx, cardNo, ['inactive'], changes, { payDeadlineAfter: now }))) {
       throw await this.lostRace(tx, cardNo, 'pay');
     }
-    const paid: CardRow = { ...card, ...changes };
+    // The answer shows the password in the clear (the request log seals the stored answer).
+    const paid: CardRow = { ...card, ...changes, password };
     await appendCardEvent(tx, {
       card_no: cardNo,
       type: 'activated',
@@ -160,7 +164,7 @@ export class CardService {
         mobile: maskMobile(mobile),
       }),
     });
-    await this.queueSms(tx, paid, mobile, 'activation', now);
+    await this.queueSms(tx, paid, password, mobile, 'activation', now);
     return { card: presentPaidCard(paid, this.settings.timeZone) };
   }
 
@@ -216,13 +220,14 @@ export class CardService {
     const changes = { mobile: to, sms_status: 'queued' as const, updated_at: now };
     await updateCard(tx, cardNo, changes);
     const updated: CardRow = { ...card, ...changes };
-    await this.queueSms(tx, updated, to, 'resend', now);
+    await this.queueSms(tx, updated, this.secrets.open(card.password ?? ''), to, 'resend', now);
     return { card: presentCardStatus(updated, now, this.settings.timeZone) };
   }
 
   private async queueSms(
     tx: Executor,
     card: CardRow,
+    password: string,
     mobile: string,
     reason: 'activation' | 'resend',
     now: number,
@@ -232,7 +237,7 @@ export class CardService {
       id,
       card_no: card.card_no,
       mobile,
-      text: this.smsText(card),
+      text: sealSmsText(this.secrets, this.smsText(card, password), this.smsText(card, PASSWORD_MASK)),
       reason,
       status: 'queued',
       attempts: 0,
@@ -251,7 +256,7 @@ export class CardService {
     });
   }
 
-  private smsText(card: CardRow): string {
+  private smsText(card: CardRow, password: string): string {
     const snap = this.registry.snapshot;
     const target = card.cinema_id
       ? (snap.cinemasById.get(card.cinema_id)?.cinema_name ?? card.cinema_id)
@@ -261,7 +266,7 @@ export class CardService {
       target,
       count: String(card.count),
       card_no: card.card_no,
-      password: card.password ?? '',
+      password,
       valid_until: validUntil,
     });
   }

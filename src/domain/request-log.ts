@@ -13,6 +13,7 @@ import type { Executor } from '../db/tx.js';
 import type { WireObject } from './wire.js';
 import { ApiError, unavailable } from '../errors.js';
 import type { Clock } from './clock.js';
+import type { SecretBox } from './secret-box.js';
 
 export interface StoredResult {
   method: string;
@@ -96,6 +97,8 @@ export class RequestLog {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
+    /** Seals a mutation's stored answer (payByCard's holds the card password); opens it to replay. */
+    private readonly secrets: SecretBox,
     private readonly onFlushError: (err: unknown) => void = () => {},
   ) {}
 
@@ -106,12 +109,7 @@ export class RequestLog {
     if (remembered) return replayOf(remembered, method, hash, reqId);
     const row = await this.lookup(partnerId, reqId);
     if (!row) return undefined;
-    return replayOf(
-      { method: row.method, paramsHash: row.params_hash, code: row.code, body: row.body },
-      method,
-      hash,
-      reqId,
-    );
+    return replayOf(this.storedOf(row), method, hash, reqId);
   }
 
   /** Lookups made in the same turn of the event loop share one query per partner. */
@@ -266,7 +264,7 @@ export class RequestLog {
           method,
           params_hash: hash,
           code: 200,
-          body: json,
+          body: this.secrets.seal(json),
           created_at: this.clock.now(),
         });
         // A twin got there first: undo this effect and answer with the twin's result.
@@ -283,13 +281,18 @@ export class RequestLog {
           throw unavailable('req_id is being processed; retry with the same req_id');
         throw err;
       }
-      return replayOf(
-        { method: row.method, paramsHash: row.params_hash, code: row.code, body: row.body },
-        method,
-        hash,
-        reqId,
-      );
+      return replayOf(this.storedOf(row), method, hash, reqId);
     }
+  }
+
+  /** A stored request as replayed: its answer opened (a read's, or an older one, is plain). */
+  private storedOf(row: RequestRow): StoredResult {
+    return {
+      method: row.method,
+      paramsHash: row.params_hash,
+      code: row.code,
+      body: this.secrets.open(row.body),
+    };
   }
 
   /**
