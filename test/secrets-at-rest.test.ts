@@ -229,6 +229,32 @@ for (const target of targets) {
         await t2.close();
       }
     });
+
+    it('retries a queued SMS sealed by a key this process lacks, naming the key, and keeps it sealed', async () => {
+      const other = SecretBox.generate();
+      const t = await makeTestApp(await target.open(tempDir()), {
+        secrets: other,
+        config: { smsMaxAttempts: 2 },
+      });
+      const card = await paidCard(t, { cinemaId: '1001' });
+      await t.app.close();
+      const t2 = await makeTestApp(t.db, { seed: false, config: { smsMaxAttempts: 2 } });
+      try {
+        expect(await t2.app.outbox.runOnce()).toBe(1);
+        t2.clock.advance(3_600_000);
+        expect(await t2.app.outbox.runOnce()).toBe(1);
+        expect(t2.sms.sent).toEqual([]);
+        const [m] = await t2.db.kysely.selectFrom('sms_messages').selectAll().execute();
+        expect(m).toMatchObject({ status: 'failed', attempts: 2 });
+        expect(m!.last_error).toContain(
+          `sealed with key ${other.currentKeyId}, which is not in the key file`,
+        );
+        expect(m!.last_error).not.toContain(card.password);
+        expect(other.open(m!.text)).toContain(`密码${card.password}`);
+      } finally {
+        await t2.close();
+      }
+    });
   });
 }
 

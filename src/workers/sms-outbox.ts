@@ -86,23 +86,29 @@ export class SmsOutbox extends PollingWorker<SmsMessageRow, SendResult> {
     }
   }
 
+  /**
+   * What a delivered or failed message keeps: its text with the password masked (a resend is
+   * built from the card). Undefined leaves the stored text, e.g. one sealed by a key this
+   * process lacks, which stays sealed.
+   */
+  private settledText(m: SmsMessageRow): string | undefined {
+    try {
+      return openSmsText(this.secrets, m.text).masked;
+    } catch {
+      return undefined;
+    }
+  }
+
   protected record(m: SmsMessageRow, error: SendResult, held: number): Promise<boolean> {
     const attempts = m.attempts + 1;
     const now = this.clock.now();
-    // A settled message keeps its text with the password masked; resends are built from the card.
-    let masked: string | undefined;
-    try {
-      masked = openSmsText(this.secrets, m.text).masked;
-    } catch {
-      masked = undefined; // sealed by a key this process lacks: it stays sealed
-    }
     return inTransaction(this.db, async (tx) => {
       let state: 'sent' | 'failed' | 'queued';
       if (error === null) {
-        if (!(await markSmsSent(tx, m.id, held, now, attempts, masked))) return false;
+        if (!(await markSmsSent(tx, m.id, held, now, attempts, this.settledText(m)))) return false;
         state = 'sent';
       } else if (attempts >= this.opts.maxAttempts) {
-        if (!(await markSmsFailed(tx, m.id, held, attempts, error, masked))) return false;
+        if (!(await markSmsFailed(tx, m.id, held, attempts, error, this.settledText(m)))) return false;
         state = 'failed';
         this.log.error({ sms_id: m.id, card_no: m.card_no, attempts, error }, 'sms delivery failed for good');
       } else {
