@@ -112,11 +112,11 @@ for (const target of targets) {
         expect(passwords.size).toBe(4);
 
         // The SMS that went out carried the password; the resend was built from the card.
-        expect(t.sms.sent.map((m) => m.text)).toEqual([
-          expect.stringContaining(`密码${delivered.password}`),
-          expect.stringContaining(`密码${resent.password}`),
-          expect.stringContaining(`密码${resent.password}`),
-        ]);
+        const texts = t.sms.sent.map((m) => m.text);
+        expect(texts).toHaveLength(3);
+        expect(texts.filter((text) => text.includes(`密码${delivered.password}`))).toHaveLength(1);
+        expect(texts.filter((text) => text.includes(`密码${resent.password}`))).toHaveLength(2);
+        expect(texts[2]).toContain(`密码${resent.password}`);
         expect(t.sms.sent[2]!.mobile).toBe('15987654321');
 
         // A replayed payment answers the stored answer: the same password.
