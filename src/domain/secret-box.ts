@@ -27,6 +27,8 @@ export class SecretBoxError extends Error {
 interface Key {
   id: string;
   key: KeyObject;
+  /** `v1:<id>`: the header is authenticated too, so a value cannot be passed off as another key's. */
+  aad: Buffer;
 }
 
 /** The id a key is known by in sealed values: 48 bits of an HMAC of a fixed label; not secret. */
@@ -48,7 +50,8 @@ export class SecretBox {
     if (keys.length === 0) throw new SecretBoxError('no secret key');
     this.keys = keys.map((k) => {
       if (k.length !== KEY_BYTES) throw new SecretBoxError(`a secret key must be ${KEY_BYTES} bytes`);
-      return { id: keyId(k), key: createSecretKey(k) };
+      const id = keyId(k);
+      return { id, key: createSecretKey(k), aad: Buffer.from(`${VERSION}:${id}`) };
     });
     this.byId = new Map();
     for (const k of this.keys) {
@@ -83,11 +86,10 @@ export class SecretBox {
   }
 
   seal(plain: string): string {
-    const { id, key } = this.keys[0]!;
+    const { id, key, aad } = this.keys[0]!;
     const nonce = randomBytes(NONCE_BYTES);
     const cipher = createCipheriv('aes-256-gcm', key, nonce);
-    // The header is authenticated too: a value cannot be passed off as sealed by another key.
-    cipher.setAAD(Buffer.from(`${VERSION}:${id}`));
+    cipher.setAAD(aad);
     const ct = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
     return `${PREFIX}${id}:${nonce.toString('base64url')}:${ct.toString('base64url')}:${cipher
       .getAuthTag()
@@ -116,7 +118,7 @@ export class SecretBox {
     }
     try {
       const decipher = createDecipheriv('aes-256-gcm', k.key, nonce, { authTagLength: TAG_BYTES });
-      decipher.setAAD(Buffer.from(`${VERSION}:${id}`));
+      decipher.setAAD(k.aad);
       decipher.setAuthTag(tag);
       return Buffer.concat([decipher.update(Buffer.from(ctText, 'base64url')), decipher.final()]).toString(
         'utf8',
