@@ -14,6 +14,8 @@ import { CardService } from './domain/card.service.js';
 import type { Clock } from './domain/clock.js';
 import { Registry } from './domain/registry.js';
 import { RequestLog } from './domain/request-log.js';
+import type { SecretBox } from './domain/secret-box.js';
+import { sealLegacySecrets } from './domain/secrets-at-rest.js';
 import { ApiError, unavailable } from './errors.js';
 import { CONTENT_TYPE, type Format, renderEnvelope } from './http/envelope.js';
 import { INTERFACES } from './http/partner/interfaces.js';
@@ -33,6 +35,8 @@ export interface AppDeps {
   db: Db;
   clock: Clock;
   sms: SmsSender;
+  /** Seals card passwords (and what carries them) at rest; from the key file (see secret-key-file.ts). */
+  secrets: SecretBox;
   logger?: FastifyServerOptions['logger'];
 }
 
@@ -55,7 +59,7 @@ const BODY_LIMIT = 16 * 1024;
 
 /** Builds the application from its dependencies; never listens. */
 export async function buildApp(deps: AppDeps): Promise<App> {
-  const { config, db, clock } = deps;
+  const { config, db, clock, secrets } = deps;
   const fastify = Fastify({
     logger: deps.logger ?? false,
     bodyLimit: BODY_LIMIT,
@@ -95,15 +99,24 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
   });
   const log = fastify.log;
+  const sealed = await sealLegacySecrets(db, secrets);
+  if (sealed) log.info(sealed, 'sealed card passwords stored in plaintext by an earlier version');
   const registry = await Registry.load(db);
-  const requestLog = new RequestLog(db, clock, (err) => log.error({ err }, 'could not record read requests'));
-  const cards = new CardService(registry, clock, {
-    timeZone: config.timeZone,
-    payDeadlineMin: config.payDeadlineMin,
-    cinemaValidDays: config.cinemaValidDays,
-    smsTemplate: config.smsTemplate,
-  });
-  const outbox = new SmsOutbox(db, clock, deps.sms, log, {
+  const requestLog = new RequestLog(db, clock, secrets, (err) =>
+    log.error({ err }, 'could not record read requests'),
+  );
+  const cards = new CardService(
+    registry,
+    clock,
+    {
+      timeZone: config.timeZone,
+      payDeadlineMin: config.payDeadlineMin,
+      cinemaValidDays: config.cinemaValidDays,
+      smsTemplate: config.smsTemplate,
+    },
+    secrets,
+  );
+  const outbox = new SmsOutbox(db, clock, deps.sms, secrets, log, {
     maxAttempts: config.smsMaxAttempts,
     leaseMs: config.smsLeaseMs,
     concurrency: config.smsConcurrency,
@@ -253,7 +266,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     },
   });
 
-  await registerAdmin(fastify, createAdminDeps({ db, clock, config, registry, cards, outbox }));
+  await registerAdmin(fastify, createAdminDeps({ db, clock, config, registry, cards, outbox, secrets }));
 
   // /metrics goes to a listener of its own (loopback by default) when a port is set; otherwise it
   // is on the main port only behind a bearer token, and without either it is not served at all.

@@ -19,6 +19,19 @@ describe('configuration', () => {
     expect(c.payDeadlineMin).toBe(30);
   });
 
+  it('reads the secret key file as an absolute path and refuses one that names no file', () => {
+    expect(loadConfig({}).secretKeyFile).toBeUndefined();
+    expect(loadConfig({ MOVTICKET_SECRET_KEY_FILE: '/etc/movticket/secret.key' }).secretKeyFile).toBe(
+      '/etc/movticket/secret.key',
+    );
+    expect(loadConfig({ MOVTICKET_SECRET_KEY_FILE: 'keys/secret.key' }).secretKeyFile).toMatch(
+      /^\/.*\/keys\/secret\.key$/,
+    );
+    for (const bad of ['  ', '/etc/movticket/', 'a\nb']) {
+      expect(() => loadConfig({ MOVTICKET_SECRET_KEY_FILE: bad })).toThrow(ConfigError);
+    }
+  });
+
   it('reads the SMS worker settings and refuses a backoff cap below its start', () => {
     expect(loadConfig({})).toMatchObject({
       smsMaxAttempts: 10,

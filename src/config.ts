@@ -10,6 +10,11 @@ export interface Config {
   /** `postgres://…` for PostgreSQL; undefined for the embedded SQLite file in `dataDir`. */
   databaseUrl: string | undefined;
   dataDir: string;
+  /**
+   * File holding the keys that seal card passwords at rest (`MOVTICKET_SECRET_KEY_FILE`), owner-only.
+   * Unset: the demo makes and uses `secret.key` in `dataDir`; otherwise start-up refuses.
+   */
+  secretKeyFile: string | undefined;
   demo: boolean;
   demoKey: string | undefined;
   timeZone: string;
@@ -176,11 +181,16 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   } catch (err) {
     throw new ConfigError(`MOVTICKET_CALLBACK_ALLOW is invalid: ${(err as Error).message}`);
   }
+  const keyFile = env.MOVTICKET_SECRET_KEY_FILE || undefined;
+  if (keyFile !== undefined && (/[\0\r\n]/.test(keyFile) || keyFile.trim() === '' || keyFile.endsWith('/'))) {
+    throw new ConfigError('MOVTICKET_SECRET_KEY_FILE is invalid: expected the path of a file');
+  }
   const config: Config = {
     port: intVar(env, 'PORT', 8080, 0, 65535),
     host,
     databaseUrl,
     dataDir: path.resolve(env.MOVTICKET_DATA_DIR || './data'),
+    secretKeyFile: keyFile === undefined ? undefined : path.resolve(keyFile),
     demo: boolVar(env, 'MOVTICKET_DEMO', false),
     demoKey,
     timeZone,

@@ -5,6 +5,8 @@ import { openDatabase } from './db/database.js';
 import { systemClock } from './domain/clock.js';
 import { DEMO_ADMIN, DEMO_PARTNER, ensureDemoAdmin, ensureDemoData } from './domain/demo.js';
 import { md5Hex } from './domain/sign.js';
+import { warnOnStderr } from './private-files.js';
+import { loadSecretBox } from './secret-key-file.js';
 import { formatYmdHis } from './domain/time.js';
 import { senderFromSetting } from './workers/sms-senders.js';
 import { Sweeper } from './workers/expiry.js';
@@ -14,7 +16,11 @@ export async function serve(
   config: Config,
 ): Promise<{ close: () => Promise<void>; port: number; metricsPort: number | undefined }> {
   const sqlitePath = path.join(config.dataDir, 'movticket.sqlite');
-  const db = await openDatabase(config.databaseUrl ? { url: config.databaseUrl } : { sqlitePath });
+  // Before the database opens: without a key nothing can be stored properly.
+  const secrets = loadSecretBox(config, { demo: config.demo, warn: warnOnStderr });
+  const db = await openDatabase(
+    config.databaseUrl ? { url: config.databaseUrl } : { sqlitePath, warn: warnOnStderr },
+  );
   const logger = { level: config.logLevel, redact: ['req.headers.authorization', '*.md5key', '*.password'] };
   let demoKey: string | undefined;
   let adminPassword: string | null = null;
@@ -35,6 +41,7 @@ export async function serve(
     db,
     clock: systemClock,
     sms: senderFromSetting(config.sms, config.smsTimeoutMs, consoleLog),
+    secrets,
     logger,
   });
   const sweeper = new Sweeper(
@@ -119,9 +126,10 @@ function terminal(): NodeJS.WriteStream {
 
 /** `movticket serve` / `npm start`. */
 export async function main(argv: string[]): Promise<void> {
-  let config: Config;
+  let server: Awaited<ReturnType<typeof serve>>;
   try {
-    config = loadConfig(process.env, argv.includes('--demo') ? { demo: true } : {});
+    const config = loadConfig(process.env, argv.includes('--demo') ? { demo: true } : {});
+    server = await serve(config);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`movticket: ${err.message}\n`);
@@ -129,7 +137,6 @@ export async function main(argv: string[]): Promise<void> {
     }
     throw err;
   }
-  const server = await serve(config);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

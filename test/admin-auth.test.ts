@@ -451,6 +451,7 @@ for (const engine of engines()) {
         registry: t.app.registry,
         cards: t.app.cards,
         outbox: t.app.outbox,
+        secrets: t.secrets,
       });
       installBodyParsers(pages, { forms: true });
       pages.setErrorHandler((err, request, reply) => sendError(request, reply, err));

@@ -106,7 +106,12 @@ for (const engine of engines()) {
       await setup();
       const card = await paid('1001', 2, '13812345678');
       await t.app.outbox.runOnce();
-      const r = await new RedemptionService({ db: t.db, clock: t.clock, timeZone: TZ }).redeem(
+      const r = await new RedemptionService({
+        db: t.db,
+        clock: t.clock,
+        timeZone: TZ,
+        secrets: t.secrets,
+      }).redeem(
         { userId: 'u1', role: 'cinema', cinemaId: '1001', username: 'staff' },
         card.card_no,
         card.password,
@@ -181,7 +186,7 @@ for (const engine of engines()) {
     it('refuses to ban a card with a redeemed ticket or an expired one', async () => {
       await setup();
       const card = await paid('1001', 2, '13812345678');
-      await new RedemptionService({ db: t.db, clock: t.clock, timeZone: TZ }).redeem(
+      await new RedemptionService({ db: t.db, clock: t.clock, timeZone: TZ, secrets: t.secrets }).redeem(
         { userId: 'u1', role: 'cinema', cinemaId: '1001' },
         card.card_no,
         card.password,

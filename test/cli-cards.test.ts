@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../src/db/database.js';
 import { dayOf, RedemptionService } from '../src/domain/admin/redemption.service.js';
+import { SecretBox } from '../src/domain/secret-box.js';
+import { createKeyFile, readKeyFile } from '../src/secret-key-file.js';
 import { createPgDatabase } from './support/engines.js';
 import { makeTestApp } from './support/harness.js';
 import { CLI_ENTRY } from './support/build-dist.js';
@@ -54,6 +56,7 @@ for (const target of targets) {
     let drop: () => Promise<void> = async () => {};
     let reopen: () => Promise<Db>;
     let day: string;
+    let keyFile: string;
     const cards: Record<string, { card_no: string; password: string }> = {};
 
     const cli = (...args: string[]): Promise<Run> =>
@@ -73,7 +76,16 @@ for (const target of targets) {
       dir = await fs.mkdtemp(path.join(os.tmpdir(), 'movticket-cli-'));
       const opened = await target.open(dir);
       drop = opened.drop;
-      env = { ...process.env, MOVTICKET_DATA_DIR: dir, USER: 'tester', LOG_LEVEL: 'silent', ...opened.env };
+      keyFile = path.join(dir, 'movticket.key');
+      createKeyFile(keyFile);
+      env = {
+        ...process.env,
+        MOVTICKET_DATA_DIR: dir,
+        MOVTICKET_SECRET_KEY_FILE: keyFile,
+        USER: 'tester',
+        LOG_LEVEL: 'silent',
+        ...opened.env,
+      };
       reopen = () =>
         openDatabase(
           opened.env.DATABASE_URL
@@ -82,7 +94,7 @@ for (const target of targets) {
         );
 
       // Cards made through the partner API, on the clock of now (the CLI uses the system clock).
-      const t = await makeTestApp(opened.db);
+      const t = await makeTestApp(opened.db, { secrets: readKeyFile(keyFile) });
       const buy = async (cinemaId: string, count: number, orderNo?: string) => {
         const { card } = await t.client.buyByCinema({ cinemaId, count, orderNo });
         const paid = await t.client.payByCard({ cardNo: card.card_no, mobile: MOBILE });
@@ -94,7 +106,7 @@ for (const target of targets) {
       const unpaid = await t.client.buyByCinema({ cinemaId: '1001', count: 1 });
       cards.unpaid = { card_no: unpaid.card.card_no, password: '' };
       await t.app.outbox.runOnce();
-      await new RedemptionService({ db: t.db, clock: t.clock, timeZone: TZ }).redeem(
+      await new RedemptionService({ db: t.db, clock: t.clock, timeZone: TZ, secrets: t.secrets }).redeem(
         { userId: 'u1', role: 'cinema', cinemaId: '1001', username: 'staff' },
         cards.redeemed.card_no,
         cards.redeemed.password,
@@ -290,6 +302,28 @@ for (const target of targets) {
       expect(d.sms).toMatchObject({ sent: 3, queued: 1 });
     });
 
+    it('refuses card commands and serve without the key file, saying how to make one', async () => {
+      const noKey = { ...env, MOVTICKET_SECRET_KEY_FILE: '', PORT: '0' };
+      const run = (...args: string[]): Promise<Run> =>
+        new Promise((resolve) => {
+          execFile(
+            process.execPath,
+            ['--import', 'tsx', 'src/cli/main.ts', ...args],
+            { cwd: ROOT, env: noKey, timeout: 30_000 },
+            (err, stdout, stderr) =>
+              resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+          );
+        });
+      const [show, serve] = await Promise.all([run('card', 'show', cards.shown!.card_no), run('serve')]);
+      expect(show.code).toBe(1);
+      expect(serve.code).toBe(2);
+      for (const r of [show, serve]) {
+        expect(r.stderr).toMatch(
+          /^movticket: MOVTICKET_SECRET_KEY_FILE is not set: .*secret-key generate --out/,
+        );
+      }
+    }, 120_000);
+
     it('answers bad input with one line on stderr and exit code 1', async () => {
       const runs = await Promise.all([
         cli('card', 'show', '12345'),
@@ -303,5 +337,73 @@ for (const target of targets) {
         'movticket: invalid date 2025-13-01: expected YYYY-MM-DD\n',
       ]);
     });
+
+    it('rotates the key: adds a newer one, re-seals everything under it, and works once the old one is gone', async () => {
+      const oldId = readKeyFile(keyFile).currentKeyId;
+      const add = await cli('secret-key', 'add');
+      expect(add.code).toBe(0);
+      const both = readKeyFile(keyFile);
+      expect(both.keyIds).toEqual([expect.any(String), oldId]);
+      const newId = both.currentKeyId;
+      expect(add.stdout).toContain(`added key ${newId} in front of ${keyFile} (2 keys)`);
+      expect((await fs.stat(keyFile)).mode & 0o777).toBe(0o600);
+
+      const rotate = await cli('secret-key', 'rotate');
+      expect(rotate.stderr).toBe('');
+      expect(rotate.stdout).toMatch(
+        new RegExp(`^re-sealed 3 card passwords, \\d+ stored answers and 1 queued SMS under key ${newId}\n`),
+      );
+      expect(rotate.stdout).toContain(`no longer needs key ${oldId}`);
+      expect((await cli('secret-key', 'rotate')).stdout).toMatch(
+        /^re-sealed 0 card passwords, 0 stored answers and 0 queued SMS/,
+      );
+
+      // Drop the old key: resending builds the SMS from the card, staff still redeem with the password.
+      const text = await fs.readFile(keyFile, 'utf8');
+      await fs.writeFile(keyFile, text.split('\n').slice(0, 2).join('\n') + '\n');
+      const onlyNew = readKeyFile(keyFile);
+      expect(onlyNew.keyIds).toEqual([newId]);
+      const resend = await cli('card', 'resend', cards.shown!.card_no);
+      expect(resend.stderr).toBe('');
+      expect(resend.code).toBe(0);
+      const db = await reopen();
+      try {
+        const stored = await db.kysely
+          .selectFrom('cards')
+          .select('password')
+          .where('password', 'is not', null)
+          .execute();
+        for (const c of stored) expect(c.password).toMatch(new RegExp(`^v1:${newId}:`));
+        const r = await new RedemptionService({
+          db,
+          clock: { now: () => Date.now() },
+          timeZone: TZ,
+          secrets: onlyNew,
+        }).redeem(
+          { userId: 'u1', role: 'cinema', cinemaId: '1001', username: 'staff' },
+          cards.shown!.card_no,
+          cards.shown!.password,
+          1,
+        );
+        expect(r.used_count).toBe(1);
+      } finally {
+        await db.close();
+      }
+    }, 120_000);
+
+    it('generates a key to stdout or into a new owner-only file', async () => {
+      const printed = await cli('secret-key', 'generate');
+      expect(printed.code).toBe(0);
+      expect(SecretBox.fromKeyFile(printed.stdout).keyIds).toHaveLength(1);
+      const out = path.join(dir, 'new.key');
+      const written = await cli('secret-key', 'generate', '--out', out);
+      expect(written.stdout).toBe(
+        `wrote ${out} with key ${readKeyFile(out).currentKeyId}; set MOVTICKET_SECRET_KEY_FILE=${out}\n`,
+      );
+      expect((await fs.stat(out)).mode & 0o777).toBe(0o600);
+      const again = await cli('secret-key', 'generate', '--out', out);
+      expect(again.code).toBe(1);
+      expect(again.stderr).toContain('already exists');
+    }, 120_000);
   });
 }

@@ -631,7 +631,12 @@ for (const engine of engines()) {
     it("tells cinema staff only that another cinema's card is not valid here, in the console and the API", async () => {
       const { card } = await t.client.buyByCinema({ cinemaId: '1002', count: 3 });
       const paid = (await t.client.payByCard({ cardNo: card.card_no, mobile: '13812345678' })).card;
-      const redemption = new RedemptionService({ db: t.db, clock: t.clock, timeZone: TZ });
+      const redemption = new RedemptionService({
+        db: t.db,
+        clock: t.clock,
+        timeZone: TZ,
+        secrets: t.secrets,
+      });
       const theirs = await redemption.checkCard(
         { userId: 'u-1002', role: 'cinema', cinemaId: '1002', username: 'staff1002' },
         card.card_no,

@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { ManualClock } from '../src/domain/clock.js';
+import { generateKeyText, SecretBox } from '../src/domain/secret-box.js';
 import { computeHashcode, formatTimestamp, MovTicketClient } from '../src/client/index.js';
 import { consoleSender } from '../src/workers/sms-senders.js';
 import { adminCall, cookieSet, makeUser, PASSWORD, signIn } from './support/admin.js';
@@ -40,6 +41,8 @@ for (const engine of engines()) {
       await makeCatalog(db);
       await makePartner(db);
       const clock = new ManualClock(Date.now());
+      const keyText = generateKeyText();
+      const box = SecretBox.fromKeyFile(keyText);
       const logs = memoryStream();
       // The console sender logs through the app's own logger, as `movticket serve` does.
       const sink: { log?: App['fastify']['log'] } = {};
@@ -49,6 +52,7 @@ for (const engine of engines()) {
         db,
         clock,
         sms,
+        secrets: box,
         logger: { level: 'debug', stream: logs.stream },
       });
       sink.log = app.fastify.log;
@@ -90,6 +94,7 @@ for (const engine of engines()) {
       const t = { app, db, clock } as unknown as TestApp;
       const secrets = new Map<string, string>([
         ['default md5key', KEY],
+        ['secret key', keyText],
         ['admin password', PASSWORD],
         ['new user password', NEW_USER_PASSWORD],
         ['wrong admin password', WRONG_PASSWORD],
@@ -204,8 +209,8 @@ for (const engine of engines()) {
         secrets.set('cashier session', cashier.cookie.split('=')[1]!);
 
         const rows = await db.kysely.selectFrom('cards').select(['card_no', 'password']).execute();
-        const password = rows.find((r) => r.card_no === card.card_no)!.password!;
-        for (const r of rows) if (r.password) secrets.set(`card password ${r.card_no}`, r.password);
+        const password = box.open(rows.find((r) => r.card_no === card.card_no)!.password!);
+        for (const r of rows) if (r.password) secrets.set(`card password ${r.card_no}`, box.open(r.password));
         const wrong = await adminCall(t, 'POST', '/admin/api/redemption/redemptions', {
           session: cashier,
           body: { cardNo: card.card_no, password: password.split('').reverse().join('') + '9', count: 1 },

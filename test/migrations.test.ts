@@ -10,6 +10,7 @@ import { migrateTo } from '../src/db/migrations.js';
 import { readRegistryVersion } from '../src/db/catalog.repository.js';
 import { findRequest } from '../src/db/request.repository.js';
 import { paramsHash } from '../src/domain/request-log.js';
+import { SecretBox } from '../src/domain/secret-box.js';
 import { createPgDatabase } from './support/engines.js';
 import { makeTestApp } from './support/harness.js';
 
@@ -145,6 +146,137 @@ for (const target of targets) {
         expect(await db.registryVersion()).toBe(v2);
       } finally {
         await db.close();
+      }
+    });
+
+    it('masks delivered SMS on upgrade and seals plaintext passwords, answers and queued SMS on the first start with a key', async () => {
+      const { kysely, reopen } = await target.raw('004_read_answers');
+      const k = kysely as Kysely<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+      await k
+        .insertInto('partners')
+        .values({ partner_id: 'CS000001', name: 'p', bus_id: '1', created_at: 1 })
+        .execute();
+      const card = (card_no: string, password: string | null) => ({
+        card_no,
+        partner_id: 'CS000001',
+        cinema_id: '1001',
+        status: password ? 'active' : 'inactive',
+        count: 1,
+        price_fen: 3500,
+        total_fen: 3500,
+        password,
+        mobile: password ? '13812345678' : null,
+        created_at: 1,
+        pay_deadline: 2,
+        sms_status: password ? 'sent' : 'none',
+        updated_at: 1,
+      });
+      await k
+        .insertInto('cards')
+        .values([
+          card('6000000000000001', '13572468'),
+          card('6000000000000002', '24681357'),
+          card('6000000000000003', null),
+        ])
+        .execute();
+      const sms = (id: string, card_no: string, password: string, status: string) => ({
+        id,
+        card_no,
+        mobile: '13812345678',
+        text: `【电影票】卡号${card_no}，密码${password}，请凭卡号和密码到影院兑换。`,
+        reason: 'activation',
+        status,
+        attempts: status === 'sent' ? 1 : 0,
+        next_attempt_at: 0,
+        locked_until: 0,
+        created_at: 1,
+        sent_at: status === 'sent' ? 2 : null,
+      });
+      await k
+        .insertInto('sms_messages')
+        .values([
+          sms('m1', '6000000000000001', '13572468', 'sent'),
+          sms('m2', '6000000000000002', '24681357', 'queued'),
+        ])
+        .execute();
+      const answer = JSON.stringify({ card: { card_no: '6000000000000001', password: '13572468' } });
+      await k
+        .insertInto('requests')
+        .values([
+          {
+            partner_id: 'CS000001',
+            req_id: 'pay1',
+            method: 'payByCard',
+            params_hash: 'h',
+            code: 200,
+            body: answer,
+            created_at: 1,
+          },
+          {
+            partner_id: 'CS000001',
+            req_id: 'st1',
+            method: 'status',
+            params_hash: 'h',
+            code: 200,
+            body: '{"card":{}}',
+            created_at: 1,
+          },
+        ])
+        .execute();
+      await kysely.destroy();
+
+      const db = await reopen();
+      const texts = async () =>
+        Object.fromEntries(
+          (await db.kysely.selectFrom('sms_messages').select(['id', 'text']).execute()).map((m) => [
+            m.id,
+            m.text,
+          ]),
+        );
+      const passwords = async () =>
+        (await db.kysely.selectFrom('cards').select('password').orderBy('card_no').execute()).map(
+          (c) => c.password,
+        );
+      // The migration alone (no key yet) masks the delivered message.
+      expect((await texts()).m1).toBe(
+        '【电影票】卡号6000000000000001，密码******，请凭卡号和密码到影院兑换。',
+      );
+      expect((await texts()).m2).toContain('24681357');
+
+      const secrets = SecretBox.generate();
+      const t = await makeTestApp(db, { seed: false, secrets });
+      const sealed = await passwords();
+      expect(sealed.map((p) => (p === null ? null : secrets.open(p)))).toEqual([
+        '13572468',
+        '24681357',
+        null,
+      ]);
+      for (const p of sealed.slice(0, 2)) expect(p).toMatch(/^v1:/);
+      const pay = await findRequest(db.kysely, 'CS000001', 'pay1');
+      expect(pay!.body).toMatch(/^v1:/);
+      expect(secrets.open(pay!.body!)).toBe(answer);
+      expect((await findRequest(db.kysely, 'CS000001', 'st1'))!.body).toBe('{"card":{}}');
+      const replay = await t.app.requestLog.hold({
+        partnerId: 'CS000001',
+        reqId: 'pay1',
+        method: 'payByCard',
+        hash: 'h',
+      });
+      expect(replay?.data).toEqual(JSON.parse(answer));
+      expect((await texts()).m2).toMatch(/^v1:/);
+
+      // The queued message goes out whole and is then kept masked; a second start changes nothing.
+      expect(await t.app.outbox.runOnce()).toBe(1);
+      expect(t.sms.sent.map((m) => m.text)).toEqual([expect.stringContaining('密码24681357，')]);
+      expect((await texts()).m2).toBe(
+        '【电影票】卡号6000000000000002，密码******，请凭卡号和密码到影院兑换。',
+      );
+      await t.app.close();
+      const again = await makeTestApp(db, { seed: false, secrets });
+      try {
+        expect(await passwords()).toEqual(sealed);
+      } finally {
+        await again.close();
       }
     });
   });

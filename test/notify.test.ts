@@ -305,7 +305,12 @@ for (const engine of engines()) {
 
     it('records redemption, its undo and expiry in the transaction that changes the card', async () => {
       await partners.setCallback(ROOT, 'CS000001', receiver.url);
-      const redemption = new RedemptionService({ db: t.db, clock: t.clock, timeZone: TZ });
+      const redemption = new RedemptionService({
+        db: t.db,
+        clock: t.clock,
+        timeZone: TZ,
+        secrets: t.secrets,
+      });
       const { cardNo, password } = await paidCard(2);
       const redeemed = await redemption.redeem(staff('1001'), cardNo, password, 2);
       await redemption.undo(staff('1001'), redeemed.redemption_id);
@@ -353,7 +358,7 @@ for (const engine of engines()) {
       const unused = await newCard();
       await cards.ban('user:otto', unused, 'fraud');
       const { cardNo, password } = await paidCard(1);
-      await new RedemptionService({ db: t.db, clock: t.clock, timeZone: TZ }).redeem(
+      await new RedemptionService({ db: t.db, clock: t.clock, timeZone: TZ, secrets: t.secrets }).redeem(
         staff('1001'),
         cardNo,
         password,

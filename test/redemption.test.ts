@@ -27,7 +27,7 @@ for (const engine of engines()) {
     let svc: RedemptionService;
     beforeEach(async () => {
       t = await makeTestApp(await engine.open());
-      svc = new RedemptionService({ db: t.db, clock: t.clock, timeZone: TZ });
+      svc = new RedemptionService({ db: t.db, clock: t.clock, timeZone: TZ, secrets: t.secrets });
     });
     afterEach(() => t.close());
     afterAll(() => engine.cleanup());

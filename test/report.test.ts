@@ -45,7 +45,12 @@ for (const engine of engines()) {
       await t.app.registry.reload();
       other = t.clientFor({ partnerId: 'CS000002', busId: '1002759', secId: 'test', md5key: KEY });
       reports = new ReportService({ db: t.db, timeZone: TZ });
-      const redemption = new RedemptionService({ db: t.db, clock: t.clock, timeZone: TZ });
+      const redemption = new RedemptionService({
+        db: t.db,
+        clock: t.clock,
+        timeZone: TZ,
+        secrets: t.secrets,
+      });
       const staff = { userId: 'u1', role: 'cinema' as const, cinemaId: '1001' };
 
       t.clock.set(at('20250314120000'));

@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import type { Db } from '../src/db/database.js';
+import { SecretBox } from '../src/domain/secret-box.js';
 import { ManualClock } from '../src/domain/clock.js';
 import { MovTicketClient } from '../src/client/index.js';
 import { httpSender } from '../src/workers/sms-senders.js';
@@ -38,7 +39,13 @@ async function makeRig(db: Db, smsMaxAttempts: number, env: Record<string, strin
     smsMaxAttempts,
     metricsToken: METRICS_TOKEN,
   });
-  const app = await buildApp({ config, db, clock, sms: httpSender(gateway.url, SMS_TIMEOUT_MS) });
+  const app = await buildApp({
+    config,
+    db,
+    clock,
+    sms: httpSender(gateway.url, SMS_TIMEOUT_MS),
+    secrets: SecretBox.generate(),
+  });
   await app.fastify.listen({ port: 0, host: '127.0.0.1' });
   const port = (app.fastify.server.address() as AddressInfo).port;
   const client = new MovTicketClient({

@@ -53,7 +53,7 @@ for (const engine of engines()) {
       return (await t.client.payByCard({ cardNo: card.card_no, mobile: MOBILE })).card;
     };
     const outbox = (maxAttempts = 3) =>
-      new SmsOutbox(t.db, t.clock, t.sms, quiet, {
+      new SmsOutbox(t.db, t.clock, t.sms, t.secrets, quiet, {
         maxAttempts,
         leaseMs: 60_000,
         concurrency: 10,
@@ -124,7 +124,7 @@ for (const engine of engines()) {
       const held = new HeldSender();
       // A lease of 300 ms renewed every 100 ms of real time, against the test's clock.
       const opts: OutboxOptions = { ...DEFAULT_OUTBOX, leaseMs: 300, pollMs: 50 };
-      const first = new SmsOutbox(t.db, t.clock, held, quiet, opts);
+      const first = new SmsOutbox(t.db, t.clock, held, t.secrets, quiet, opts);
       const pass = first.runOnce();
       await waitFor('the send to start', () => held.sends.length === 1);
       // Each step stays inside the lease as last renewed; from the second on, the send has run
@@ -149,7 +149,7 @@ for (const engine of engines()) {
       const card = await paidCard();
       const held = new HeldSender();
       // Leases with the default lease, then neither renews, records nor leases anything more.
-      const killed = new SmsOutbox(cutOff(t.db), t.clock, held, quiet, {
+      const killed = new SmsOutbox(cutOff(t.db), t.clock, held, t.secrets, quiet, {
         ...DEFAULT_OUTBOX,
         pollMs: 3_600_000,
       });
@@ -180,12 +180,12 @@ for (const engine of engines()) {
           reachable ? t.db.renewSmsLeases(...args) : Promise.reject(new Error('connection lost')),
       };
       const stalled = new HeldSender();
-      const first = new SmsOutbox(firstDb, { now: () => t.clock.now() + 50 }, stalled, log, opts);
+      const first = new SmsOutbox(firstDb, { now: () => t.clock.now() + 50 }, stalled, t.secrets, log, opts);
       const firstPass = first.runOnce();
       await waitFor('the first send to start', () => stalled.sends.length === 1);
       t.clock.advance(351);
       const taker = new HeldSender();
-      const second = new SmsOutbox(t.db, t.clock, taker, quiet, opts);
+      const second = new SmsOutbox(t.db, t.clock, taker, t.secrets, quiet, opts);
       const secondPass = second.runOnce();
       await waitFor('the second send to start', () => taker.sends.length === 1);
       const taken = await message();

@@ -22,9 +22,12 @@ import { formatYmdHis, parseTimestamp } from '../domain/time.js';
 import { INTERFACE_NAMES } from '../http/partner/interfaces.js';
 import { type CliContext, withCli } from './context.js';
 
+/** The operator commands never need the secret key. */
+type AdminContext = Omit<CliContext, 'secrets'>;
+
 /** What the commands need from the outside world; tests replace parts of it. */
 export interface AdminCliDeps {
-  withCli: <T>(fn: (ctx: CliContext) => Promise<T>) => Promise<T>;
+  withCli: <T>(fn: (ctx: AdminContext) => Promise<T>) => Promise<T>;
   /** Writes text to stderr (errors, warnings, progress). */
   writeErr: (text: string) => void;
   /** The whole of stdin. */
@@ -209,7 +212,7 @@ function interfaceArgs(names: string[]): string[] {
 // ---- the commands
 
 interface Services {
-  ctx: CliContext;
+  ctx: AdminContext;
   /** The console operator acts as an admin. */
   by: Actor;
   tz: string;

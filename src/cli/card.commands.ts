@@ -295,12 +295,17 @@ export function registerCardCommands(program: Command): void {
 
 async function cardAdmin(ctx: CliContext): Promise<CardAdminService> {
   const registry = await Registry.load(ctx.db);
-  const cards = new CardService(registry, ctx.clock, {
-    timeZone: ctx.config.timeZone,
-    payDeadlineMin: ctx.config.payDeadlineMin,
-    cinemaValidDays: ctx.config.cinemaValidDays,
-    smsTemplate: ctx.config.smsTemplate,
-  });
+  const cards = new CardService(
+    registry,
+    ctx.clock,
+    {
+      timeZone: ctx.config.timeZone,
+      payDeadlineMin: ctx.config.payDeadlineMin,
+      cinemaValidDays: ctx.config.cinemaValidDays,
+      smsTemplate: ctx.config.smsTemplate,
+    },
+    ctx.secrets(),
+  );
   return new CardAdminService({
     db: ctx.db,
     clock: ctx.clock,

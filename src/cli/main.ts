@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { main as serveMain } from '../server.js';
 import { registerAdminCommands } from './admin.commands.js';
 import { registerCardCommands } from './card.commands.js';
+import { registerSecretKeyCommands } from './secret-key.commands.js';
 
 const program = new Command('movticket').description(
   'movticket: electronic movie-ticket vouchers for sales channels',
@@ -18,6 +19,7 @@ program
 
 registerAdminCommands(program);
 registerCardCommands(program);
+registerSecretKeyCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`movticket: ${err instanceof Error ? err.message : String(err)}\n`);

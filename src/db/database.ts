@@ -3,6 +3,7 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, type Selectable, sql } from 'kysely';
 import pg from 'pg';
+import { ensurePrivateDir, tightenFile, type Warn, warnOnStderr } from '../private-files.js';
 import { migrateToLatest } from './migrations.js';
 import { FastSqliteDialect } from './sqlite-driver.js';
 import type { Executor } from './tx.js';
@@ -52,20 +53,32 @@ export interface DatabaseOptions {
   /** File path, or `:memory:`. */
   sqlitePath?: string;
   poolSize?: number;
+  /** Reports a data directory or database file whose permissions had to be tightened. */
+  warn?: Warn;
 }
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Db> {
   const db = opts.url
     ? openPostgres(opts.url, opts.poolSize ?? 10)
-    : openSqlite(opts.sqlitePath ?? ':memory:');
+    : openSqlite(opts.sqlitePath ?? ':memory:', opts.warn ?? warnOnStderr);
   await migrateToLatest(db.kysely as Kysely<unknown>);
   return db;
 }
 
-function openSqlite(file: string): Db {
-  if (file !== ':memory:') fs.mkdirSync(path.dirname(file), { recursive: true });
+const SQLITE_FILES = ['', '-wal', '-shm'];
+
+function openSqlite(file: string, warn: Warn): Db {
+  const onDisk = file !== ':memory:';
+  if (onDisk) {
+    // The database holds card data: owner only. SQLite gives the -wal and -shm files the
+    // database file's mode, so creating that one 0600 covers the others.
+    ensurePrivateDir(path.dirname(file), warn);
+    for (const suffix of SQLITE_FILES) tightenFile(file + suffix, warn);
+    fs.closeSync(fs.openSync(file, 'a', 0o600));
+  }
   const sqlite = new SQLite(file);
   sqlite.pragma('journal_mode = WAL');
+  if (onDisk) for (const suffix of SQLITE_FILES) tightenFile(file + suffix, warn);
   // WAL + NORMAL survives a process crash (kill -9); only an OS crash can lose the last commits.
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');

@@ -41,8 +41,15 @@ async function settleSms(
   return Number(result.numUpdatedRows) === 1;
 }
 
-export const markSmsSent = (db: Executor, id: string, held: number, now: number, attempts: number) =>
-  settleSms(db, id, held, { status: 'sent', sent_at: now, attempts, last_error: null });
+/** `text`: what the row keeps once settled (the password masked); undefined keeps the stored text. */
+export const markSmsSent = (
+  db: Executor,
+  id: string,
+  held: number,
+  now: number,
+  attempts: number,
+  text: string | undefined,
+) => settleSms(db, id, held, { status: 'sent', sent_at: now, attempts, last_error: null, ...withText(text) });
 
 export const markSmsRetry = (
   db: Executor,
@@ -53,8 +60,16 @@ export const markSmsRetry = (
   error: string,
 ) => settleSms(db, id, held, { attempts, next_attempt_at: nextAttemptAt, last_error: error });
 
-export const markSmsFailed = (db: Executor, id: string, held: number, attempts: number, error: string) =>
-  settleSms(db, id, held, { status: 'failed', attempts, last_error: error });
+export const markSmsFailed = (
+  db: Executor,
+  id: string,
+  held: number,
+  attempts: number,
+  error: string,
+  text: string | undefined,
+) => settleSms(db, id, held, { status: 'failed', attempts, last_error: error, ...withText(text) });
+
+const withText = (text: string | undefined) => (text === undefined ? {} : { text });
 
 /** The card's newest message, whose state is the card's `sms_status`. */
 export function latestSmsForCard(

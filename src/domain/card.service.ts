@@ -15,8 +15,9 @@ import { effectiveStatus, presentBoughtCard, presentCardStatus, presentPaidCard 
 import type { Clock } from './clock.js';
 import { recordNotifyEvent } from './notify.js';
 import type { Partner, Registry, RegistrySnapshot } from './registry.js';
+import type { SecretBox } from './secret-box.js';
 import { generateCardNo, generatePassword } from './secrets.js';
-import { maskMobile, renderSmsText } from './sms-template.js';
+import { maskMobile, PASSWORD_MASK, renderSmsText, sealSmsText } from './sms-template.js';
 import { formatYmdHis, startOfDay } from './time.js';
 import type { WireObject } from './wire.js';
 
@@ -41,6 +42,8 @@ export class CardService {
     private readonly registry: Registry,
     private readonly clock: Clock,
     private readonly settings: CardSettings,
+    /** Seals the password in the card row and in the queued SMS; opens it for a resend. */
+    private readonly secrets: SecretBox,
   ) {}
 
   /** `snap` is the snapshot the request was authorized with, so its price is the one it saw. */
@@ -148,7 +151,7 @@ export class CardService {
     const validUntil = now + this.validDays(card) * DAY_MS;
     const changes = {
       status: 'active' as const,
-      password,
+      password: this.secrets.seal(password),
       mobile,
       paid_at: now,
       valid_until: validUntil,
@@ -158,7 +161,8 @@ export class CardService {
     if (!(await transitionCard(tx, cardNo, ['inactive'], changes, { payDeadlineAfter: now }))) {
       throw await this.lostRace(tx, cardNo, 'pay');
     }
-    const paid: CardRow = { ...card, ...changes };
+    // The answer shows the password in the clear (the request log seals the stored answer).
+    const paid: CardRow = { ...card, ...changes, password };
     await appendCardEvent(tx, {
       card_no: cardNo,
       type: 'activated',
@@ -171,7 +175,7 @@ export class CardService {
         mobile: maskMobile(mobile),
       }),
     });
-    await this.queueSms(tx, paid, mobile, 'activation', now);
+    await this.queueSms(tx, paid, password, mobile, 'activation', now);
     return { card: presentPaidCard(paid, this.settings.timeZone) };
   }
 
@@ -227,13 +231,14 @@ export class CardService {
     const changes = { mobile: to, sms_status: 'queued' as const, updated_at: now };
     await updateCard(tx, cardNo, changes);
     const updated: CardRow = { ...card, ...changes };
-    await this.queueSms(tx, updated, to, 'resend', now);
+    await this.queueSms(tx, updated, this.secrets.open(card.password ?? ''), to, 'resend', now);
     return { card: presentCardStatus(updated, now, this.settings.timeZone) };
   }
 
   private async queueSms(
     tx: Executor,
     card: CardRow,
+    password: string,
     mobile: string,
     reason: 'activation' | 'resend',
     now: number,
@@ -243,7 +248,7 @@ export class CardService {
       id,
       card_no: card.card_no,
       mobile,
-      text: this.smsText(card),
+      text: sealSmsText(this.secrets, this.smsText(card, password), this.smsText(card, PASSWORD_MASK)),
       reason,
       status: 'queued',
       attempts: 0,
@@ -262,7 +267,7 @@ export class CardService {
     });
   }
 
-  private smsText(card: CardRow): string {
+  private smsText(card: CardRow, password: string): string {
     const snap = this.registry.snapshot;
     const target = card.cinema_id
       ? (snap.cinemasById.get(card.cinema_id)?.cinema_name ?? card.cinema_id)
@@ -272,7 +277,7 @@ export class CardService {
       target,
       count: String(card.count),
       card_no: card.card_no,
-      password: card.password ?? '',
+      password,
       valid_until: validUntil,
     });
   }

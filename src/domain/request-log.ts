@@ -14,6 +14,7 @@ import type { Executor } from '../db/tx.js';
 import type { WireObject } from './wire.js';
 import { ApiError, type ErrorType, unavailable } from '../errors.js';
 import type { Clock } from './clock.js';
+import type { SecretBox } from './secret-box.js';
 
 /** A request as its req_id is bound to it: the interface and the fingerprint of its parameters. */
 export interface RequestKey {
@@ -96,13 +97,6 @@ function replayOf(stored: StoredResult, key: RequestKey): Outcome | undefined {
   };
 }
 
-const fromRow = (row: RequestRow): StoredResult => ({
-  method: row.method,
-  paramsHash: row.params_hash,
-  code: row.code,
-  body: row.body,
-});
-
 /**
  * Per-partner req_id memory. Once a request's signature and timestamp have verified, its
  * req_id is bound to its interface and parameters whatever the outcome. Mutations claim their
@@ -147,6 +141,8 @@ export class RequestLog {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
+    /** Seals a mutation's stored answer (payByCard's holds the card password); opens it to replay. */
+    private readonly secrets: SecretBox,
     private readonly onFlushError: (err: unknown) => void = () => {},
   ) {}
 
@@ -164,7 +160,7 @@ export class RequestLog {
     // Bound only in memory, it may still have been answered by a mutation: ask the database.
     const row = await this.lookup(key.partnerId, key.reqId);
     if (row) {
-      const replayed = replayOf(fromRow(row), key);
+      const replayed = replayOf(this.storedOf(row), key);
       if (replayed) return replayed;
     }
     // Judged again after the wait: all below is synchronous, so holding cannot race.
@@ -360,7 +356,7 @@ export class RequestLog {
         const data = await effect(tx);
         const json = JSON.stringify(data);
         // A twin got there first: undo this effect and answer with the twin's result.
-        if (!(await claimRequest(tx, row(200, json)))) throw new TwinCommitted();
+        if (!(await claimRequest(tx, row(200, this.secrets.seal(json))))) throw new TwinCommitted();
         return { code: 200, data, json, replayed: false };
       });
     } catch (err) {
@@ -374,12 +370,22 @@ export class RequestLog {
       // A twin with this req_id may have committed while we ran (our effect then failed, e.g.
       // the card was already paid, or our req_id row collided): its result is the answer.
       const stored = await findRequest(this.db.kysely, key.partnerId, key.reqId);
-      const replayed = stored && replayOf(fromRow(stored), key);
+      const replayed = stored && replayOf(this.storedOf(stored), key);
       if (replayed) return replayed;
       if (err instanceof TwinCommitted)
         throw unavailable('req_id is being processed; retry with the same req_id');
       throw err;
     }
+  }
+
+  /** A stored request as replayed: its answer opened (a read's, or an older one, is plain). */
+  private storedOf(row: RequestRow): StoredResult {
+    return {
+      method: row.method,
+      paramsHash: row.params_hash,
+      code: row.code,
+      body: row.body === null ? null : this.secrets.open(row.body),
+    };
   }
 
   /**

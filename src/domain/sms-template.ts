@@ -1,3 +1,5 @@
+import { isSealed, type SecretBox } from './secret-box.js';
+
 /** Fills `{name}` placeholders; unknown placeholders are left as they are. */
 export function renderSmsText(template: string, values: Readonly<Record<string, string>>): string {
   return template.replace(/\{([a-z_]+)\}/g, (whole, name: string) => values[name] ?? whole);
@@ -7,4 +9,24 @@ export function renderSmsText(template: string, values: Readonly<Record<string, 
 export function maskMobile(mobile: string | null | undefined): string {
   if (!mobile) return '';
   return mobile.length >= 7 ? `${mobile.slice(0, 3)}****${mobile.slice(-4)}` : '****';
+}
+
+/** What a stored SMS shows instead of the card's password once it is delivered or failed for good. */
+export const PASSWORD_MASK = '******';
+
+/**
+ * The stored form of a queued SMS: the text to send and the text to keep once it is settled
+ * (password masked), sealed together so the row holds no readable password.
+ */
+export function sealSmsText(box: SecretBox, text: string, masked: string): string {
+  return box.seal(JSON.stringify({ text, masked }));
+}
+
+/** Opens a stored SMS text; a plain one (masked, or from before sealing) is both at once. */
+export function openSmsText(box: SecretBox, stored: string): { text: string; masked: string } {
+  if (!isSealed(stored)) return { text: stored, masked: stored };
+  const v = JSON.parse(box.open(stored)) as { text?: unknown; masked?: unknown };
+  if (typeof v.text !== 'string' || typeof v.masked !== 'string')
+    throw new Error('malformed sealed SMS text');
+  return { text: v.text, masked: v.masked };
 }

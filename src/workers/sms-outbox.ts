@@ -10,6 +10,8 @@ import {
 import { inTransaction } from '../db/tx.js';
 import { PollingWorker, type WorkerLogger, type WorkerLoop } from './polling-worker.js';
 import type { Clock } from '../domain/clock.js';
+import type { SecretBox } from '../domain/secret-box.js';
+import { openSmsText } from '../domain/sms-template.js';
 import type { SmsSender } from './sms-senders.js';
 
 export interface OutboxOptions extends WorkerLoop {
@@ -46,6 +48,8 @@ export class SmsOutbox extends PollingWorker<SmsMessageRow, SendResult> {
     private readonly db: Db,
     clock: Clock,
     private readonly sender: SmsSender,
+    /** Opens the sealed text of a queued message. */
+    private readonly secrets: SecretBox,
     log: OutboxLogger,
     private readonly opts: OutboxOptions = DEFAULT_OUTBOX,
   ) {
@@ -74,10 +78,24 @@ export class SmsOutbox extends PollingWorker<SmsMessageRow, SendResult> {
 
   protected async attempt(m: SmsMessageRow): Promise<SendResult> {
     try {
-      await this.sender.send({ id: m.id, mobile: m.mobile, text: m.text });
+      const { text } = openSmsText(this.secrets, m.text);
+      await this.sender.send({ id: m.id, mobile: m.mobile, text });
       return null;
     } catch (err) {
       return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    }
+  }
+
+  /**
+   * What a delivered or failed message keeps: its text with the password masked (a resend is
+   * built from the card). Undefined leaves the stored text, e.g. one sealed by a key this
+   * process lacks, which stays sealed.
+   */
+  private settledText(m: SmsMessageRow): string | undefined {
+    try {
+      return openSmsText(this.secrets, m.text).masked;
+    } catch {
+      return undefined;
     }
   }
 
@@ -87,10 +105,10 @@ export class SmsOutbox extends PollingWorker<SmsMessageRow, SendResult> {
     return inTransaction(this.db, async (tx) => {
       let state: 'sent' | 'failed' | 'queued';
       if (error === null) {
-        if (!(await markSmsSent(tx, m.id, held, now, attempts))) return false;
+        if (!(await markSmsSent(tx, m.id, held, now, attempts, this.settledText(m)))) return false;
         state = 'sent';
       } else if (attempts >= this.opts.maxAttempts) {
-        if (!(await markSmsFailed(tx, m.id, held, attempts, error))) return false;
+        if (!(await markSmsFailed(tx, m.id, held, attempts, error, this.settledText(m)))) return false;
         state = 'failed';
         this.log.error({ sms_id: m.id, card_no: m.card_no, attempts, error }, 'sms delivery failed for good');
       } else {

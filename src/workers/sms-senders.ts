@@ -31,13 +31,16 @@ export function consoleSender(log: SenderLogger): SmsSender {
   };
 }
 
-/** Appends one JSON line per message (tests and demos); the file stays open between messages. */
+/**
+ * Appends one JSON line per message (tests and demos); the file stays open between messages. The
+ * lines carry card passwords: a regular file is created, or tightened to, owner-only.
+ */
 export function fileSender(file: string): SmsSender {
   let handle: Promise<fs.FileHandle> | null = null;
   return {
     name: 'file',
     send: async (m) => {
-      handle ??= fs.open(file, 'a');
+      handle ??= openPrivate(file);
       const line =
         JSON.stringify({ id: m.id, mobile: m.mobile, text: m.text, at: new Date().toISOString() }) + '\n';
       try {
@@ -48,6 +51,19 @@ export function fileSender(file: string): SmsSender {
       }
     },
   };
+}
+
+async function openPrivate(file: string): Promise<fs.FileHandle> {
+  const handle = await fs.open(file, 'a', 0o600);
+  try {
+    const stat = await handle.stat();
+    // Not a device such as /dev/stdout, whose mode is not ours to change.
+    if (stat.isFile() && (stat.mode & 0o077) !== 0) await handle.chmod(0o600);
+    return handle;
+  } catch (err) {
+    await handle.close();
+    throw err;
+  }
 }
 
 /** POSTs `{id, mobile, text}` as JSON; a 2xx answer within the timeout means accepted. */

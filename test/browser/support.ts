@@ -8,6 +8,7 @@ import { openDatabase } from '../../src/db/database.js';
 import type { Role } from '../../src/db/schema.js';
 import { UserService } from '../../src/domain/admin/user.service.js';
 import { systemClock } from '../../src/domain/clock.js';
+import { createKeyFile } from '../../src/secret-key-file.js';
 import { serve } from '../../src/server.js';
 import { makeCatalog } from '../support/factories.js';
 
@@ -60,8 +61,11 @@ export async function startServer(): Promise<TestServer> {
   } finally {
     await db.close();
   }
+  const keyFile = path.join(dataDir, 'movticket.key');
+  createKeyFile(keyFile);
   const config = loadConfig({
     MOVTICKET_DATA_DIR: dataDir,
+    MOVTICKET_SECRET_KEY_FILE: keyFile,
     HOST: '127.0.0.1',
     PORT: '0',
     LOG_LEVEL: 'silent',

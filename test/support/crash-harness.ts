@@ -5,6 +5,9 @@ import path from 'node:path';
 import { MovTicketClient, MovTicketError } from '../../src/client/index.js';
 import { openDatabase, type Db } from '../../src/db/database.js';
 import { ReportService } from '../../src/domain/admin/report.service.js';
+import type { SecretBox } from '../../src/domain/secret-box.js';
+import { openSmsText, PASSWORD_MASK } from '../../src/domain/sms-template.js';
+import { DEMO_KEY_FILE, readKeyFile } from '../../src/secret-key-file.js';
 import { createPgDatabase } from './engines.js';
 import { type ServerProcess, startDemoServer } from './server-process.js';
 import { prng } from './prng.js';
@@ -272,6 +275,7 @@ export async function checkBooks(
   requests: LoadRequest[],
   smsFile: string,
   started: number,
+  secrets: SecretBox,
 ): Promise<BookReport> {
   const k = db.kysely;
   const violations: string[] = [];
@@ -386,8 +390,19 @@ export async function checkBooks(
   }
   for (const line of lines) {
     const m = smsById.get(line.id);
-    if (!m) violations.push(`delivered SMS ${line.id} is not in sms_messages`);
-    else if (m.mobile !== line.mobile || m.text !== line.text) violations.push(`SMS ${line.id} text differs`);
+    if (!m) {
+      violations.push(`delivered SMS ${line.id} is not in sms_messages`);
+      continue;
+    }
+    // A settled message keeps its text with the password masked; a queued one holds it sealed.
+    const sealed = cardsByNo.get(m.card_no)?.password;
+    const password = sealed ? secrets.open(sealed) : '';
+    const stored =
+      m.status === 'queued' ? openSmsText(secrets, m.text).text : m.text.split(PASSWORD_MASK).join(password);
+    if (m.mobile !== line.mobile || stored !== line.text || !line.text.includes(`密码${password}`))
+      violations.push(`SMS ${line.id} text differs`);
+    if (m.status !== 'queued' && password !== '' && m.text.includes(password))
+      violations.push(`SMS ${line.id} keeps the password after delivery`);
   }
   for (const m of sms) {
     if (m.status === 'queued' && !(m.locked_until > now))
@@ -561,7 +576,8 @@ export async function runCrashScenario(opts: CrashOptions): Promise<CrashReport>
     finalExit = await server!.stop(15_000);
     if (finalExit !== 0) violations.push(`last server exited with ${finalExit} on SIGTERM`);
 
-    const books = await checkBooks(db, requests, smsFile, started);
+    const secrets = readKeyFile(path.join(dataDir, DEMO_KEY_FILE));
+    const books = await checkBooks(db, requests, smsFile, started, secrets);
     violations.push(...books.violations);
     return {
       engine: opts.engine,

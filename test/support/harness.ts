@@ -2,6 +2,7 @@ import { buildApp, type App } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import type { Db } from '../../src/db/database.js';
 import { ManualClock } from '../../src/domain/clock.js';
+import { SecretBox } from '../../src/domain/secret-box.js';
 import { computeHashcode, formatTimestamp, MovTicketClient } from '../../src/client/index.js';
 import type { SmsMessage, SmsSender } from '../../src/workers/sms-senders.js';
 import { KEY, makeCatalog, makePartner, type PartnerSpec } from './factories.js';
@@ -24,6 +25,8 @@ export interface TestApp {
   db: Db;
   clock: ManualClock;
   sms: FakeSms;
+  /** The key the app seals card passwords with (a fresh one unless given). */
+  secrets: SecretBox;
   /** A client for the default partner, going through `inject()`. */
   client: MovTicketClient;
   clientFor(
@@ -58,7 +61,7 @@ export const nextReqId = () => `t${Date.now().toString(36)}${(reqCounter++).toSt
 /** Builds the app on `db` with the test catalog and the default partner CS000001 (basic, key KEY). */
 export async function makeTestApp(
   db: Db,
-  opts: { partner?: PartnerSpec; seed?: boolean; config?: Partial<Config> } = {},
+  opts: { partner?: PartnerSpec; seed?: boolean; config?: Partial<Config>; secrets?: SecretBox } = {},
 ): Promise<TestApp> {
   if (opts.seed !== false) {
     await makeCatalog(db);
@@ -67,7 +70,8 @@ export async function makeTestApp(
   const clock = new ManualClock(Date.now());
   const sms = new FakeSms();
   const config = loadConfig({}, opts.config ?? {});
-  const app = await buildApp({ config, db, clock, sms });
+  const secrets = opts.secrets ?? SecretBox.generate();
+  const app = await buildApp({ config, db, clock, sms, secrets });
   await app.fastify.ready();
   const fetchViaInject: typeof fetch = async (input, init) => {
     const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
@@ -113,6 +117,7 @@ export async function makeTestApp(
     db,
     clock,
     sms,
+    secrets,
     client: clientFor({
       partnerId: 'CS000001',
       busId: '1002758',

@@ -3,6 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { openDatabase, type Db } from '../../src/db/database.js';
+import { DEMO_KEY_FILE, readKeyFile } from '../../src/secret-key-file.js';
 import {
   type BookReport,
   checkBooks,
@@ -288,7 +289,8 @@ export async function runPgRestartScenario(opts: PgRestartOptions): Promise<PgRe
     if (!serverAlive) violations.push(`the server process died:\n${server.output().slice(-4_000)}`);
     const finalExit = await server.stop(15_000);
     if (finalExit !== 0) violations.push(`server exited with ${finalExit} on SIGTERM`);
-    const books = await checkBooks(db, requests, smsFile, started);
+    const secrets = readKeyFile(path.join(tmpDir, 'data', DEMO_KEY_FILE));
+    const books = await checkBooks(db, requests, smsFile, started, secrets);
     violations.push(...books.violations);
     const serverLog: Record<string, number> = {};
     for (const line of server.output().split('\n')) {

@@ -18,6 +18,7 @@ import { inTransaction, type Executor } from '../../db/tx.js';
 import { effectiveStatus } from '../card.presenter.js';
 import type { Clock } from '../clock.js';
 import { recordNotifyEvent } from '../notify.js';
+import type { SecretBox } from '../secret-box.js';
 import { formatYmdHis, parseTimestamp } from '../time.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -211,6 +212,8 @@ export interface RedemptionDeps {
   db: Db;
   clock: Clock;
   timeZone: string;
+  /** Opens the card's sealed password to compare it with the one typed. */
+  secrets: SecretBox;
 }
 
 type Attempt<T> = { ok: true; value: T } | { ok: false; error: CardError };
@@ -290,7 +293,8 @@ export class RedemptionService {
           { lockedUntil },
         );
       }
-      if (!passwordMatches(card.password, password)) {
+      const stored = card.password === null ? null : this.deps.secrets.open(card.password);
+      if (!passwordMatches(stored, password)) {
         // Committed although the redemption is refused: that is what makes the limit hold.
         await insertPasswordFailure(tx, {
           card_no: cardNo,

@@ -13,6 +13,7 @@ import { CallbackPolicy } from '../../domain/callback-policy.js';
 import type { CardService } from '../../domain/card.service.js';
 import type { Clock } from '../../domain/clock.js';
 import type { Registry } from '../../domain/registry.js';
+import type { SecretBox } from '../../domain/secret-box.js';
 import type { SmsOutbox } from '../../workers/sms-outbox.js';
 
 /** Everything the management API and console need, built once per app. */
@@ -44,8 +45,9 @@ export function createAdminDeps(x: {
   registry: Registry;
   cards: CardService;
   outbox: SmsOutbox;
+  secrets: SecretBox;
 }): AdminDeps {
-  const { db, clock, config, registry, cards } = x;
+  const { db, clock, config, registry, cards, secrets } = x;
   const timeZone = config.timeZone;
   return {
     ...x,
@@ -53,7 +55,7 @@ export function createAdminDeps(x: {
     partners: new PartnerAdminService(db, clock, new CallbackPolicy(config.callbackAllow)),
     catalog: new CatalogAdminService(db, clock),
     cardAdmin: new CardAdminService({ db, clock, timeZone, cards, registry }),
-    redemption: new RedemptionService({ db, clock, timeZone }),
+    redemption: new RedemptionService({ db, clock, timeZone, secrets }),
     reports: new ReportService({ db, timeZone }),
     audit: new AuditService(db),
     settings: new SettingsService(db, clock),
