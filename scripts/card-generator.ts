@@ -11,7 +11,8 @@ import type { CardStatus } from '../src/db/schema.js';
 import { effectiveStatus } from '../src/domain/card.presenter.js';
 import { RegistrySnapshot, type Cinema, type Kind, type Partner } from '../src/domain/registry.js';
 import { luhnCheckDigit } from '../src/domain/secrets.js';
-import { maskMobile, renderSmsText } from '../src/domain/sms-template.js';
+import type { SecretBox } from '../src/domain/secret-box.js';
+import { maskMobile, PASSWORD_MASK, renderSmsText, sealSmsText } from '../src/domain/sms-template.js';
 import { formatYmdHis } from '../src/domain/time.js';
 import { prng } from '../test/support/prng.js';
 
@@ -39,6 +40,8 @@ export interface GenerateOptions {
   sampleSize?: number;
   /** SQLite page cache during the load, MB. */
   sqliteCacheMb?: number;
+  /** Seals card passwords and queued SMS as the server does; the server must use the same key. */
+  secrets: SecretBox;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -102,6 +105,8 @@ const SMS_COLUMNS = [
   'created_at',
   'sent_at',
 ] as const satisfies BulkColumns<'sms_messages'>;
+const SMS_TEXT = SMS_COLUMNS.indexOf('text');
+const SMS_STATUS = SMS_COLUMNS.indexOf('status');
 const REDEMPTION_COLUMNS = [
   'redemption_id',
   'card_no',
@@ -120,6 +125,8 @@ interface Draft {
   card: CardRow;
   events: Row[];
   sms: Row[];
+  /** Each SMS's full text (with the password), beside `sms` whose text column is masked. */
+  smsText: string[];
   redemptions: Row[];
 }
 
@@ -189,7 +196,7 @@ export async function generateCards(db: Db, opts: GenerateOptions): Promise<Gene
       db,
       async (loader) => {
         await makeUnique(loader, drafts, nextCardNo);
-        await writeDrafts(loader, drafts);
+        await writeDrafts(loader, drafts, opts.secrets);
       },
       { sqliteCacheMb: opts.sqliteCacheMb },
     );
@@ -249,13 +256,18 @@ function renumber(d: Draft, cardNo: string): void {
     m[1] = cardNo;
     m[3] = (m[3] as string).replace(old, cardNo);
   }
+  d.smsText = d.smsText.map((text) => text.replace(old, cardNo));
 }
 
-async function writeDrafts(loader: BulkLoader, drafts: Draft[]): Promise<void> {
+async function writeDrafts(loader: BulkLoader, drafts: Draft[], secrets: SecretBox): Promise<void> {
   await loader.insert(
     'cards',
     CARD_COLUMNS,
-    drafts.map((d) => CARD_COLUMNS.map((c) => d.card[c])),
+    drafts.map((d) =>
+      CARD_COLUMNS.map((c) =>
+        c === 'password' && d.card.password !== null ? secrets.seal(d.card.password) : d.card[c],
+      ),
+    ),
   );
   await loader.insert(
     'card_events',
@@ -265,7 +277,14 @@ async function writeDrafts(loader: BulkLoader, drafts: Draft[]): Promise<void> {
   await loader.insert(
     'sms_messages',
     SMS_COLUMNS,
-    drafts.flatMap((d) => d.sms),
+    drafts.flatMap((d) =>
+      d.sms.map((m, i) => {
+        if (m[SMS_STATUS] !== 'queued') return m;
+        const sealed = [...m];
+        sealed[SMS_TEXT] = sealSmsText(secrets, d.smsText[i]!, m[SMS_TEXT] as string);
+        return sealed;
+      }),
+    ),
   );
   await loader.insert(
     'redemptions',
@@ -337,6 +356,7 @@ function draftCard(ctx: DraftContext, cardNo: string, createdAt: number): Draft 
   };
   const events: Row[] = [];
   const sms: Row[] = [];
+  const smsText: string[] = [];
   const redemptions: Row[] = [];
   const event = (type: string, at: number, actor: string, data: Record<string, unknown>) => {
     events.push([cardNo, events.length + 1, type, at, actor, JSON.stringify(data)]);
@@ -364,13 +384,16 @@ function draftCard(ctx: DraftContext, cardNo: string, createdAt: number): Draft 
   const queueSms = (at: number, reason: 'activation' | 'resend') => {
     const id = randomUUID();
     const mobile = card.mobile!;
-    const text = renderSmsText(opts.smsTemplate, {
+    const values = {
       target: cinema?.cinema_name ?? kind!.kind_name,
       count: String(count),
       card_no: cardNo,
       password: card.password!,
       valid_until: ctx.dateOf(card.valid_until!),
-    });
+    };
+    smsText.push(renderSmsText(opts.smsTemplate, values));
+    // Stored as the server keeps it: masked once settled, sealed whole while queued (writeDrafts).
+    const text = renderSmsText(opts.smsTemplate, { ...values, password: PASSWORD_MASK });
     card.sms_status = 'queued';
     event('sms_queued', at, 'system', {
       message_id: id,
@@ -488,6 +511,7 @@ function draftCard(ctx: DraftContext, cardNo: string, createdAt: number): Draft 
     },
     events,
     sms,
+    smsText,
     redemptions,
   };
 }

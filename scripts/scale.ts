@@ -28,6 +28,7 @@ import {
   type DiskUse,
 } from '../src/db/bulk-load.js';
 import { openDatabase, type Db } from '../src/db/database.js';
+import { createKeyFile, readKeyFile } from '../src/secret-key-file.js';
 import { startDemoServer, type ServerProcess } from '../test/support/server-process.js';
 import { generateCards, lapseTime, type GeneratedCard } from './card-generator.js';
 
@@ -380,10 +381,13 @@ interface Filled {
   summary: string;
 }
 
-async function fill(db: Db): Promise<Filled> {
+/** Fills `db` with cards sealed by the key in `keyFile` (made when absent), as the server reads it. */
+async function fill(db: Db, keyFile: string): Promise<Filled> {
   progress(`filling ${opts.cards} cards`);
   let lastReport = 0;
+  createKeyFile(keyFile, { ifAbsent: true });
   const generated = await generateCards(db, {
+    secrets: readKeyFile(keyFile),
     cards: opts.cards,
     now: Date.now(),
     timeZone: TIME_ZONE,
@@ -483,7 +487,10 @@ async function main(): Promise<void> {
     db = await openDb(filledDir);
     env.MOVTICKET_DATA_DIR = filledDir;
   }
-  const filled = filledDir === undefined ? await fill(db) : await existing(db);
+  const filled =
+    filledDir === undefined
+      ? await fill(db, path.join(env.MOVTICKET_DATA_DIR!, 'secret.key'))
+      : await existing(db);
   await db.close();
 
   const full = await start();

@@ -505,7 +505,11 @@ for (const engine of engines()) {
         method: 'POST',
         url: '/admin/partners/CS000001/callback',
         headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: s.cookie },
-        payload: new URLSearchParams({ _csrf: s.csrf, callback_url: 'http://10.0.0.5/notify' }).toString(),
+        payload: new URLSearchParams({
+          _csrf: s.csrf,
+          _once: newOnce(),
+          callback_url: 'http://10.0.0.5/notify',
+        }).toString(),
       });
       expect(page.statusCode).toBe(400);
       expect(page.body).toContain('回调 URL 不能指向本机或内网：10.0.0.5 是内网地址');

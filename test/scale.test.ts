@@ -5,7 +5,8 @@ import type { CardRow } from '../src/db/card.repository.js';
 import type { CardStatus } from '../src/db/schema.js';
 import { effectiveStatus } from '../src/domain/card.presenter.js';
 import { isLuhnValid } from '../src/domain/secrets.js';
-import { maskMobile } from '../src/domain/sms-template.js';
+import { SecretBox } from '../src/domain/secret-box.js';
+import { maskMobile, openSmsText, PASSWORD_MASK } from '../src/domain/sms-template.js';
 import { replay } from './support/crash-harness.js';
 import { engines } from './support/engines.js';
 import { KEY, makeCatalog, makePartner } from './support/factories.js';
@@ -20,6 +21,7 @@ for (const engine of engines()) {
     let t: TestApp;
     let generated: GenerateResult;
     let cards: CardRow[];
+    const secrets = SecretBox.generate();
 
     beforeAll(async () => {
       const db = await engine.open();
@@ -27,6 +29,7 @@ for (const engine of engines()) {
       await makePartner(db);
       await makePartner(db, { ...OTHER, prices: [{ type: 'cinema', id: '1001', fen: 2990 }] });
       generated = await generateCards(db, {
+        secrets,
         cards: CARDS,
         now: Date.now(),
         seed: 7,
@@ -37,7 +40,7 @@ for (const engine of engines()) {
         cinemaValidDays: 90,
         sampleSize: CARDS,
       });
-      t = await makeTestApp(db, { seed: false });
+      t = await makeTestApp(db, { seed: false, secrets });
       cards = await db.kysely.selectFrom('cards').selectAll().execute();
     }, 60_000);
     afterAll(async () => {
@@ -122,10 +125,18 @@ for (const engine of engines()) {
         if (!paid && (card.password !== null || card.mobile !== null))
           violations.push(`${c}: unpaid with secrets`);
         if ((messages.at(-1)?.status ?? 'none') !== card.sms_status) violations.push(`${c}: sms_status`);
+        const password = card.password === null ? null : secrets.open(card.password);
+        if (card.password !== null && !card.password.startsWith('v1:'))
+          violations.push(`${c}: password not sealed`);
         for (const m of messages) {
-          if (m.mobile !== card.mobile || !m.text.includes(c) || !m.text.includes(card.password ?? '-')) {
+          // A settled message keeps its text masked; a queued one is sealed whole.
+          const text = m.status === 'queued' ? openSmsText(secrets, m.text).text : m.text;
+          const shown = m.status === 'queued' ? password : PASSWORD_MASK;
+          if (m.mobile !== card.mobile || !text.includes(c) || !text.includes(`密码${shown ?? '-'}`)) {
             violations.push(`${c}: SMS ${m.id} does not carry the card`);
           }
+          if (password !== null && m.text.includes(password))
+            violations.push(`${c}: SMS ${m.id} shows the password`);
         }
         const used = (redemptionsByCard.get(c) ?? []).reduce((n, r) => n + r.count, 0);
         if (used !== card.used_count)

@@ -45,8 +45,17 @@ describe.skipIf(!chromiumInstalled)('management console in Chromium', () => {
     return opened.page;
   };
 
+  // Keys made in the console sign in `full` mode unless `basic` is chosen.
   const channel = (partnerId: string, busId: string, secId: string, md5key: string) =>
-    new MovTicketClient({ baseUrl: server.baseUrl, partnerId, secId, busId, md5key, retries: 0 });
+    new MovTicketClient({
+      baseUrl: server.baseUrl,
+      partnerId,
+      secId,
+      busId,
+      md5key,
+      signMode: 'full',
+      retries: 0,
+    });
 
   it('walks a partner from console-made keys through a rotation, a sale and a redemption to its statement', async () => {
     // An admin signs in and lands on the dashboard.
