@@ -3,6 +3,7 @@ import { updateCinema } from '../src/db/partner.repository.js';
 import { bumpRegistryVersion } from '../src/db/catalog.repository.js';
 import { engines } from './support/engines.js';
 import { makeTestApp, nextReqId, type TestApp } from './support/harness.js';
+import { countRows } from './support/factories.js';
 
 const MOBILE = '13812345678';
 
@@ -15,15 +16,7 @@ for (const engine of engines()) {
     afterEach(() => t.close());
     afterAll(() => engine.cleanup());
 
-    const count = async (table: 'cards' | 'sms_messages' | 'requests' | 'answers') =>
-      Number(
-        (
-          await t.db.kysely
-            .selectFrom(table)
-            .select((eb) => eb.fn.countAll().as('n'))
-            .executeTakeFirstOrThrow()
-        ).n,
-      );
+    const count = (table: 'cards' | 'sms_messages' | 'requests' | 'answers') => countRows(t.db, table);
 
     it('answers a retried buy with the original card, in the format asked now', async () => {
       const reqId = nextReqId();

@@ -13,6 +13,7 @@ import {
 } from './support/admin.js';
 import { engines } from './support/engines.js';
 import { makeTestApp, type TestApp } from './support/harness.js';
+import { countRows } from './support/factories.js';
 
 const DAY = 86_400_000;
 const textOf = (body: string) => body.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ');
@@ -49,15 +50,8 @@ for (const engine of engines()) {
     });
 
     const get = (session: Session, url: string) => adminCall(t, 'GET', url, { session });
-    const count = async (table: 'partners' | 'redemptions' | 'security_configs' | 'idempotency_keys') =>
-      Number(
-        (
-          await t.db.kysely
-            .selectFrom(table)
-            .select((eb) => eb.fn.countAll().as('n'))
-            .executeTakeFirstOrThrow()
-        ).n,
-      );
+    const count = (table: 'partners' | 'redemptions' | 'security_configs' | 'idempotency_keys') =>
+      countRows(t.db, table);
     const paidCard = async (count: number) => {
       const { card } = await t.client.buyByCinema({ cinemaId: '1001', count });
       const paid = await t.client.payByCard({ cardNo: card.card_no, mobile: '13812345678' });

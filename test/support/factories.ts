@@ -6,7 +6,7 @@ import {
   insertSecurityConfig,
   upsertPartnerPrice,
 } from '../../src/db/partner.repository.js';
-import type { PartnerTable } from '../../src/db/schema.js';
+import type { Database, PartnerTable } from '../../src/db/schema.js';
 import { INTERFACE_NAMES } from '../../src/http/partner/interfaces.js';
 
 export const KEY = 'e10adc3949ba59abbe56e057f20f883e';
@@ -124,4 +124,13 @@ export async function makePartner(db: Db, spec: PartnerSpec = {}) {
   }
   await bumpRegistryVersion(db.kysely);
   return p;
+}
+
+/** How many rows `table` holds. */
+export async function countRows(db: Db, table: keyof Database): Promise<number> {
+  const row = await db.kysely
+    .selectFrom(table)
+    .select((eb) => eb.fn.countAll().as('n'))
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
 }
