@@ -1,6 +1,5 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { main as serveMain } from '../server.js';
 import { registerAdminCommands } from './admin.commands.js';
 import { registerCardCommands } from './card.commands.js';
 import { registerSecretKeyCommands } from './secret-key.commands.js';
@@ -14,6 +13,8 @@ program
   .description('serve the partner API (SQLite in MOVTICKET_DATA_DIR unless DATABASE_URL is set)')
   .option('--demo', 'load the demo catalog and partner on first start and print its credentials')
   .action(async (opts: { demo?: boolean }) => {
+    // Loaded on use: the HTTP stack is most of a start-up, and operator commands never need it.
+    const { main: serveMain } = await import('../server.js');
     await serveMain(opts.demo ? ['--demo'] : []);
   });
 
