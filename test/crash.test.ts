@@ -33,5 +33,7 @@ describe.each(ENGINES)('crash safety on %s', (engine) => {
     expect(report.paidAnswered).toBeGreaterThan(0);
     expect(report.requests.refused).toBe(0);
     expect(report.sms.strandedByLease).toBe(0);
-  }, 120_000);
+    // Five kills, restarts and a lease wait: a busy machine must slow this, never fail it
+    // (214 s was seen at load 20).
+  }, 600_000);
 });
