@@ -4,6 +4,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, type Selectable, sql } from 'kysely';
 import pg from 'pg';
 import { ensurePrivateDir, tightenFile, type Warn, warnOnStderr } from '../private-files.js';
+import { readRegistryVersion } from './catalog.repository.js';
 import { migrateToLatest } from './migrations.js';
 import { FastSqliteDialect } from './sqlite-driver.js';
 import type { Executor } from './tx.js';
@@ -97,7 +98,7 @@ function openSqlite(file: string, warn: Warn): Db {
     registryVersion: () => {
       // Inside an open write batch the connection would see uncommitted (and maybe rolled back)
       // changes: then wait for the connection like any other query.
-      if (sqlite.inTransaction) return readVersion(kysely);
+      if (sqlite.inTransaction) return readRegistryVersion(kysely);
       versionStmt ??= sqlite.prepare<[], number>(VERSION_SQL).pluck();
       return Promise.resolve(Number(versionStmt.get() ?? 0));
     },
@@ -136,7 +137,7 @@ function openPostgres(url: string, poolSize: number): Db {
   return {
     kysely,
     engine: 'postgres',
-    registryVersion: coalescePerTurn(() => readVersion(kysely)),
+    registryVersion: coalescePerTurn(() => readRegistryVersion(kysely)),
     writeTransaction: (fn) => kysely.transaction().execute(fn),
     isUniqueViolation: (err) =>
       typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505',
@@ -165,15 +166,6 @@ function openPostgres(url: string, poolSize: number): Db {
 }
 
 const VERSION_SQL = 'select version from registry_version where id = 1';
-
-async function readVersion(kysely: Kysely<Database>): Promise<number> {
-  const row = await kysely
-    .selectFrom('registry_version')
-    .select('version')
-    .where('id', '=', 1)
-    .executeTakeFirst();
-  return Number(row?.version ?? 0);
-}
 
 /**
  * Calls made in one turn of the event loop share one run of `read`, started after that turn: a

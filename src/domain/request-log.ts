@@ -141,7 +141,7 @@ export class RequestLog {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
-    /** Seals a mutation's stored answer (payByCard's holds the card password); opens it to replay. */
+    /** Seals a stored answer that holds a card password (payByCard's); opens it to replay. */
     private readonly secrets: SecretBox,
     private readonly onFlushError: (err: unknown) => void = () => {},
   ) {}
@@ -339,9 +339,14 @@ export class RequestLog {
    * Runs a mutation once per req_id: the req_id row is written in the same transaction as the
    * effect, so of concurrent duplicates only one effect is stored, and the others (which wait
    * for it on PostgreSQL's unique index) answer with its result. A final refusal is stored after
-   * its effect is rolled back, under the same rule; any other error stores nothing here.
+   * its effect is rolled back, under the same rule; any other error stores nothing here. With
+   * `sealAnswer` (an answer holding a card password) the stored copy is sealed at rest.
    */
-  async runOnce(key: RequestKey, effect: (tx: Executor) => Promise<WireObject>): Promise<Outcome> {
+  async runOnce(
+    key: RequestKey,
+    effect: (tx: Executor) => Promise<WireObject>,
+    opts: { sealAnswer: boolean },
+  ): Promise<Outcome> {
     const row = (code: number, body: string): RequestRow => ({
       partner_id: key.partnerId,
       req_id: key.reqId,
@@ -355,8 +360,9 @@ export class RequestLog {
       return await this.db.writeTransaction(async (tx) => {
         const data = await effect(tx);
         const json = JSON.stringify(data);
+        const stored = opts.sealAnswer ? this.secrets.seal(json) : json;
         // A twin got there first: undo this effect and answer with the twin's result.
-        if (!(await claimRequest(tx, row(200, this.secrets.seal(json))))) throw new TwinCommitted();
+        if (!(await claimRequest(tx, row(200, stored)))) throw new TwinCommitted();
         return { code: 200, data, json, replayed: false };
       });
     } catch (err) {

@@ -13,6 +13,8 @@ export interface InterfaceDef {
   name: string;
   /** Mutations claim their req_id in the transaction of their effect. */
   mutates: boolean;
+  /** Its answer carries a card password, so the copy kept for retries is sealed at rest. */
+  answerHoldsSecret?: boolean;
   params: readonly ParamRule[];
 }
 
@@ -56,6 +58,7 @@ export const INTERFACES: ReadonlyMap<string, InterfaceDef> = new Map(
       {
         name: 'payByCard',
         mutates: true,
+        answerHoldsSecret: true,
         params: [
           cardNo,
           mobile,

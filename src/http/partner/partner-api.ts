@@ -283,8 +283,10 @@ export class PartnerApi {
       this.deps.requestLog.rememberRead(key, cached);
       return cached;
     }
-    const outcome = await this.deps.requestLog.runOnce(key, (tx) =>
-      this.mutate(def.name, tx, snap, partner, params),
+    const outcome = await this.deps.requestLog.runOnce(
+      key,
+      (tx) => this.mutate(def.name, tx, snap, partner, params),
+      { sealAnswer: def.answerHoldsSecret === true },
     );
     this.deps.onMutation?.(def.name);
     return outcome;
