@@ -3,7 +3,7 @@
 // Measures a bare node:http server (the ceiling) and then movticket on the same
 // machine, in child processes so neither shares an event loop with autocannon.
 // See bench/README.md for how to read the table.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -16,12 +16,15 @@ import autocannon, {
   type AutocannonResult,
 } from 'autocannon';
 import pg from 'pg';
+import { percentile, runPaced } from './paced.js';
 import { FORM_HEADERS, MOBILE, makeSignedForm, type SignedForm } from './signed-form.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RESULTS_FILE = path.join(ROOT, 'bench', 'results.json');
 const WARMUP_SEC = 2;
 const HALF_RATE_P99_TARGET_MS = 10;
+const LOOP_DELAY_MAX_TARGET_MS = 10;
+const PROBE = ['--import', './bench/server-probe.mjs'];
 
 interface Options {
   db: 'sqlite' | 'postgres';
@@ -216,41 +219,84 @@ interface RunFigures {
   errors: number;
   timeouts: number;
   statuses: Record<string, number>;
+  /** What the server saw during the run (see bench/server-probe.mjs). */
+  server: ServerFigures;
+}
+
+interface ServerFigures {
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
+  /** Server CPU time (user + system) per response. */
+  cpuUsPerRequest: number;
+  /** Bytes written to storage per response: the process's write_bytes (SQLite), WAL bytes (PostgreSQL). */
+  diskBytesPerRequest: number;
 }
 
 async function load(
-  url: string,
+  child: Child,
   workload: Workload,
   signedForm: SignedForm,
-  run: { phase: string; duration: number; connections: number; overallRate?: number },
+  run: { phase: string; duration: number; connections: number; pacedRate?: number },
 ): Promise<RunFigures> {
   if (interrupted) throw new Error('interrupted');
   const probe = newProbe();
-  const instance = autocannon({
-    url,
-    connections: run.connections,
-    duration: run.duration,
-    ...(run.overallRate !== undefined ? { overallRate: run.overallRate } : {}),
-    requests: workload.requests(signedForm, probe),
-  });
-  runningLoad = instance;
-  let result: AutocannonResult;
-  try {
-    result = await instance;
-  } finally {
-    runningLoad = undefined;
+  const before = await serverCounters(child);
+  let figures: RunFigures;
+  if (run.pacedRate === undefined) {
+    const instance = autocannon({
+      url: child.url,
+      connections: run.connections,
+      duration: run.duration,
+      requests: workload.requests(signedForm, probe),
+    });
+    runningLoad = instance;
+    let result: AutocannonResult;
+    try {
+      result = await instance;
+    } finally {
+      runningLoad = undefined;
+    }
+    const responses = result.requests.total;
+    figures = {
+      reqPerSec: result.requests.average,
+      unitsPerSec: result.duration > 0 ? probe.units / result.duration : 0,
+      p50Ms: result.latency.p50,
+      p99Ms: result.latency.p99,
+      non2xx: result.non2xx,
+      errors: result.errors,
+      timeouts: result.timeouts,
+      statuses: Object.fromEntries([...probe.statuses].sort(([a], [b]) => a - b)),
+      server: await serverFigures(child, before, responses),
+    };
+  } else {
+    const result = await runPaced({
+      url: child.url,
+      rate: run.pacedRate,
+      durationSec: run.duration,
+      connections: run.connections,
+      requests: workload.requests(signedForm, probe),
+    });
+    const responses = result.latenciesMs.length;
+    if (result.maxStartLagMs > 5) {
+      warn(
+        `${workload.label}, ${run.phase}: the load generator started a unit ${result.maxStartLagMs.toFixed(1)} ms late`,
+      );
+    }
+    let non2xx = 0;
+    for (const [status, n] of probe.statuses) if (status < 200 || status > 299) non2xx += n;
+    figures = {
+      reqPerSec: responses / result.durationSec,
+      unitsPerSec: probe.units / result.durationSec,
+      p50Ms: percentile(result.latenciesMs, 50),
+      p99Ms: percentile(result.latenciesMs, 99),
+      non2xx,
+      errors: result.errors,
+      timeouts: 0,
+      statuses: Object.fromEntries([...probe.statuses].sort(([a], [b]) => a - b)),
+      server: await serverFigures(child, before, responses),
+    };
   }
   if (interrupted) throw new Error('interrupted');
-  const figures: RunFigures = {
-    reqPerSec: result.requests.average,
-    unitsPerSec: result.duration > 0 ? probe.units / result.duration : 0,
-    p50Ms: result.latency.p50,
-    p99Ms: result.latency.p99,
-    non2xx: result.non2xx,
-    errors: result.errors,
-    timeouts: result.timeouts,
-    statuses: Object.fromEntries([...probe.statuses].sort(([a], [b]) => a - b)),
-  };
   if (figures.non2xx > 0 || figures.errors > 0 || figures.timeouts > 0) {
     warn(
       `${workload.label}, ${run.phase}: non-2xx ${figures.non2xx}, errors ${figures.errors}, ` +
@@ -289,7 +335,10 @@ interface Child {
 
 const children = new Set<Child>();
 
-/** Spawns `node --import tsx <args>` and resolves once stdout shows `ready` (whose group 1 is the base URL). */
+/**
+ * Spawns `node <args>` with the probe loaded and an IPC channel to it, and resolves once its
+ * output shows `ready` (whose group 1 is the base URL).
+ */
 async function startChild(
   name: string,
   args: string[],
@@ -297,12 +346,13 @@ async function startChild(
   ready: RegExp,
   timeoutMs = 60_000,
 ): Promise<Child> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], {
+  const proc = spawn(process.execPath, [...PROBE, ...args], {
     cwd: ROOT,
     env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
   });
-  if (proc.pid === undefined) throw new Error(`could not start ${name}`);
+  const { stdout, stderr } = proc;
+  if (proc.pid === undefined || !stdout || !stderr) throw new Error(`could not start ${name}`);
   const child: Child = { name, proc, pid: proc.pid, url: '' };
   children.add(child);
   proc.once('exit', () => children.delete(child));
@@ -319,16 +369,16 @@ async function startChild(
         const match = ready.exec(tail);
         if (match?.[1]) {
           clearTimeout(timer);
-          proc.stdout.off('data', onData);
-          proc.stderr.off('data', onData);
-          proc.stdout.on('data', keep);
-          proc.stderr.on('data', keep);
+          stdout.off('data', onData);
+          stderr.off('data', onData);
+          stdout.on('data', keep);
+          stderr.on('data', keep);
           resolve(match[1]);
         }
       };
       // The demo banner goes to stderr when stdout is not a terminal.
-      proc.stdout.on('data', onData);
-      proc.stderr.on('data', onData);
+      stdout.on('data', onData);
+      stderr.on('data', onData);
       proc.once('exit', (code, signal) => {
         clearTimeout(timer);
         reject(new Error(`${name} exited (${signal ?? code}) before it was ready`));
@@ -358,11 +408,111 @@ async function stopAllChildren(): Promise<void> {
   await Promise.all([...children].map(stopChild));
 }
 
-async function rssMb(child: Child): Promise<number> {
+interface Counters {
+  writeBytes: number;
+  walLsn: string | undefined;
+}
+
+/** Resets the probe's delay histogram and CPU clock, and reads the write counters. */
+async function serverCounters(child: Child): Promise<Counters> {
+  await ask(child, 'reset');
+  return { writeBytes: await writeBytes(child), walLsn: await currentWalLsn() };
+}
+
+async function serverFigures(child: Child, before: Counters, responses: number): Promise<ServerFigures> {
+  const read = (await ask(child, 'read')) as {
+    loopDelayP99Ms: number;
+    loopDelayMaxMs: number;
+    cpuUs: number;
+  };
+  const per = (n: number): number => (responses > 0 ? n / responses : 0);
+  const disk =
+    before.walLsn !== undefined
+      ? await walBytesSince(before.walLsn)
+      : (await writeBytes(child)) - before.writeBytes;
+  return {
+    loopDelayP99Ms: read.loopDelayP99Ms,
+    loopDelayMaxMs: read.loopDelayMaxMs,
+    cpuUsPerRequest: per(read.cpuUs),
+    diskBytesPerRequest: per(disk),
+  };
+}
+
+/** One question to the probe in the child (bench/server-probe.mjs), answered over IPC. */
+function ask(child: Child, question: 'reset' | 'read'): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${child.name}: no answer from the probe`)), 10_000);
+    const onMessage = (message: unknown): void => {
+      const m = message as { probe?: string } | null;
+      if (m?.probe !== question) return;
+      clearTimeout(timer);
+      child.proc.off('message', onMessage);
+      resolve(m as Record<string, unknown>);
+    };
+    child.proc.on('message', onMessage);
+    child.proc.send({ probe: question });
+  });
+}
+
+async function writeBytes(child: Child): Promise<number> {
+  const io = await readFile(`/proc/${child.pid}/io`, 'utf8');
+  return Number(/^write_bytes:\s+(\d+)/m.exec(io)?.[1] ?? 0);
+}
+
+/** Set while the server runs on PostgreSQL: its writes are the WAL the server generates. */
+let walDatabase: string | undefined;
+
+async function currentWalLsn(): Promise<string | undefined> {
+  if (walDatabase === undefined) return undefined;
+  const c = new pg.Client({ connectionString: walDatabase });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ lsn: string }>('select pg_current_wal_lsn()::text as lsn');
+    return rows[0]!.lsn;
+  } finally {
+    await c.end();
+  }
+}
+
+async function walBytesSince(lsn: string): Promise<number> {
+  const c = new pg.Client({ connectionString: walDatabase });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ n: string }>(
+      'select pg_wal_lsn_diff(pg_current_wal_lsn(), $1)::text as n',
+      [lsn],
+    );
+    return Number(rows[0]!.n);
+  } finally {
+    await c.end();
+  }
+}
+
+/** Resident memory by kind, from /proc and the probe. */
+async function memoryOf(child: Child): Promise<Memory> {
   const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
-  const kb = /^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1];
-  if (kb === undefined) throw new Error(`no VmRSS for ${child.name} (pid ${child.pid})`);
-  return Number(kb) / 1024;
+  const kb = (field: string): number =>
+    Number(new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(status)?.[1] ?? 0) / 1024;
+  const read = (await ask(child, 'read')) as { heapTotalMb: number; heapUsedMb: number; externalMb: number };
+  return {
+    rssMb: kb('VmRSS'),
+    anonMb: kb('RssAnon'),
+    fileMb: kb('RssFile'),
+    heapTotalMb: read.heapTotalMb,
+    heapUsedMb: read.heapUsedMb,
+    externalMb: read.externalMb,
+  };
+}
+
+interface Memory {
+  rssMb: number;
+  /** Anonymous memory: the V8 heap, SQLite's page cache, malloc'd buffers. */
+  anonMb: number;
+  /** File-backed pages: the node binary, shared libraries, any mapped database file. */
+  fileMb: number;
+  heapTotalMb: number;
+  heapUsedMb: number;
+  externalMb: number;
 }
 
 function assertRunning(child: Child): void {
@@ -412,11 +562,13 @@ interface WorkloadResult {
   unit: 'req/s' | 'pairs/s';
   max: RunFigures;
   halfRate: (RunFigures & { offeredRate: number }) | undefined;
-  rssMb: number;
+  /** Right after the full-speed run. */
+  memory: Memory;
   ratio: number;
   targetRatio: number | undefined;
   ratioPass: boolean | undefined;
   halfRateP99Pass: boolean | undefined;
+  loopDelayPass: boolean | undefined;
 }
 
 function verdict(pass: boolean | undefined): string {
@@ -428,26 +580,36 @@ function renderTable(rows: WorkloadResult[]): string {
   const header = [
     'workload',
     'req/s',
-    'p50 ms',
-    'p99 ms',
-    'p99@half ms',
-    'RSS MB',
     'ratio',
     'target',
     'ratio?',
-    `p99@half≤${HALF_RATE_P99_TARGET_MS}?`,
+    'p99 ms',
+    'p99@half ms',
+    `≤${HALF_RATE_P99_TARGET_MS}?`,
+    'loop p99/max ms',
+    'loop@half p99/max',
+    `≤${LOOP_DELAY_MAX_TARGET_MS}?`,
+    'CPU µs/req',
+    'disk B/req',
+    'RSS MB',
   ];
+  const loop = (f: RunFigures | undefined): string =>
+    f ? `${fixed(f.server.loopDelayP99Ms, 1)}/${fixed(f.server.loopDelayMaxMs, 1)}` : '-';
   const body = rows.map((r) => [
     r.label,
     fixed(r.throughput, 0),
-    fixed(r.max.p50Ms, 0),
-    fixed(r.max.p99Ms, 0),
-    r.halfRate ? fixed(r.halfRate.p99Ms, 0) : '-',
-    fixed(r.rssMb, 1),
     fixed(r.ratio, 3),
     r.targetRatio === undefined ? '-' : `≥ ${fixed(r.targetRatio, 2)}`,
     verdict(r.ratioPass),
+    fixed(r.max.p99Ms, 1),
+    r.halfRate ? fixed(r.halfRate.p99Ms, 1) : '-',
     verdict(r.halfRateP99Pass),
+    loop(r.max),
+    loop(r.halfRate),
+    verdict(r.loopDelayPass),
+    fixed(r.max.server.cpuUsPerRequest, 0),
+    fixed(r.max.server.diskBytesPerRequest, 0),
+    fixed(r.memory.rssMb, 1),
   ]);
   const all = [header, ...body];
   const widths = header.map((_, i) => Math.max(...all.map((row) => (row[i] ?? '').length)));
@@ -467,23 +629,26 @@ async function measureWorkload(
 ): Promise<WorkloadResult> {
   const { duration, connections } = opts;
   progress(`${workload.label}: warming up ${WARMUP_SEC} s`);
-  await load(child.url, workload, signedForm, { phase: 'warm-up', duration: WARMUP_SEC, connections });
+  await load(child, workload, signedForm, { phase: 'warm-up', duration: WARMUP_SEC, connections });
   assertRunning(child);
   progress(`${workload.label}: measuring ${duration} s at ${connections} connections`);
-  const max = await load(child.url, workload, signedForm, { phase: 'max rate', duration, connections });
+  const max = await load(child, workload, signedForm, { phase: 'max rate', duration, connections });
   assertRunning(child);
-  const rss = await rssMb(child);
+  const memory = await memoryOf(child);
   const pairs = workload.id === 'buyPay';
   const throughput = pairs ? max.unitsPerSec : max.reqPerSec;
   let halfRate: WorkloadResult['halfRate'];
   if (workload.halfRate) {
-    const offeredRate = Math.max(1, Math.round(max.reqPerSec / 2));
-    progress(`${workload.label}: measuring ${duration} s offered ${offeredRate} req/s`);
-    const figures = await load(child.url, workload, signedForm, {
+    // Units (requests, or buy+pay pairs) started evenly: half of what full speed completed.
+    const offeredRate = Math.max(1, Math.round(throughput / 2));
+    progress(
+      `${workload.label}: measuring ${duration} s, ${offeredRate} ${pairs ? 'pairs' : 'requests'}/s paced`,
+    );
+    const figures = await load(child, workload, signedForm, {
       phase: 'half rate',
       duration,
       connections,
-      overallRate: offeredRate,
+      pacedRate: offeredRate,
     });
     assertRunning(child);
     halfRate = { ...figures, offeredRate };
@@ -496,12 +661,17 @@ async function measureWorkload(
     unit: pairs ? 'pairs/s' : 'req/s',
     max,
     halfRate,
-    rssMb: rss,
+    memory,
     ratio,
     targetRatio: workload.targetRatio,
     ratioPass: workload.targetRatio === undefined ? undefined : ratio >= workload.targetRatio,
     halfRateP99Pass:
       halfRate && workload.targetRatio !== undefined ? halfRate.p99Ms <= HALF_RATE_P99_TARGET_MS : undefined,
+    loopDelayPass:
+      workload.targetRatio === undefined
+        ? undefined
+        : Math.max(max.server.loopDelayMaxMs, halfRate?.server.loopDelayMaxMs ?? 0) <=
+          LOOP_DELAY_MAX_TARGET_MS,
   };
 }
 
@@ -518,10 +688,14 @@ async function main(): Promise<void> {
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'movticket-bench-'));
   leftovers.dataDir = dataDir;
   try {
+    // The server runs as in production: compiled JavaScript from dist/.
+    progress('building dist/');
+    const build = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
+    if (build.status !== 0) throw new Error('npm run build failed');
     progress('starting the node:http hello server');
     const hello = await startChild(
       'hello server',
-      ['bench/hello-server.ts'],
+      ['--import', 'tsx', 'bench/hello-server.ts'],
       { ...process.env },
       /serving on (\S+)/,
     );
@@ -541,11 +715,12 @@ async function main(): Promise<void> {
     if (opts.db === 'postgres') {
       leftovers.database = await createPgDatabase();
       env.DATABASE_URL = leftovers.database.url;
+      walDatabase = leftovers.database.url;
     }
     progress(`starting movticket on ${opts.db}`);
     const server = await startChild(
       'movticket',
-      ['src/cli/main.ts', 'serve', '--demo'],
+      ['dist/cli/main.js', 'serve', '--demo'],
       env,
       /movticket demo is serving on (\S+)/,
     );
@@ -571,6 +746,7 @@ async function main(): Promise<void> {
       warmupSec: WARMUP_SEC,
       connections: opts.connections,
       halfRateP99TargetMs: HALF_RATE_P99_TARGET_MS,
+      loopDelayMaxTargetMs: LOOP_DELAY_MAX_TARGET_MS,
       ceilingReqPerSec: ceiling.throughput,
       workloads: results,
       warnings,
@@ -584,7 +760,9 @@ async function main(): Promise<void> {
         renderTable(results) +
         '\n\n' +
         `ratio = throughput / ceiling; buy+pay throughput counts completed pays per second.\n` +
-        `p99@half = p99 when offered half the measured max req/s (autocannon overallRate; see bench/README.md).\n` +
+        `p99@half = per-response p99 with units started evenly at half the full-speed rate (bench/paced.ts).\n` +
+        `loop = the server's event-loop delay; CPU and disk per response at full speed (disk: write_bytes on\n` +
+        `SQLite, WAL bytes on PostgreSQL); RSS right after the full-speed run. See bench/README.md.\n` +
         `Results written to ${path.relative(process.cwd(), RESULTS_FILE)}\n`,
     );
     if (warnings.length > 0) {

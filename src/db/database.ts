@@ -6,6 +6,7 @@ import pg from 'pg';
 import { ensurePrivateDir, tightenFile, type Warn, warnOnStderr } from '../private-files.js';
 import { readRegistryVersion } from './catalog.repository.js';
 import { migrateToLatest } from './migrations.js';
+import { Checkpointer } from './checkpointer.js';
 import { FastSqliteDialect } from './sqlite-driver.js';
 import type { Executor } from './tx.js';
 import { WriteBatcher } from './write-batcher.js';
@@ -84,11 +85,28 @@ function openSqlite(file: string, warn: Warn): Db {
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
-  // Card numbers and req_ids are random keys, so writes touch pages all over their indexes:
-  // keep those pages in memory and let the WAL collect more commits between checkpoints.
-  sqlite.pragma('cache_size = -65536');
-  sqlite.pragma('mmap_size = 268435456');
-  sqlite.pragma('wal_autocheckpoint = 4000');
+  // Each job of a write batch has its own savepoint, whose journal SQLite would otherwise spill
+  // to a temp file about once per batch.
+  sqlite.pragma('temp_store = MEMORY');
+  // 8 MB of page cache holds the hot index pages; the OS page cache holds the rest, so no mmap
+  // (mapped pages count against the process's RSS without making writes any faster).
+  sqlite.pragma('cache_size = -8192');
+  sqlite.pragma('mmap_size = 0');
+  let checkpointer: Checkpointer | undefined;
+  if (onDisk) {
+    // Checkpoints run on a thread of their own (see checkpointer.ts); should it fail, this
+    // connection checkpoints again as SQLite does by default.
+    sqlite.pragma('wal_autocheckpoint = 0');
+    checkpointer = new Checkpointer({
+      file,
+      onFailure: (err) => {
+        sqlite.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+        warn(
+          `the checkpoint thread failed (${err instanceof Error ? err.message : String(err)}); checkpointing on the main thread`,
+        );
+      },
+    });
+  }
   const kysely = new Kysely<Database>({ dialect: new FastSqliteDialect(sqlite) });
   const batcher = new WriteBatcher(kysely);
   let versionStmt: SQLite.Statement<[], number> | undefined;
@@ -119,9 +137,14 @@ function openSqlite(file: string, warn: Warn): Db {
     ping: async () => {
       await sql`select 1`.execute(kysely);
     },
-    close: () => kysely.destroy(),
+    close: async () => {
+      await checkpointer?.stop();
+      await kysely.destroy();
+    },
   };
 }
+
+const FALLBACK_AUTOCHECKPOINT_PAGES = 1000;
 
 const PG_UNAVAILABLE = /^(08|57P0|53)/; // connection exceptions, admin shutdown, insufficient resources
 

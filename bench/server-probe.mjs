@@ -1,0 +1,37 @@
+// Loaded into a benchmarked server with `node --import`: answers, over the IPC channel the
+// benchmark opens, what only the process itself can see: event-loop delay and CPU time since
+// the last reset, and how its memory divides. Not part of movticket.
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import process from 'node:process';
+
+const RESOLUTION_MS = 1;
+const delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
+delay.enable();
+let cpuAtReset = process.cpuUsage();
+
+// Each sample spans one timer interval plus the delay: report the delay alone.
+const delayMs = (ns) => Math.max(0, ns / 1e6 - RESOLUTION_MS);
+
+if (process.send) {
+  process.on('message', (message) => {
+    if (message?.probe === 'reset') {
+      delay.reset();
+      cpuAtReset = process.cpuUsage();
+      process.send({ probe: 'reset' });
+    } else if (message?.probe === 'read') {
+      const cpu = process.cpuUsage(cpuAtReset);
+      const mem = process.memoryUsage();
+      process.send({
+        probe: 'read',
+        loopDelayP99Ms: delayMs(delay.percentile(99)),
+        loopDelayMaxMs: delayMs(delay.max),
+        cpuUs: cpu.user + cpu.system,
+        heapTotalMb: mem.heapTotal / 1048576,
+        heapUsedMb: mem.heapUsed / 1048576,
+        externalMb: mem.external / 1048576,
+      });
+    }
+  });
+  // The channel must not keep a server alive that was asked to stop.
+  process.channel?.unref();
+}
