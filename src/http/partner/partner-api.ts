@@ -19,6 +19,7 @@ import { parseTimestamp } from '../../domain/time.js';
 import type { WireObject } from '../../domain/wire.js';
 import { CONTENT_TYPE, type Format, renderData, renderEnvelope, wrapData } from '../envelope.js';
 import { COMMON_RULES, INTERFACES, type InterfaceDef, SUPPORTED_VERSIONS } from './interfaces.js';
+import { Deadlines } from './deadlines.js';
 import { RateLimiter } from './rate-limit.js';
 
 export interface PartnerRequest {
@@ -100,7 +101,11 @@ function chooseFormat(
 export class PartnerApi {
   private readonly limiter = new RateLimiter();
 
-  constructor(private readonly deps: PartnerApiDeps) {}
+  private readonly deadlines: Deadlines;
+
+  constructor(private readonly deps: PartnerApiDeps) {
+    this.deadlines = new Deadlines(deps.requestTimeoutMs);
+  }
 
   async handle(req: PartnerRequest): Promise<PartnerResponse> {
     const { format, error: formatError } = chooseFormat(req.params, req.queryFormat, req.accept);
@@ -138,22 +143,16 @@ export class PartnerApi {
   }
 
   private withTimeout<T>(work: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new ApiError(
-              'timeout',
-              'the request did not finish in time; retry with the same req_id to get its result',
-            ),
-          ),
-        this.deps.requestTimeoutMs,
-      );
-    });
     // The work goes on after a timeout; its late failure must not go unhandled.
     work.catch(() => {});
-    return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+    return this.deadlines.within(
+      work,
+      () =>
+        new ApiError(
+          'timeout',
+          'the request did not finish in time; retry with the same req_id to get its result',
+        ),
+    );
   }
 
   /** The known parameters and the parsed timestamp, checked up to `ver`. */
