@@ -69,11 +69,26 @@ export class Metrics {
     });
   }
 
+  /** Per interface and code, the counter and histogram children: no label lookup per request. */
+  private readonly children = new Map<
+    string,
+    { count: client.Counter.Internal; time: client.Histogram.Internal<string> }
+  >();
+
   /** Records one partner request; unknown interface names share one label. */
   observe(method: string, code: number, seconds: number): void {
     const name = INTERFACES.has(method) ? method : 'unknown';
-    this.requests.inc({ interface: name, code: String(code) });
-    this.latency.observe({ interface: name }, seconds);
+    const key = `${name} ${code}`;
+    let child = this.children.get(key);
+    if (!child) {
+      child = {
+        count: this.requests.labels({ interface: name, code: String(code) }),
+        time: this.latency.labels({ interface: name }),
+      };
+      this.children.set(key, child);
+    }
+    child.count.inc();
+    child.time.observe(seconds);
   }
 
   /** The last count while it is fresh; otherwise one new count, shared by every scrape waiting for it. */
