@@ -110,9 +110,31 @@ export async function upsertAnswers(db: Executor, rows: AnswerTable[]): Promise<
     .execute();
 }
 
-/** Forgets requests stored before `before` and answers last used before `answersBefore`. */
+/** Rows deleted per statement when pruning: small enough that one statement holds the event loop ~1 ms. */
+export const PRUNE_BATCH = 200;
+
+/**
+ * Forgets requests stored before `before` and answers last used before `answersBefore`, a batch
+ * at a time, letting other work run between batches: a day of requests is a large delete, and on
+ * SQLite one statement would hold the process for as long as it runs.
+ */
 export async function pruneRequests(db: Executor, before: number, answersBefore: number): Promise<number> {
-  const result = await db.deleteFrom('requests').where('created_at', '<', before).executeTakeFirst();
-  await db.deleteFrom('answers').where('last_used', '<', answersBefore).execute();
-  return Number(result.numDeletedRows);
+  let total = 0;
+  for (;;) {
+    const result = await sql`delete from requests where (partner_id, req_id) in (
+      select partner_id, req_id from requests where created_at < ${before} limit ${PRUNE_BATCH})`.execute(db);
+    const n = Number(result.numAffectedRows ?? 0);
+    total += n;
+    if (n < PRUNE_BATCH) break;
+    await yieldToOthers();
+  }
+  for (;;) {
+    const result = await sql`delete from answers where hash in (
+      select hash from answers where last_used < ${answersBefore} limit ${PRUNE_BATCH})`.execute(db);
+    if (Number(result.numAffectedRows ?? 0) < PRUNE_BATCH) break;
+    await yieldToOthers();
+  }
+  return total;
 }
+
+const yieldToOthers = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
