@@ -7,7 +7,7 @@ import { ensurePrivateDir, tightenFile, type Warn, warnOnStderr } from '../priva
 import { readRegistryVersion } from './catalog.repository.js';
 import { migrateToLatest } from './migrations.js';
 import { FastSqliteDialect } from './sqlite-driver.js';
-import type { Executor } from './tx.js';
+import type { Executor } from './executor.js';
 import { WriteBatcher } from './write-batcher.js';
 import type { Database, NotifyEventTable, SmsMessageTable } from './schema.js';
 
