@@ -6,7 +6,7 @@ import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../src/db/database.js';
-import { migrateTo } from '../src/db/migrations.js';
+import { migrateTo } from '../src/db/migrations/index.js';
 import { readRegistryVersion } from '../src/db/catalog.repository.js';
 import { findRequest } from '../src/db/request.repository.js';
 import { paramsHash } from '../src/domain/request-log.js';

@@ -5,7 +5,7 @@ import { Kysely, PostgresDialect, type Selectable, sql } from 'kysely';
 import pg from 'pg';
 import { ensurePrivateDir, tightenFile, type Warn, warnOnStderr } from '../private-files.js';
 import { readRegistryVersion } from './catalog.repository.js';
-import { migrateToLatest } from './migrations.js';
+import { migrateToLatest } from './migrations/index.js';
 import { FastSqliteDialect } from './sqlite-driver.js';
 import type { Executor } from './executor.js';
 import { WriteBatcher } from './write-batcher.js';
