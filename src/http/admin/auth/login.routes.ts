@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { SessionService } from '../../../domain/admin/session.service.js';
+import { isToken, type SessionService } from '../../../domain/admin/session.service.js';
 import type { AdminDeps } from '../deps.js';
 import { badCsrf, crossOrigin } from '../errors.js';
 import {
@@ -19,7 +19,6 @@ import {
   safeNext,
   verifySameOrigin,
 } from './guards.js';
-import { isToken } from '../../../domain/admin/session.service.js';
 import { sendLoginPage, throttledMessage } from './login-page.js';
 
 const text = (v: unknown) => (typeof v === 'string' ? v : '');
