@@ -1,7 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import { CardError, dayOf, type StaffUser } from '../../../domain/admin/redemption.service.js';
 import type { AdminDeps } from '../deps.js';
-import type { SessionUser } from '../auth.js';
+import type { SessionUser } from '../auth/guards.js';
 import { forbidden } from '../errors.js';
 import { ANYONE, Day, Id, Strict } from './common.js';
 import { apiRoute } from './route.js';
