@@ -8,6 +8,10 @@ export const TEST_HASH_COST = 2 ** 10;
 
 setHashCostForTests(TEST_HASH_COST);
 
+/** JSON.stringify would write a RegExp as `{}` and drop a function: keep them apart. */
+const exact = (_key: string, value: unknown) =>
+  value instanceof RegExp || typeof value === 'function' ? `${typeof value}:${String(value)}` : value;
+
 type RouteSchema = { schema: unknown; httpPart?: string; httpStatus?: string; contentType?: string };
 type Compile = (route: RouteSchema) => unknown;
 type CompilerFactory = (externalSchemas: unknown, options: unknown) => Compile;
@@ -20,10 +24,6 @@ type Selector = ((opts?: unknown) => CompilerFactory) & Record<string, unknown>;
  * compiler options, so within a worker one app's are handed to the next app with the same
  * schemas. Production builds one app and compiles once, exactly as before.
  */
-/** JSON.stringify would write a RegExp as `{}` and drop a function: keep them apart. */
-const exact = (_key: string, value: unknown) =>
-  value instanceof RegExp || typeof value === 'function' ? `${typeof value}:${String(value)}` : value;
-
 function shareCompiledSchemas(moduleId: string): void {
   const fromFastify = createRequire(createRequire(import.meta.url).resolve('fastify'));
   const resolved = fromFastify.resolve(moduleId);
