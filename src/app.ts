@@ -16,8 +16,8 @@ import { Registry } from './domain/registry.js';
 import { RequestLog } from './domain/request-log.js';
 import type { SecretBox } from './domain/secret-box.js';
 import { sealLegacySecrets } from './domain/secrets-at-rest.js';
-import { ApiError, unavailable } from './errors.js';
-import { CONTENT_TYPE, type Format, renderEnvelope } from './http/envelope.js';
+import { AppError, contractError, StorageUnavailable } from './errors.js';
+import { errorResponse, type Format } from './http/envelope.js';
 import { INTERFACES } from './http/partner/interfaces.js';
 import { PartnerApi } from './http/partner/partner-api.js';
 import { Metrics, registerMetricsRoute } from './http/metrics.js';
@@ -75,27 +75,20 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     frameworkErrors: (err, request, reply) => {
       const apiError =
         err.code === 'FST_ERR_BAD_URL' || err.code === 'FST_ERR_MAX_PARAM_LENGTH'
-          ? new ApiError('no_such_method', 'no such interface')
-          : new ApiError('internal', 'internal error');
+          ? contractError('no_such_method', 'no such interface')
+          : contractError('internal', 'internal error');
       // The admin area answers in its own shape (`{error:{code,message}}` or a page), not the envelope.
       if (request.url.startsWith('/admin')) {
         const adminError =
-          apiError.status === 404
+          apiError.partnerStatus === 404
             ? new AdminHttpError(404, 'not_found', 'not found')
             : new AdminHttpError(500, 'internal', 'internal error');
         void sendError(request as FastifyRequest, reply as FastifyReply, adminError);
         return;
       }
       const format: Format = request.headers.accept?.includes('application/json') ? 'json' : 'xml';
-      void (reply as FastifyReply)
-        .code(apiError.status)
-        .type(CONTENT_TYPE[format])
-        .send(
-          renderEnvelope(
-            { code: apiError.status, error: { message: apiError.message, type: apiError.type } },
-            format,
-          ),
-        );
+      const { status, contentType, body } = errorResponse(apiError, format);
+      void (reply as FastifyReply).code(status).type(contentType).send(body);
     },
   });
   const log = fastify.log;
@@ -181,49 +174,45 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     done(null, UNSUPPORTED_BODY),
   );
 
-  const renderError = (err: ApiError, format: 'xml' | 'json') => ({
-    body: renderEnvelope({ code: err.status, error: { message: err.message, type: err.type } }, format),
-    type: CONTENT_TYPE[format],
-  });
-
   fastify.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
-    let apiError: ApiError;
-    const status = err instanceof ApiError ? err.status : (err.statusCode ?? 500);
+    let apiError: AppError;
+    const status = err instanceof AppError ? err.partnerStatus : (err.statusCode ?? 500);
     // A body that fails to parse must not hide the contract's earlier answers (404, then 405).
     const preceding = status >= 400 && status < 500 ? precedingError(request) : undefined;
     if (preceding) apiError = preceding;
-    else if (err instanceof ApiError) apiError = err;
+    // Includes StorageUnavailable (e.g. a query while PostgreSQL restarts): the contract's 503.
+    else if (err instanceof AppError) {
+      if (err instanceof StorageUnavailable) request.log.warn({ err }, 'storage unavailable');
+      apiError = err;
+    }
     else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') apiError = bodyTooLarge();
     else if (status >= 400 && status < 500) {
-      apiError = new ApiError('invalid_param', `malformed request: ${err.code ?? 'bad request'}`);
-    } else if (db.isUnavailable(err)) {
-      // e.g. a query while PostgreSQL restarts: the contract's 503, not a 500.
-      request.log.warn({ err }, 'storage unavailable');
-      apiError = unavailable('storage is unavailable; retry later');
+      apiError = contractError('invalid_param', `malformed request: ${err.code ?? 'bad request'}`);
     } else {
       request.log.error({ err }, 'unhandled error');
-      apiError = new ApiError('internal', 'internal error');
+      apiError = contractError('internal', 'internal error');
     }
-    const format = requestFormat(request);
-    const { body, type } = renderError(apiError, format);
-    void reply.code(apiError.status).headers(apiError.headers).type(type).send(body);
+    const { status: code, contentType, body, headers } = errorResponse(apiError, requestFormat(request));
+    void reply.code(code).headers(headers).type(contentType).send(body);
   });
 
   fastify.setNotFoundHandler((request, reply) => {
-    const format = requestFormat(request);
-    const { body, type } = renderError(new ApiError('no_such_method', 'no such interface'), format);
-    void reply.code(404).type(type).send(body);
+    const { contentType, body } = errorResponse(
+      contractError('no_such_method', 'no such interface'),
+      requestFormat(request),
+    );
+    void reply.code(404).type(contentType).send(body);
   });
 
   fastify.addHook('onRequest', (request, reply, done) => {
     // /readyz reports the shutdown itself, in its own shape.
     if (!closing || request.routeOptions.url === READYZ) return done();
     const format = request.headers.accept?.includes('application/json') ? 'json' : 'xml';
-    const { body, type } = renderError(
-      new ApiError('unavailable', 'server is shutting down; retry shortly'),
+    const { contentType, body } = errorResponse(
+      contractError('unavailable', 'server is shutting down; retry shortly'),
       format,
     );
-    void reply.code(503).header('connection', 'close').type(type).send(body);
+    void reply.code(503).header('connection', 'close').type(contentType).send(body);
   });
 
   fastify.route({
@@ -328,14 +317,14 @@ const PARTNER_ROUTE = '/movTicket/:method';
 const READYZ = '/readyz';
 
 /** The answer the contract gives before looking at the body: unknown interface, then not a POST. */
-function precedingError(request: FastifyRequest): ApiError | undefined {
+function precedingError(request: FastifyRequest): AppError | undefined {
   const route = request.routeOptions.url;
-  if (route === undefined) return new ApiError('no_such_method', 'no such interface');
+  if (route === undefined) return contractError('no_such_method', 'no such interface');
   if (route !== PARTNER_ROUTE) return undefined;
   const name = (request.params as { method?: string }).method ?? '';
-  if (!INTERFACES.has(name)) return new ApiError('no_such_method', `no such interface: ${name.slice(0, 64)}`);
+  if (!INTERFACES.has(name)) return contractError('no_such_method', `no such interface: ${name.slice(0, 64)}`);
   if (request.method !== 'POST') {
-    return new ApiError('method_not_allowed', `${name} accepts POST only`, { allow: 'POST' });
+    return contractError('method_not_allowed', `${name} accepts POST only`, { allow: 'POST' });
   }
   return undefined;
 }

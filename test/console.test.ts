@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dayOf, RedemptionService } from '../src/domain/admin/redemption.service.js';
+import { RedemptionService } from '../src/domain/admin/redemption.service.js';
+import { dayOf } from '../src/domain/dates.js';
 import { UserService } from '../src/domain/admin/user.service.js';
 import { INTERFACE_NAMES } from '../src/http/partner/interfaces.js';
 import { newOnce } from './support/admin.js';

@@ -1,7 +1,8 @@
 import fs from 'node:fs/promises';
 import type { Command } from 'commander';
 import { CardAdminService, type AdminCardView, type CardSearch } from '../domain/admin/card-admin.service.js';
-import { CardError, formatDateTime } from '../domain/admin/redemption.service.js';
+import { formatDateTime } from '../domain/dates.js';
+import { AppError } from '../errors.js';
 import { ReportService, type DashboardFigures } from '../domain/admin/report.service.js';
 import { CardService } from '../domain/card.service.js';
 import { formatYuan } from '../domain/money.js';
@@ -339,7 +340,7 @@ function rate(r: number | null): string {
 }
 
 function integer(text: string, name: string): number {
-  if (!/^[0-9]{1,9}$/.test(text)) throw new CardError('invalid', `${name} must be a whole number`);
+  if (!/^[0-9]{1,9}$/.test(text)) throw new AppError('invalid', `${name} must be a whole number`);
   return Number(text);
 }
 
@@ -380,7 +381,7 @@ function table(ctx: CliContext, header: string[], rows: string[][]): void {
 
 /** The options to add, for the refusals of a resend to a new number. */
 function resendRefusal(err: unknown): unknown {
-  if (!(err instanceof CardError)) return err;
+  if (!(err instanceof AppError)) return err;
   if (err.code === 'confirmation_required') {
     return new Error('sending the card password to a new mobile needs --yes (and --reason TEXT)');
   }

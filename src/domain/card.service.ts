@@ -7,13 +7,13 @@ import {
   updateCard,
   type CardRow,
 } from '../db/card.repository.js';
+import { banCard, changedMeanwhile } from './card-commands.js';
 import type { CardTable } from '../db/schema.js';
 import { countResendsSince, insertSmsMessage } from '../db/sms.repository.js';
 import type { Executor } from '../db/tx.js';
-import { ApiError, cardState, notFound, rateLimited } from '../errors.js';
+import { cardState, contractError, notFound, rateLimited } from '../errors.js';
 import { effectiveStatus, presentBoughtCard, presentCardStatus, presentPaidCard } from './card.presenter.js';
 import type { Clock } from './clock.js';
-import { recordNotifyEvent } from './notify.js';
 import type { Partner, Registry, RegistrySnapshot } from './registry.js';
 import type { SecretBox } from './secret-box.js';
 import { generateCardNo, generatePassword } from './secrets.js';
@@ -111,7 +111,7 @@ export class CardService {
     for (let attempt = 0; ; attempt++) {
       card.card_no = generateCardNo();
       if (await insertCard(tx, card)) break;
-      if (attempt >= 5) throw new ApiError('internal', 'could not draw a unique card number');
+      if (attempt >= 5) throw contractError('internal', 'could not draw a unique card number');
     }
     await appendCardEvent(tx, {
       card_no: card.card_no,
@@ -145,7 +145,7 @@ export class CardService {
     const status = effectiveStatus(card, now);
     if (status !== 'inactive') throw cardState(cardNo, status, 'pay');
     if (totalFen !== undefined && totalFen !== card.total_fen) {
-      throw new ApiError('price_mismatch', `total_price does not match the card's total price`);
+      throw contractError('price_mismatch', `total_price does not match the card's total price`);
     }
     const password = generatePassword();
     const validUntil = now + this.validDays(card) * DAY_MS;
@@ -159,7 +159,7 @@ export class CardService {
       updated_at: now,
     };
     if (!(await transitionCard(tx, cardNo, ['inactive'], changes, { payDeadlineAfter: now }))) {
-      throw await this.lostRace(tx, cardNo, 'pay');
+      throw await changedMeanwhile(tx, cardNo, this.clock.now(), 'pay');
     }
     // The answer shows the password in the clear (the request log seals the stored answer).
     const paid: CardRow = { ...card, ...changes, password };
@@ -186,33 +186,14 @@ export class CardService {
 
   async ban(tx: Executor, partner: Partner, cardNo: string, reason?: string): Promise<WireObject> {
     const now = this.clock.now();
-    // A concurrent payment may change the card between our read and our write: judge again
-    // against what the card is now (an unused active card may be banned too).
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const card = await this.ownCard(tx, partner, cardNo);
-      const status = effectiveStatus(card, now);
-      if (status === 'banned') return { card: presentCardStatus(card, now, this.settings.timeZone) };
-      if (!(status === 'inactive' || (status === 'active' && card.used_count === 0))) {
-        throw cardState(cardNo, status, 'ban');
-      }
-      const changes = {
-        status: 'banned' as const,
-        banned_at: now,
-        ban_reason: reason ?? null,
-        updated_at: now,
-      };
-      if (!(await transitionCard(tx, cardNo, [card.status], changes, { usedCount: 0 }))) continue;
-      await appendCardEvent(tx, {
-        card_no: cardNo,
-        type: 'banned',
-        at: now,
-        actor: `partner:${partner.partnerId}`,
-        data: JSON.stringify({ status: 'banned', banned_at: now, reason: reason ?? '' }),
-      });
-      await recordNotifyEvent(tx, 'banned', { ...card, status: 'banned' }, now);
-      return { card: presentCardStatus({ ...card, ...changes }, now, this.settings.timeZone) };
-    }
-    throw await this.lostRace(tx, cardNo, 'ban');
+    const { card } = await banCard(tx, {
+      cardNo,
+      actor: `partner:${partner.partnerId}`,
+      reason: reason ?? null,
+      now,
+      partnerId: partner.partnerId,
+    });
+    return { card: presentCardStatus(card, now, this.settings.timeZone) };
   }
 
   async resendSms(tx: Executor, partner: Partner, cardNo: string, mobile?: string): Promise<WireObject> {
@@ -293,11 +274,6 @@ export class CardService {
     const card = await findCard(db, cardNo);
     if (!card || card.partner_id !== partner.partnerId) throw notFound('card', cardNo);
     return card;
-  }
-
-  private async lostRace(tx: Executor, cardNo: string, action: string): Promise<ApiError> {
-    const current = await findCard(tx, cardNo);
-    return cardState(cardNo, current ? effectiveStatus(current, this.clock.now()) : 'unknown', action);
   }
 }
 

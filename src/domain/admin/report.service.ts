@@ -9,7 +9,8 @@ import {
   type StatementEntryRow,
 } from '../../db/report.repository.js';
 import { formatYuan } from '../money.js';
-import { CardError, dayRange, formatDateTime } from './redemption.service.js';
+import { dayRange, formatDateTime } from '../dates.js';
+import { AppError } from '../../errors.js';
 
 /** Counts and amounts (fen) of one day, one partner, or a total. */
 export interface DashboardFigures {
@@ -178,13 +179,13 @@ export class ReportService {
    */
   async statement(partnerId: string, day: string): Promise<Statement> {
     if (typeof partnerId !== 'string' || !/^[A-Z]{2}[0-9]{6}$/.test(partnerId)) {
-      throw new CardError('invalid', 'partner_id must look like CS000001');
+      throw new AppError('invalid', 'partner_id must look like CS000001');
     }
     const tz = this.deps.timeZone;
     const { bounds } = dayRange(day, day, tz);
     const db = this.deps.db.kysely;
     if ((await findPartnerName(db, partnerId)) === undefined) {
-      throw new CardError('not_found', `partner ${partnerId} not found`);
+      throw new AppError('not_found', `partner ${partnerId} not found`);
     }
     const [from, to] = [bounds[0]!, bounds[1]!];
     const [activations, voids] = await Promise.all([

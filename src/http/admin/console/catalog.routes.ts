@@ -5,7 +5,7 @@ import type {
   ImportReport,
   KindView,
 } from '../../../domain/admin/catalog-admin.service.js';
-import { AdminError } from '../../../domain/admin/audit.service.js';
+import { AppError } from '../../../errors.js';
 import { CINEMA_CSV_COLUMNS } from '../../../domain/admin/catalog-import.js';
 import { uploadedFile } from '../body.js';
 import { actorOf, type ConsoleContext } from './context.js';
@@ -790,4 +790,4 @@ function placeNames(cat: CatalogView) {
   return { city: (id: string) => cities.get(id) ?? id, region: (id: string) => regions.get(id) ?? id };
 }
 
-const notFound = (what: string, id: string) => new AdminError('not_found', `未找到${what} ${id}`);
+const notFound = (what: string, id: string) => new AppError('not_found', `未找到${what} ${id}`);

@@ -1,10 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import {
-  addDays,
-  type CardCheck,
-  CardError,
-  type RedemptionEntry,
-} from '../../../domain/admin/redemption.service.js';
+import { type CardCheck, type RedemptionEntry } from '../../../domain/admin/redemption.service.js';
+import { addDays } from '../../../domain/dates.js';
+import { AppError } from '../../../errors.js';
 import { cardStatusBadge } from './cards.routes.js';
 import { type ConsoleContext, staffOf, userOf } from './context.js';
 import { isRefusal, messageOf } from './format.js';
@@ -258,8 +255,8 @@ export function redeemRoutes(c: ConsoleContext): void {
 }
 
 /** Wrong passwords say how many tries are left or until when the card is locked. */
-function redeemError(err: CardError | Error, time: (ms: number | null) => string): string {
-  if (err instanceof CardError) {
+function redeemError(err: AppError | Error, time: (ms: number | null) => string): string {
+  if (err instanceof AppError) {
     if (err.code === 'wrong_password') {
       return err.details.lockedUntil
         ? `密码错误。错误次数过多，此卡已锁定至 ${time(err.details.lockedUntil)}。`

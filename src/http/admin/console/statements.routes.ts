@@ -1,5 +1,5 @@
 import { parseCsv } from '../../../domain/admin/catalog-import.js';
-import { addDays } from '../../../domain/admin/redemption.service.js';
+import { addDays } from '../../../domain/dates.js';
 import type { Statement } from '../../../domain/admin/report.service.js';
 import { actorOf, type ConsoleContext } from './context.js';
 import { isRefusal, messageOf, yuan } from './format.js';
