@@ -117,7 +117,8 @@ export class AppError extends Error {
     this.id = opts.id ?? code;
     this.params = opts.params ?? {};
     this.type = opts.type ?? (isErrorType(code) ? code : (CODE_TYPE[code as AdminCode] ?? 'internal'));
-    this.status = opts.status ?? (code in CODE_STATUS ? CODE_STATUS[code as AdminCode] : ERROR_STATUS[this.type]);
+    this.status =
+      opts.status ?? (code in CODE_STATUS ? CODE_STATUS[code as AdminCode] : ERROR_STATUS[this.type]);
     this.field = opts.field;
     this.details = opts.details ?? {};
     this.headers = opts.headers ?? {};
@@ -156,9 +157,16 @@ export const contractError = (type: ErrorType, message: string, headers: Record<
 export const invalidParam = (name: string, rule: string) =>
   contractError('invalid_param', `invalid parameter ${name}: ${rule}`);
 export const missingParam = (name: string) => contractError('invalid_param', `missing parameter ${name}`);
-export const rateLimited = (message: string, retryAfterSec: number) => {
+export const rateLimited = (
+  message: string,
+  retryAfterSec: number,
+  id = 'rate_limited',
+  params: Params = {},
+) => {
   const sec = Math.max(1, Math.ceil(retryAfterSec));
   return new AppError('rate_limited', message, {
+    id,
+    params,
     headers: { 'retry-after': String(sec) },
     details: { retryAfterSec: sec },
   });

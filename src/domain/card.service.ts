@@ -206,6 +206,8 @@ export class CardService {
       throw rateLimited(
         `card ${cardNo} reached ${MAX_RESENDS_PER_DAY} SMS resends today`,
         (dayStart + DAY_MS - now) / 1000,
+        'card.resend_limit',
+        { card_no: cardNo, max: MAX_RESENDS_PER_DAY },
       );
     }
     const to = mobile ?? card.mobile ?? '';

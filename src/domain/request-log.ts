@@ -366,7 +366,8 @@ export class RequestLog {
         return { code: 200, data, json, replayed: false };
       });
     } catch (err) {
-      if (!(err instanceof TwinCommitted || err instanceof AppError) || err instanceof StorageUnavailable) throw err;
+      if (!(err instanceof TwinCommitted || err instanceof AppError) || err instanceof StorageUnavailable)
+        throw err;
       if (
         isFinalRefusal(err) &&
         (await this.db.writeTransaction((tx) => claimRequest(tx, row(err.partnerStatus, refusalBody(err)))))

@@ -88,7 +88,9 @@ export interface ErrorResponse {
  */
 export function errorResponse(err: AppError, format: Format): ErrorResponse {
   const message =
-    err instanceof StorageUnavailable ? 'storage is unavailable; retry later with the same req_id' : err.message;
+    err instanceof StorageUnavailable
+      ? 'storage is unavailable; retry later with the same req_id'
+      : err.message;
   return {
     status: err.partnerStatus,
     contentType: CONTENT_TYPE[format],

@@ -13,7 +13,7 @@ export interface Actor {
 }
 
 export function requireRole(by: Actor, roles: readonly Role[], task: string): void {
-  if (!by.actor) throw badInput('actor is required');
+  if (!by.actor) throw badInput('actor is required', 'field.required', { field: 'actor' });
   if (!roles.includes(by.role)) {
     throw forbidden(`role ${by.role} may not ${task}`, 'role.forbidden', { role: by.role, task });
   }

@@ -23,7 +23,7 @@ import { inTransaction, type Executor } from '../../db/tx.js';
 import type { Clock } from '../clock.js';
 import { type Actor, requireRole, STAFF } from './audit.service.js';
 import { alreadyExists, invalid, notFound } from '../../errors.js';
-import { CITY_ID, ID, integer, pattern, text, uniquely, yuanToFen } from '../validate.js';
+import { CITY_ID, ID, integer, pattern, required, text, uniquely, yuanToFen } from '../validate.js';
 import {
   DEFAULT_VALID_DAYS,
   type ImportIssue,
@@ -416,7 +416,7 @@ export class CatalogAdminService {
    */
   async importCinemas(by: Actor, csv: string, opts: ImportOptions = {}): Promise<ImportReport> {
     requireRole(by, STAFF, 'manage the catalog');
-    if (typeof csv !== 'string') throw invalid('file', 'is required');
+    if (typeof csv !== 'string') throw required('file');
     const dryRun = opts.dryRun === true;
     const run = async (tx: Executor): Promise<ImportReport> => {
       const plan = planCinemaImport(csv, await loadCatalogTables(tx), opts.onProgress);

@@ -171,7 +171,7 @@ export class RedemptionService {
       throw badInput('password is required', 'field.required', { field: 'password' });
     }
     if (!Number.isInteger(count) || count < 1 || count > 50) {
-      throw new AppError('invalid', 'count must be a whole number of tickets from 1 to 50');
+      throw badInput('count must be a whole number of tickets from 1 to 50', 'redeem.count', { max: 50 });
     }
     const now = this.deps.clock.now();
     const actor = actorOf(user);
@@ -230,6 +230,7 @@ export class RedemptionService {
         throw new AppError(
           'invalid',
           `card ${cardNo} has ${remaining} ${remaining === 1 ? 'ticket' : 'tickets'} left; cannot redeem ${count}`,
+          { id: 'redeem.too_many', params: { remaining, count } },
         );
       }
       const usedCount = card.used_count + count;
@@ -290,7 +291,7 @@ export class RedemptionService {
   async undo(user: StaffUser, redemptionId: string): Promise<UndoResult> {
     const cinemaId = cinemaOf(user);
     if (typeof redemptionId !== 'string' || !/^[A-Za-z0-9-]{1,64}$/.test(redemptionId)) {
-      throw new AppError('invalid', 'redemption_id is malformed');
+      throw badInput('redemption_id is malformed', 'field.malformed', { field: 'redemption_id' });
     }
     const now = this.deps.clock.now();
     return inTransaction(this.deps.db, async (tx) => {
@@ -303,17 +304,22 @@ export class RedemptionService {
       // Read again under the card's lock: a concurrent undo may have finished meanwhile.
       const r = (await findRedemption(tx, redemptionId))!;
       if (r.undone_at !== null) {
-        throw new AppError('card_state', `redemption ${redemptionId} was already undone`);
+        throw new AppError('card_state', `redemption ${redemptionId} was already undone`, {
+          id: 'redemption.undone',
+        });
       }
       if (now - r.at > UNDO_WINDOW_MS) {
         throw new AppError(
           'card_state',
           `redemption ${redemptionId} was made at ${this.time(r.at)}; it can be undone only within 10 minutes`,
+          { id: 'redemption.too_late', params: { at: this.time(r.at) } },
         );
       }
       const card = await findCard(tx, r.card_no);
       if (!card || card.used_count < r.count) {
-        throw new AppError('card_state', `card ${r.card_no} no longer holds this redemption`);
+        throw new AppError('card_state', `card ${r.card_no} no longer holds this redemption`, {
+          id: 'redemption.gone',
+        });
       }
       const usedCount = card.used_count - r.count;
       // A card that became used is active again; an expired one stays expired.
@@ -412,7 +418,7 @@ export class RedemptionService {
 
 function cinemaOf(user: StaffUser): string {
   if (user.role !== 'cinema' || !user.cinemaId) {
-    throw new AppError('forbidden', 'only cinema staff bound to a cinema can redeem cards');
+    throw forbidden('only cinema staff bound to a cinema can redeem cards', 'redeem.staff_only');
   }
   return user.cinemaId;
 }

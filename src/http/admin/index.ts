@@ -33,9 +33,7 @@ export async function registerAdmin(fastify: FastifyInstance, deps: AdminDeps): 
   await fastify.register(async (admin) => {
     const apiRoutes = collectApiRoutes(admin);
     installBodyParsers(admin, { forms: true });
-    admin.setErrorHandler((err, request, reply) =>
-      sendError(request, reply, err),
-    );
+    admin.setErrorHandler((err, request, reply) => sendError(request, reply, err));
     installOnce(admin, deps.idempotency);
     await registerAdminAuth(admin, deps);
     await registerAdminApi(admin, deps);

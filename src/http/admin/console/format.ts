@@ -6,17 +6,11 @@ import { AppError } from '../../../errors.js';
 import { AdminHttpError } from '../errors.js';
 import { addressKind, sentenceOf } from './messages.zh.js';
 
+export { CARD_STATUS_LABEL } from './messages.zh.js';
+
 /** Labels and formats of the console: Chinese words for the domain's codes, times, money. */
 
 export const ROLE_LABEL: Record<string, string> = { admin: '管理员', operator: '运营', cinema: '影院' };
-
-export const CARD_STATUS_LABEL: Record<string, string> = {
-  inactive: '未激活',
-  active: '已激活',
-  used: '已用完',
-  expired: '已过期',
-  banned: '已作废',
-};
 
 export const SMS_STATUS_LABEL: Record<string, string> = {
   none: '无',

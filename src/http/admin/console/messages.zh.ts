@@ -59,6 +59,25 @@ export const ADDRESS_KIND: Record<string, string> = {
 };
 
 export const addressKind = (k: string) => ADDRESS_KIND[k] ?? k;
+/** The card's status words, shared with the console's labels. */
+export const CARD_STATUS_LABEL: Record<string, string> = {
+  inactive: '未激活',
+  active: '已激活',
+  used: '已用完',
+  expired: '已过期',
+  banned: '已作废',
+};
+
+const ACTION: Record<string, string> = {
+  pay: '支付激活',
+  ban: '作废',
+  redeem: '兑换',
+  'resend its SMS': '重发短信',
+  'undo the redemption': '撤销兑换',
+};
+
+const status = (p: Params) => CARD_STATUS_LABEL[String(p.status)] ?? String(p.status);
+const action = (p: Params) => ACTION[String(p.action)] ?? String(p.action);
 const field = (p: Params) => FIELD_LABEL[String(p.field)] ?? String(p.field);
 const what = (p: Params) => WHAT[String(p.what)] ?? String(p.what);
 
@@ -91,6 +110,21 @@ const SENTENCES: Record<string, Sentence> = {
   'card.resend_admins_only': () => '只有管理员可以把短信发送到新手机号',
   'card.resend_confirm': () => '请确认发送到新手机号',
   'field.malformed': (p) => (p.field === 'mobile' ? '手机号须为 11 位手机号码' : `${field(p)}格式有误`),
+  'field.partner_id': () => '渠道编号须为 2 个大写字母加 6 位数字，如 CS000001',
+  'card.state': (p) => `卡 ${p.card_no} ${status(p)}，不能${action(p)}`,
+  'card.changed': (p) => `卡 ${p.card_no} 刚刚发生了变化（现为${status(p)}），未能${action(p)}，请刷新后重试`,
+  'card.resend_limit': (p) => `卡 ${p.card_no} 今天已重发短信 ${p.max} 次，请明天再试`,
+  'redeem.count': (p) => `兑换张数须为 1 到 ${p.max} 的整数`,
+  'redeem.too_many': (p) => `此卡只剩 ${p.remaining} 张，不能兑换 ${p.count} 张`,
+  'redeem.staff_only': () => '只有绑定影院的影院账号可以兑换',
+  'redemption.undone': () => '这笔兑换已撤销',
+  'redemption.too_late': (p) => `这笔兑换发生在 ${p.at}，只能在 10 分钟内撤销`,
+  'redemption.gone': () => '此卡已不再包含这笔兑换，不能撤销',
+  'role.forbidden': () => '你的角色无权进行此操作',
+  'date.invalid': (p) => `日期 ${p.day} 有误，应为 YYYY-MM-DD`,
+  'date.range_reversed': (p) => `结束日期 ${p.to} 早于开始日期 ${p.from}`,
+  'date.range_too_long': (p) => `日期范围最多 ${p.max} 天`,
+  'storage.unavailable': () => '数据库暂时不可用，请稍后重试',
   exists: (p) => `${what(p)} ${p.id} 已存在`,
   not_found: (p) => `未找到${what(p)} ${p.id}`,
 };
