@@ -1,7 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { appendCardEvent, findCard, transitionCard, type CardRow } from '../db/card.repository.js';
+import { insertRedemption, markRedemptionUndone, type RedemptionRow } from '../db/redemption.repository.js';
 import type { CardStatus } from '../db/schema.js';
 import type { Executor } from '../db/tx.js';
-import { cardState, notFound } from '../errors.js';
+import { AppError, cardState, contractError, notFound } from '../errors.js';
+import { maskMobile } from './sms-template.js';
 import { effectiveStatus } from './card.presenter.js';
 import { recordNotifyEvent } from './notify.js';
 
@@ -29,6 +32,54 @@ export interface CardChange {
   changed: boolean;
   /** The effective status the card had before. */
   from: CardStatus;
+}
+
+export interface ActivateCard {
+  /** The card as read in this transaction. */
+  card: CardRow;
+  actor: string;
+  now: number;
+  mobile: string;
+  /** The password, sealed for the card row. */
+  sealedPassword: string;
+  validUntil: number;
+  /** When given, the card's total price must be this (fen). */
+  totalFen?: number;
+}
+
+/** Pays (activates) an inactive card within its payment deadline; returns the paid card. */
+export async function activateCard(tx: Executor, cmd: ActivateCard): Promise<CardRow> {
+  const { card, now } = cmd;
+  const status = effectiveStatus(card, now);
+  if (status !== 'inactive') throw cardState(card.card_no, status, 'pay');
+  if (cmd.totalFen !== undefined && cmd.totalFen !== card.total_fen) {
+    throw contractError('price_mismatch', `total_price does not match the card's total price`);
+  }
+  const changes = {
+    status: 'active' as const,
+    password: cmd.sealedPassword,
+    mobile: cmd.mobile,
+    paid_at: now,
+    valid_until: cmd.validUntil,
+    sms_status: 'queued' as const,
+    updated_at: now,
+  };
+  if (!(await transitionCard(tx, card.card_no, ['inactive'], changes, { payDeadlineAfter: now }))) {
+    throw await changedMeanwhile(tx, card.card_no, now, 'pay');
+  }
+  await appendCardEvent(tx, {
+    card_no: card.card_no,
+    type: 'activated',
+    at: now,
+    actor: cmd.actor,
+    data: JSON.stringify({
+      status: 'active',
+      paid_at: now,
+      valid_until: cmd.validUntil,
+      mobile: maskMobile(cmd.mobile),
+    }),
+  });
+  return { ...card, ...changes };
 }
 
 /** Inactive cards and active ones of which no ticket was redeemed may be banned. */
@@ -65,6 +116,149 @@ export async function banCard(tx: Executor, cmd: BanCard): Promise<CardChange> {
     return { card: { ...card, ...changes }, changed: true, from: status };
   }
   throw await changedMeanwhile(tx, cardNo, now, 'ban');
+}
+
+export interface RedeemCard {
+  /** The card as read under its row lock. */
+  card: CardRow;
+  count: number;
+  cinemaId: string;
+  userId: string;
+  actor: string;
+  now: number;
+}
+
+export interface Redeemed {
+  redemptionId: string;
+  card: CardRow;
+}
+
+/** Redeems `count` tickets of an active card at a cinema. */
+export async function redeemCard(tx: Executor, cmd: RedeemCard): Promise<Redeemed> {
+  const { card, count, now } = cmd;
+  const cardNo = card.card_no;
+  const status = effectiveStatus(card, now);
+  if (status !== 'active') throw cardState(cardNo, status, 'redeem');
+  const remaining = card.count - card.used_count;
+  if (count > remaining) {
+    throw new AppError(
+      'invalid',
+      `card ${cardNo} has ${remaining} ${remaining === 1 ? 'ticket' : 'tickets'} left; cannot redeem ${count}`,
+      { id: 'redeem.too_many', params: { remaining, count } },
+    );
+  }
+  const usedCount = card.used_count + count;
+  const newStatus: CardStatus = usedCount === card.count ? 'used' : 'active';
+  // Compare-and-set on used_count: of two redemptions that read the same count, one loses.
+  const won = await transitionCard(
+    tx,
+    cardNo,
+    ['active'],
+    { used_count: usedCount, status: newStatus, updated_at: now },
+    { usedCount: card.used_count },
+  );
+  if (!won) throw await changedMeanwhile(tx, cardNo, now, 'redeem');
+  const redemptionId = randomUUID();
+  await insertRedemption(tx, {
+    redemption_id: redemptionId,
+    card_no: cardNo,
+    cinema_id: cmd.cinemaId,
+    count,
+    user_id: cmd.userId,
+    at: now,
+    undone_at: null,
+    undone_by: null,
+  });
+  await appendCardEvent(tx, {
+    card_no: cardNo,
+    type: 'redeemed',
+    at: now,
+    actor: cmd.actor,
+    data: JSON.stringify({
+      count,
+      cinema_id: cmd.cinemaId,
+      redemption_id: redemptionId,
+      used_count: usedCount,
+      status: newStatus,
+    }),
+  });
+  const redeemed: CardRow = { ...card, used_count: usedCount, status: newStatus };
+  await recordNotifyEvent(tx, 'redeemed', redeemed, now);
+  return { redemptionId, card: redeemed };
+}
+
+export interface UndoRedemption {
+  /** The redemption as read under its card's row lock. */
+  redemption: RedemptionRow;
+  userId: string;
+  actor: string;
+  now: number;
+}
+
+/** A redemption can be undone this long after it was made. */
+export const UNDO_WINDOW_MS = 10 * 60_000;
+
+/**
+ * Gives a redemption's tickets back to its card within 10 minutes: a card that became used is
+ * active again; an expired one stays expired. `time` formats an instant for the refusal.
+ */
+export async function undoRedemption(
+  tx: Executor,
+  cmd: UndoRedemption,
+  time: (ms: number) => string,
+): Promise<CardRow> {
+  const { redemption: r, now } = cmd;
+  if (r.undone_at !== null) {
+    throw new AppError('card_state', `redemption ${r.redemption_id} was already undone`, {
+      id: 'redemption.undone',
+    });
+  }
+  if (now - r.at > UNDO_WINDOW_MS) {
+    throw new AppError(
+      'card_state',
+      `redemption ${r.redemption_id} was made at ${time(r.at)}; it can be undone only within 10 minutes`,
+      { id: 'redemption.too_late', params: { at: time(r.at) } },
+    );
+  }
+  const card = await findCard(tx, r.card_no);
+  if (!card || card.used_count < r.count) {
+    throw new AppError('card_state', `card ${r.card_no} no longer holds this redemption`, {
+      id: 'redemption.gone',
+    });
+  }
+  const usedCount = card.used_count - r.count;
+  const newStatus: CardStatus = card.status === 'used' ? 'active' : card.status;
+  const won = await transitionCard(
+    tx,
+    r.card_no,
+    [card.status],
+    { used_count: usedCount, status: newStatus, updated_at: now },
+    { usedCount: card.used_count },
+  );
+  if (!won || !(await markRedemptionUndone(tx, r.redemption_id, now, cmd.userId))) {
+    throw await changedMeanwhile(tx, r.card_no, now, 'undo the redemption');
+  }
+  await appendCardEvent(tx, {
+    card_no: r.card_no,
+    type: 'redemption_undone',
+    at: now,
+    actor: cmd.actor,
+    data: JSON.stringify({
+      count: r.count,
+      cinema_id: r.cinema_id,
+      redemption_id: r.redemption_id,
+      used_count: usedCount,
+      status: newStatus,
+    }),
+  });
+  const restored: CardRow = { ...card, used_count: usedCount, status: newStatus };
+  await recordNotifyEvent(
+    tx,
+    'redemption_undone',
+    { ...restored, status: effectiveStatus(restored, now) },
+    now,
+  );
+  return restored;
 }
 
 /**

@@ -1,13 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import {
-  appendCardEvent,
-  findCard,
-  insertCard,
-  transitionCard,
-  updateCard,
-  type CardRow,
-} from '../db/card.repository.js';
-import { banCard, changedMeanwhile } from './card-commands.js';
+import { appendCardEvent, findCard, insertCard, updateCard, type CardRow } from '../db/card.repository.js';
+import { activateCard, banCard } from './card-commands.js';
 import type { CardTable } from '../db/schema.js';
 import { countResendsSince, insertSmsMessage } from '../db/sms.repository.js';
 import type { Executor } from '../db/tx.js';
@@ -142,39 +135,18 @@ export class CardService {
   ): Promise<WireObject> {
     const now = this.clock.now();
     const card = await this.ownCard(tx, partner, cardNo);
-    const status = effectiveStatus(card, now);
-    if (status !== 'inactive') throw cardState(cardNo, status, 'pay');
-    if (totalFen !== undefined && totalFen !== card.total_fen) {
-      throw contractError('price_mismatch', `total_price does not match the card's total price`);
-    }
     const password = generatePassword();
-    const validUntil = now + this.validDays(card) * DAY_MS;
-    const changes = {
-      status: 'active' as const,
-      password: this.secrets.seal(password),
-      mobile,
-      paid_at: now,
-      valid_until: validUntil,
-      sms_status: 'queued' as const,
-      updated_at: now,
-    };
-    if (!(await transitionCard(tx, cardNo, ['inactive'], changes, { payDeadlineAfter: now }))) {
-      throw await changedMeanwhile(tx, cardNo, this.clock.now(), 'pay');
-    }
-    // The answer shows the password in the clear (the request log seals the stored answer).
-    const paid: CardRow = { ...card, ...changes, password };
-    await appendCardEvent(tx, {
-      card_no: cardNo,
-      type: 'activated',
-      at: now,
+    const activated = await activateCard(tx, {
+      card,
       actor: `partner:${partner.partnerId}`,
-      data: JSON.stringify({
-        status: 'active',
-        paid_at: now,
-        valid_until: validUntil,
-        mobile: maskMobile(mobile),
-      }),
+      now,
+      mobile,
+      sealedPassword: this.secrets.seal(password),
+      validUntil: now + this.validDays(card) * DAY_MS,
+      totalFen,
     });
+    // The answer shows the password in the clear (the request log seals the stored answer).
+    const paid: CardRow = { ...activated, password };
     await this.queueSms(tx, paid, password, mobile, 'activation', now);
     return { card: presentPaidCard(paid, this.settings.timeZone) };
   }

@@ -1,33 +1,30 @@
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
-import { appendCardEvent, findCard, transitionCard, type CardRow } from '../../db/card.repository.js';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { appendCardEvent, findCard, type CardRow } from '../../db/card.repository.js';
 import type { Db } from '../../db/database.js';
 import {
   findCinemaName,
   findKindName,
   findRedemption,
   insertPasswordFailure,
-  insertRedemption,
   isCinemaOfKind,
   listCinemaRedemptions,
   lockCardRow,
-  markRedemptionUndone,
   recentPasswordFailures,
 } from '../../db/redemption.repository.js';
 import type { CardStatus, Role } from '../../db/schema.js';
 import { inTransaction, type Executor } from '../../db/tx.js';
 import { effectiveStatus } from '../card.presenter.js';
 import type { Clock } from '../clock.js';
-import { recordNotifyEvent } from '../notify.js';
 import type { SecretBox } from '../secret-box.js';
 import { AppError, badInput, cardState, forbidden, notFound } from '../../errors.js';
 import { dayOf, dayRange, formatDateTime } from '../dates.js';
+import { redeemCard, undoRedemption, UNDO_WINDOW_MS } from '../card-commands.js';
 
 // ---------------------------------------------------------------------------------------------
 // Redemption at the cinema.
 
 export const MAX_PASSWORD_FAILURES = 5;
 export const PASSWORD_WINDOW_MS = 3_600_000;
-export const UNDO_WINDOW_MS = 10 * 60_000;
 const CARD_NO_RE = /^[0-9]{16}$/;
 
 /** The signed-in user; only `cinema` users bound to a cinema redeem. */
@@ -225,50 +222,14 @@ export class RedemptionService {
           }),
         };
       }
-      const remaining = card.count - card.used_count;
-      if (count > remaining) {
-        throw new AppError(
-          'invalid',
-          `card ${cardNo} has ${remaining} ${remaining === 1 ? 'ticket' : 'tickets'} left; cannot redeem ${count}`,
-          { id: 'redeem.too_many', params: { remaining, count } },
-        );
-      }
-      const usedCount = card.used_count + count;
-      const newStatus: CardStatus = usedCount === card.count ? 'used' : 'active';
-      // Compare-and-set on used_count: of two redemptions that read the same count, one loses.
-      const won = await transitionCard(
-        tx,
-        cardNo,
-        ['active'],
-        { used_count: usedCount, status: newStatus, updated_at: now },
-        { usedCount: card.used_count },
-      );
-      if (!won) throw await this.changedMeanwhile(tx, cardNo, 'redeem');
-      const redemptionId = randomUUID();
-      await insertRedemption(tx, {
-        redemption_id: redemptionId,
-        card_no: cardNo,
-        cinema_id: cinemaId,
+      const { redemptionId, card: redeemed } = await redeemCard(tx, {
+        card,
         count,
-        user_id: user.userId,
-        at: now,
-        undone_at: null,
-        undone_by: null,
-      });
-      await appendCardEvent(tx, {
-        card_no: cardNo,
-        type: 'redeemed',
-        at: now,
+        cinemaId,
+        userId: user.userId,
         actor,
-        data: JSON.stringify({
-          count,
-          cinema_id: cinemaId,
-          redemption_id: redemptionId,
-          used_count: usedCount,
-          status: newStatus,
-        }),
+        now,
       });
-      await recordNotifyEvent(tx, 'redeemed', { ...card, used_count: usedCount, status: newStatus }, now);
       return {
         ok: true,
         value: {
@@ -276,9 +237,9 @@ export class RedemptionService {
           card_no: cardNo,
           cinema_id: cinemaId,
           count,
-          used_count: usedCount,
-          remaining: card.count - usedCount,
-          status: newStatus,
+          used_count: redeemed.used_count,
+          remaining: redeemed.count - redeemed.used_count,
+          status: redeemed.status,
           at: now,
         },
       };
@@ -303,63 +264,17 @@ export class RedemptionService {
       await lockCardRow(tx, seen.card_no);
       // Read again under the card's lock: a concurrent undo may have finished meanwhile.
       const r = (await findRedemption(tx, redemptionId))!;
-      if (r.undone_at !== null) {
-        throw new AppError('card_state', `redemption ${redemptionId} was already undone`, {
-          id: 'redemption.undone',
-        });
-      }
-      if (now - r.at > UNDO_WINDOW_MS) {
-        throw new AppError(
-          'card_state',
-          `redemption ${redemptionId} was made at ${this.time(r.at)}; it can be undone only within 10 minutes`,
-          { id: 'redemption.too_late', params: { at: this.time(r.at) } },
-        );
-      }
-      const card = await findCard(tx, r.card_no);
-      if (!card || card.used_count < r.count) {
-        throw new AppError('card_state', `card ${r.card_no} no longer holds this redemption`, {
-          id: 'redemption.gone',
-        });
-      }
-      const usedCount = card.used_count - r.count;
-      // A card that became used is active again; an expired one stays expired.
-      const newStatus: CardStatus = card.status === 'used' ? 'active' : card.status;
-      const won = await transitionCard(
+      const restored = await undoRedemption(
         tx,
-        r.card_no,
-        [card.status],
-        { used_count: usedCount, status: newStatus, updated_at: now },
-        { usedCount: card.used_count },
-      );
-      if (!won || !(await markRedemptionUndone(tx, redemptionId, now, user.userId))) {
-        throw await this.changedMeanwhile(tx, r.card_no, 'undo the redemption');
-      }
-      await appendCardEvent(tx, {
-        card_no: r.card_no,
-        type: 'redemption_undone',
-        at: now,
-        actor: actorOf(user),
-        data: JSON.stringify({
-          count: r.count,
-          cinema_id: r.cinema_id,
-          redemption_id: redemptionId,
-          used_count: usedCount,
-          status: newStatus,
-        }),
-      });
-      const restored: CardRow = { ...card, used_count: usedCount, status: newStatus };
-      await recordNotifyEvent(
-        tx,
-        'redemption_undone',
-        { ...restored, status: effectiveStatus(restored, now) },
-        now,
+        { redemption: r, userId: user.userId, actor: actorOf(user), now },
+        (ms) => this.time(ms),
       );
       return {
         redemption_id: redemptionId,
         card_no: r.card_no,
         count: r.count,
-        used_count: usedCount,
-        remaining: card.count - usedCount,
+        used_count: restored.used_count,
+        remaining: restored.count - restored.used_count,
         status: effectiveStatus(restored, now),
         undone_at: now,
       };
@@ -404,15 +319,6 @@ export class RedemptionService {
 
   private time(ms: number): string {
     return formatDateTime(ms, this.deps.timeZone);
-  }
-
-  private async changedMeanwhile(tx: Executor, cardNo: string, action: string): Promise<AppError> {
-    const current = await findCard(tx, cardNo);
-    const status = current ? effectiveStatus(current, this.deps.clock.now()) : 'unknown';
-    return new AppError('card_state', `card ${cardNo} changed meanwhile (now ${status}); cannot ${action}`, {
-      id: 'card.changed',
-      params: { card_no: cardNo, status, action },
-    });
   }
 }
 

@@ -112,7 +112,6 @@ const SENTENCES: Record<string, Sentence> = {
   'field.malformed': (p) => (p.field === 'mobile' ? '手机号须为 11 位手机号码' : `${field(p)}格式有误`),
   'field.partner_id': () => '渠道编号须为 2 个大写字母加 6 位数字，如 CS000001',
   'card.state': (p) => `卡 ${p.card_no} ${status(p)}，不能${action(p)}`,
-  'card.changed': (p) => `卡 ${p.card_no} 刚刚发生了变化（现为${status(p)}），未能${action(p)}，请刷新后重试`,
   'card.resend_limit': (p) => `卡 ${p.card_no} 今天已重发短信 ${p.max} 次，请明天再试`,
   'redeem.count': (p) => `兑换张数须为 1 到 ${p.max} 的整数`,
   'redeem.too_many': (p) => `此卡只剩 ${p.remaining} 张，不能兑换 ${p.count} 张`,
