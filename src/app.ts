@@ -184,8 +184,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     else if (err instanceof AppError) {
       if (err instanceof StorageUnavailable) request.log.warn({ err }, 'storage unavailable');
       apiError = err;
-    }
-    else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') apiError = bodyTooLarge();
+    } else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') apiError = bodyTooLarge();
     else if (status >= 400 && status < 500) {
       apiError = contractError('invalid_param', `malformed request: ${err.code ?? 'bad request'}`);
     } else {
@@ -322,7 +321,8 @@ function precedingError(request: FastifyRequest): AppError | undefined {
   if (route === undefined) return contractError('no_such_method', 'no such interface');
   if (route !== PARTNER_ROUTE) return undefined;
   const name = (request.params as { method?: string }).method ?? '';
-  if (!INTERFACES.has(name)) return contractError('no_such_method', `no such interface: ${name.slice(0, 64)}`);
+  if (!INTERFACES.has(name))
+    return contractError('no_such_method', `no such interface: ${name.slice(0, 64)}`);
   if (request.method !== 'POST') {
     return contractError('method_not_allowed', `${name} accepts POST only`, { allow: 'POST' });
   }
