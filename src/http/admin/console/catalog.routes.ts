@@ -5,7 +5,7 @@ import type {
   ImportReport,
   KindView,
 } from '../../../domain/admin/catalog-admin.service.js';
-import { AppError } from '../../../errors.js';
+import { notFound } from '../../../errors.js';
 import { CINEMA_CSV_COLUMNS } from '../../../domain/admin/catalog-import.js';
 import { uploadedFile } from '../body.js';
 import { actorOf, type ConsoleContext } from './context.js';
@@ -243,7 +243,7 @@ export function catalogRoutes(c: ConsoleContext): void {
   type Id = { Params: { id: string } };
   const findCinema = async (request: FastifyRequest, id: string) => {
     const found = (await deps.catalog.list(actorOf(request))).cinemas.find((x) => x.cinemaId === id);
-    if (!found) throw notFound('影院', id);
+    if (!found) throw notFound('cinema', id);
     return found;
   };
 
@@ -404,7 +404,7 @@ export function catalogRoutes(c: ConsoleContext): void {
 
   const findKind = async (request: FastifyRequest, id: string) => {
     const found = (await deps.catalog.list(actorOf(request))).kinds.find((x) => x.kindId === id);
-    if (!found) throw notFound('券种', id);
+    if (!found) throw notFound('kind', id);
     return found;
   };
 
@@ -545,7 +545,7 @@ export function catalogRoutes(c: ConsoleContext): void {
     const isCity = kind === 'cities';
     const region = isCity ? undefined : cat.regions.find((x) => x.codeId === id);
     const place = isCity ? cat.cities.find((x) => x.codeId === id) : region;
-    if (!place) throw notFound(isCity ? '城市' : '区域', id);
+    if (!place) throw notFound(isCity ? 'city' : 'region', id);
     const v = refused?.values ?? { name: place.name, remark: place.remark, sort: String(place.sort) };
     const e = refused?.fields ?? {};
     const entity = isCity ? 'city' : 'region';
@@ -789,5 +789,3 @@ function placeNames(cat: CatalogView) {
   const regions = new Map(cat.regions.map((x) => [x.codeId, x.name]));
   return { city: (id: string) => cities.get(id) ?? id, region: (id: string) => regions.get(id) ?? id };
 }
-
-const notFound = (what: string, id: string) => new AppError('not_found', `未找到${what} ${id}`);
