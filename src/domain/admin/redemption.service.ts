@@ -185,7 +185,7 @@ export class RedemptionService {
         throw new AppError(
           'locked',
           `card ${cardNo} is locked after ${MAX_PASSWORD_FAILURES} wrong passwords until ${this.time(lockedUntil)}`,
-          { details: { lockedUntil } },
+          { id: 'card.locked', params: { until: this.time(lockedUntil) }, details: { lockedUntil } },
         );
       }
       const stored = card.password === null ? null : this.deps.secrets.open(card.password);
@@ -218,6 +218,9 @@ export class RedemptionService {
         return {
           ok: false,
           error: new AppError('wrong_password', message, {
+            ...(lockedNow === null
+              ? { id: 'card.wrong_password', params: { tries_left: triesLeft } }
+              : { id: 'card.wrong_password_locked', params: { until: this.time(lockedNow) } }),
             details: { triesLeft, ...(lockedNow === null ? {} : { lockedUntil: lockedNow }) },
           }),
         };

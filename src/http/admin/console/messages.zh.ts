@@ -113,6 +113,10 @@ const SENTENCES: Record<string, Sentence> = {
   'field.partner_id': () => '渠道编号须为 2 个大写字母加 6 位数字，如 CS000001',
   'card.state': (p) => `卡 ${p.card_no} ${status(p)}，不能${action(p)}`,
   'card.resend_limit': (p) => `卡 ${p.card_no} 今天已重发短信 ${p.max} 次，请明天再试`,
+  // Wrong passwords say how many tries are left or until when the card is locked.
+  'card.wrong_password': (p) => `密码错误，还可尝试 ${p.tries_left} 次。`,
+  'card.wrong_password_locked': (p) => `密码错误。错误次数过多，此卡已锁定至 ${p.until}。`,
+  'card.locked': (p) => `此卡因密码错误次数过多已锁定至 ${p.until}。`,
   'redeem.count': (p) => `兑换张数须为 1 到 ${p.max} 的整数`,
   'redeem.too_many': (p) => `此卡只剩 ${p.remaining} 张，不能兑换 ${p.count} 张`,
   'redeem.staff_only': () => '只有绑定影院的影院账号可以兑换',
