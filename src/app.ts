@@ -9,11 +9,11 @@ import { buildServices, type ServiceDeps } from './composition.js';
 import type { CardService } from './domain/card.service.js';
 import type { Registry } from './domain/registry.js';
 import type { RequestLog } from './domain/request-log.js';
-import { ApiError } from './errors.js';
+import { contractError } from './errors.js';
 import { createAdminDeps, registerAdmin } from './http/admin/index.js';
 import { AdminHttpError, sendError } from './http/admin/errors.js';
 import { clientErrorHandler } from './http/client-errors.js';
-import { CONTENT_TYPE, type Format, renderEnvelope } from './http/envelope.js';
+import { errorResponse, type Format } from './http/envelope.js';
 import { Metrics } from './http/metrics.js';
 import { installShutdownGate, registerOps } from './http/ops.js';
 import { BODY_LIMIT, registerPartnerApi } from './http/partner/partner.plugin.js';
@@ -60,27 +60,20 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     frameworkErrors: (err, request, reply) => {
       const apiError =
         err.code === 'FST_ERR_BAD_URL' || err.code === 'FST_ERR_MAX_PARAM_LENGTH'
-          ? new ApiError('no_such_method', 'no such interface')
-          : new ApiError('internal', 'internal error');
+          ? contractError('no_such_method', 'no such interface')
+          : contractError('internal', 'internal error');
       // The admin area answers in its own shape (`{error:{code,message}}` or a page), not the envelope.
       if (request.url.startsWith('/admin')) {
         const adminError =
-          apiError.status === 404
+          apiError.partnerStatus === 404
             ? new AdminHttpError(404, 'not_found', 'not found')
             : new AdminHttpError(500, 'internal', 'internal error');
         void sendError(request as FastifyRequest, reply as FastifyReply, adminError);
         return;
       }
       const format: Format = request.headers.accept?.includes('application/json') ? 'json' : 'xml';
-      void (reply as FastifyReply)
-        .code(apiError.status)
-        .type(CONTENT_TYPE[format])
-        .send(
-          renderEnvelope(
-            { code: apiError.status, error: { message: apiError.message, type: apiError.type } },
-            format,
-          ),
-        );
+      const { status, contentType, body } = errorResponse(apiError, format);
+      void (reply as FastifyReply).code(status).type(contentType).send(body);
     },
   });
   const log = fastify.log;

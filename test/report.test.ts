@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CardError, RedemptionService } from '../src/domain/admin/redemption.service.js';
+import { RedemptionService } from '../src/domain/admin/redemption.service.js';
+import { AppError } from '../src/errors.js';
 import { ReportService, STATEMENT_COLUMNS, statementCsv } from '../src/domain/admin/report.service.js';
 import { parseYuan } from '../src/domain/money.js';
 import { parseTimestamp } from '../src/domain/time.js';
@@ -207,7 +208,7 @@ for (const engine of engines()) {
       const refusal = (p: Promise<unknown>) =>
         p.then(
           () => null,
-          (err: CardError) => err.code,
+          (err: AppError) => err.code,
         );
       expect(await refusal(reports.statement('CS999999', '2025-03-15'))).toBe('not_found');
       expect(await refusal(reports.statement('cs1', '2025-03-15'))).toBe('invalid');

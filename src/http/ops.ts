@@ -1,8 +1,8 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import type { Db } from '../db/database.js';
-import { ApiError } from '../errors.js';
-import { CONTENT_TYPE, renderEnvelope } from './envelope.js';
+import { contractError } from '../errors.js';
+import { errorResponse } from './envelope.js';
 import { type Metrics, registerMetricsRoute } from './metrics.js';
 
 export interface OpsOptions {
@@ -25,12 +25,11 @@ export function installShutdownGate(fastify: FastifyInstance, isClosing: () => b
     // /readyz reports the shutdown itself, in its own shape.
     if (!isClosing() || request.routeOptions.url === READYZ) return done();
     const format = request.headers.accept?.includes('application/json') ? 'json' : 'xml';
-    const err = new ApiError('unavailable', 'server is shutting down; retry shortly');
-    void reply
-      .code(503)
-      .header('connection', 'close')
-      .type(CONTENT_TYPE[format])
-      .send(renderEnvelope({ code: err.status, error: { message: err.message, type: err.type } }, format));
+    const { contentType, body } = errorResponse(
+      contractError('unavailable', 'server is shutting down; retry shortly'),
+      format,
+    );
+    void reply.code(503).header('connection', 'close').type(contentType).send(body);
   });
 }
 

@@ -4,6 +4,7 @@ import { formatYuan } from '../../domain/money.js';
 import { maskMobile } from '../../domain/sms-template.js';
 import { formatTime, presentJson, printJson, printTable } from '../output.js';
 import { withServices } from '../runner.js';
+import { AppError } from '../../errors.js';
 
 /** Card look-ups, bans and SMS resends. */
 export function registerCardCommands(program: Command): void {
@@ -170,7 +171,7 @@ export function registerCardCommands(program: Command): void {
         const { card: c, message_id } = await admin
           .resendSms(by, cardNo, { mobile: opts.mobile, reason: opts.reason, confirmed: opts.yes === true })
           .catch(async (err: unknown) => {
-            throw await resendRefusal(err);
+            throw resendRefusal(err);
           });
         ctx.out(`queued SMS ${message_id} for card ${c.card_no} to ${maskMobile(c.mobile)}`);
       }),
@@ -243,9 +244,8 @@ function wholeNumber(text: string, name: string): number {
 }
 
 /** The options to add, for the refusals of a resend to a new number. */
-async function resendRefusal(err: unknown): Promise<unknown> {
-  const { CardError } = await import('../../domain/admin/redemption.service.js');
-  if (!(err instanceof CardError)) return err;
+function resendRefusal(err: unknown): unknown {
+  if (!(err instanceof AppError)) return err;
   if (err.code === 'confirmation_required') {
     return new Error('sending the card password to a new mobile needs --yes (and --reason TEXT)');
   }

@@ -1,7 +1,8 @@
 import { CsvError, parse } from 'csv-parse/sync';
 import type { CatalogTables } from '../../db/catalog-admin.repository.js';
 import type { CinemaTable, CityTable, RegionTable } from '../../db/schema.js';
-import { AdminError, integer, pattern, text, yuanToFen } from './audit.service.js';
+import { AppError, invalid } from '../../errors.js';
+import { CITY_ID, ID, integer, pattern, text, yuanToFen } from '../validate.js';
 
 /** The import file's columns; the header row must name each once, in any order. */
 export const CINEMA_CSV_COLUMNS = [
@@ -97,14 +98,12 @@ export interface ImportProgress {
   total: number;
 }
 
-const ID_RULE = 'must be 1-32 letters, digits, _ or -';
-const ID = /^[A-Za-z0-9_-]{1,32}$/;
 const PROGRESS_EVERY = 500;
 
 function flag(column: string, value: string): number {
   if (/^(1|true|yes|y)$/i.test(value)) return 1;
   if (/^(0|false|no|n)$/i.test(value)) return 0;
-  throw new AdminError('invalid', `${column} must be 1 or 0 (or true/false, yes/no)`, column);
+  throw invalid(column, 'must be 1 or 0 (or true/false, yes/no)');
 }
 
 const sameCinema = (a: CinemaTable, b: CinemaTable) =>
@@ -182,7 +181,7 @@ export function planCinemaImport(
       try {
         return fn();
       } catch (err) {
-        if (!(err instanceof AdminError)) throw err;
+        if (!(err instanceof AppError)) throw err;
         rowErrors.push({ row: rec.row, column: err.field ?? '', message: err.message });
         return undefined;
       }
@@ -190,9 +189,7 @@ export function planCinemaImport(
     const fail = (column: Column, message: string) => rowErrors.push({ row: rec.row, column, message });
 
     // City: created when missing; an existing one keeps its name and remark.
-    const cityId = check(() =>
-      pattern('city_id', get('city_id'), /^[0-9]{3}$/, 'must be 3 digits, e.g. 001'),
-    );
+    const cityId = check(() => pattern('city_id', get('city_id'), CITY_ID));
     let city: CityTable | undefined;
     if (cityId !== undefined) {
       const known = cities.get(cityId);
@@ -208,7 +205,7 @@ export function planCinemaImport(
       }
     }
     // Region: likewise, and it must lie in the row's city.
-    const regionId = check(() => pattern('region_id', get('region_id'), ID, ID_RULE));
+    const regionId = check(() => pattern('region_id', get('region_id'), ID));
     let region: RegionTable | undefined;
     if (regionId !== undefined) {
       const known = regions.get(regionId);
@@ -226,7 +223,7 @@ export function planCinemaImport(
         }
       }
     }
-    const cinemaId = check(() => pattern('cinema_id', get('cinema_id'), ID, ID_RULE));
+    const cinemaId = check(() => pattern('cinema_id', get('cinema_id'), ID));
     if (cinemaId !== undefined && seenCinemas.has(cinemaId)) {
       fail('cinema_id', `cinema ${cinemaId} already appears in row ${seenCinemas.get(cinemaId)}`);
     }

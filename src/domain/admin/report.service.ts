@@ -9,7 +9,8 @@ import {
   type StatementEntryRow,
 } from '../../db/report.repository.js';
 import { formatYuan } from '../money.js';
-import { CardError, dayRange, formatDateTime } from './redemption.service.js';
+import { dayRange, formatDateTime } from '../dates.js';
+import { badInput, notFound } from '../../errors.js';
 
 /** Counts and amounts (fen) of one day, one partner, or a total. */
 export interface DashboardFigures {
@@ -198,13 +199,13 @@ export class ReportService {
    */
   async statement(partnerId: string, day: string): Promise<Statement> {
     if (typeof partnerId !== 'string' || !/^[A-Z]{2}[0-9]{6}$/.test(partnerId)) {
-      throw new CardError('invalid', 'partner_id must look like CS000001');
+      throw badInput('partner_id must look like CS000001', 'field.partner_id', { field: 'partner_id' });
     }
     const tz = this.deps.timeZone;
     const { bounds } = dayRange(day, day, tz);
     const db = this.deps.db.kysely;
     if ((await findPartnerName(db, partnerId)) === undefined) {
-      throw new CardError('not_found', `partner ${partnerId} not found`);
+      throw notFound('partner', partnerId);
     }
     const [from, to] = [bounds[0]!, bounds[1]!];
     const [activations, voids] = await Promise.all([

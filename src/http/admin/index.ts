@@ -4,7 +4,7 @@ import { registerAdminAuth } from './auth/index.js';
 import { installBodyParsers } from './body.js';
 import { registerConsole } from './console/index.js';
 import type { AdminDeps } from './deps.js';
-import { AdminHttpError, sendError, unlessUnavailable } from './errors.js';
+import { AdminHttpError, sendError } from './errors.js';
 import { installOnce } from './once.js';
 import { collectApiRoutes, registerDocs } from './openapi.js';
 
@@ -33,9 +33,7 @@ export async function registerAdmin(fastify: FastifyInstance, deps: AdminDeps): 
   await fastify.register(async (admin) => {
     const apiRoutes = collectApiRoutes(admin);
     installBodyParsers(admin, { forms: true });
-    admin.setErrorHandler((err, request, reply) =>
-      sendError(request, reply, unlessUnavailable(deps.db, err)),
-    );
+    admin.setErrorHandler((err, request, reply) => sendError(request, reply, err));
     installOnce(admin, deps.idempotency);
     await registerAdminAuth(admin, deps);
     await registerAdminApi(admin, deps);

@@ -4,9 +4,9 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify
 import type { Config } from '../../config.js';
 import type { Db } from '../../db/database.js';
 import type { Clock } from '../../domain/clock.js';
-import { ApiError, unavailable } from '../../errors.js';
+import { AppError, contractError, StorageUnavailable } from '../../errors.js';
 import type { Services } from '../../composition.js';
-import { CONTENT_TYPE, type Format, renderEnvelope } from '../envelope.js';
+import { errorResponse, type Format } from '../envelope.js';
 import type { Metrics } from '../metrics.js';
 import { bodyTooLarge, parseForm, readMultipart } from './body.js';
 import { INTERFACES } from './interfaces.js';
@@ -80,38 +80,33 @@ export async function registerPartnerApi(
     done(null, UNSUPPORTED_BODY),
   );
 
-  const renderError = (err: ApiError, format: 'xml' | 'json') => ({
-    body: renderEnvelope({ code: err.status, error: { message: err.message, type: err.type } }, format),
-    type: CONTENT_TYPE[format],
-  });
-
   fastify.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
-    let apiError: ApiError;
-    const status = err instanceof ApiError ? err.status : (err.statusCode ?? 500);
+    let apiError: AppError;
+    const status = err instanceof AppError ? err.partnerStatus : (err.statusCode ?? 500);
     // A body that fails to parse must not hide the contract's earlier answers (404, then 405).
     const preceding = status >= 400 && status < 500 ? precedingError(request) : undefined;
     if (preceding) apiError = preceding;
-    else if (err instanceof ApiError) apiError = err;
-    else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') apiError = bodyTooLarge();
+    // Includes StorageUnavailable (e.g. a query while PostgreSQL restarts): the contract's 503.
+    else if (err instanceof AppError) {
+      if (err instanceof StorageUnavailable) request.log.warn({ err }, 'storage unavailable');
+      apiError = err;
+    } else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') apiError = bodyTooLarge();
     else if (status >= 400 && status < 500) {
-      apiError = new ApiError('invalid_param', `malformed request: ${err.code ?? 'bad request'}`);
-    } else if (db.isUnavailable(err)) {
-      // e.g. a query while PostgreSQL restarts: the contract's 503, not a 500.
-      request.log.warn({ err }, 'storage unavailable');
-      apiError = unavailable('storage is unavailable; retry later');
+      apiError = contractError('invalid_param', `malformed request: ${err.code ?? 'bad request'}`);
     } else {
       request.log.error({ err }, 'unhandled error');
-      apiError = new ApiError('internal', 'internal error');
+      apiError = contractError('internal', 'internal error');
     }
-    const format = requestFormat(request);
-    const { body, type } = renderError(apiError, format);
-    void reply.code(apiError.status).headers(apiError.headers).type(type).send(body);
+    const { status: code, contentType, body, headers } = errorResponse(apiError, requestFormat(request));
+    void reply.code(code).headers(headers).type(contentType).send(body);
   });
 
   fastify.setNotFoundHandler((request, reply) => {
-    const format = requestFormat(request);
-    const { body, type } = renderError(new ApiError('no_such_method', 'no such interface'), format);
-    void reply.code(404).type(type).send(body);
+    const { contentType, body } = errorResponse(
+      contractError('no_such_method', 'no such interface'),
+      requestFormat(request),
+    );
+    void reply.code(404).type(contentType).send(body);
   });
 
   fastify.route({
@@ -159,14 +154,15 @@ const UNSUPPORTED_BODY = Symbol('unsupported body');
 const PARTNER_ROUTE = '/movTicket/:method';
 
 /** The answer the contract gives before looking at the body: unknown interface, then not a POST. */
-function precedingError(request: FastifyRequest): ApiError | undefined {
+function precedingError(request: FastifyRequest): AppError | undefined {
   const route = request.routeOptions.url;
-  if (route === undefined) return new ApiError('no_such_method', 'no such interface');
+  if (route === undefined) return contractError('no_such_method', 'no such interface');
   if (route !== PARTNER_ROUTE) return undefined;
   const name = (request.params as { method?: string }).method ?? '';
-  if (!INTERFACES.has(name)) return new ApiError('no_such_method', `no such interface: ${name.slice(0, 64)}`);
+  if (!INTERFACES.has(name))
+    return contractError('no_such_method', `no such interface: ${name.slice(0, 64)}`);
   if (request.method !== 'POST') {
-    return new ApiError('method_not_allowed', `${name} accepts POST only`, { allow: 'POST' });
+    return contractError('method_not_allowed', `${name} accepts POST only`, { allow: 'POST' });
   }
   return undefined;
 }

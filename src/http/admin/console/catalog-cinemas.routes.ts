@@ -1,3 +1,4 @@
+import { notFound } from '../../../errors.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CinemaView } from '../../../domain/admin/catalog-admin.service.js';
 import { actorOf, type ConsoleContext } from './context.js';
@@ -11,7 +12,6 @@ import {
   back,
   catalogHelpers,
   type Id,
-  notFound,
   placeNames,
   type Refused,
 } from './catalog-shared.js';
@@ -173,7 +173,7 @@ export function cinemaRoutes(c: ConsoleContext): void {
 
   const findCinema = async (request: FastifyRequest, id: string) => {
     const found = (await deps.catalog.list(actorOf(request))).cinemas.find((x) => x.cinemaId === id);
-    if (!found) throw notFound('影院', id);
+    if (!found) throw notFound('cinema', id);
     return found;
   };
 

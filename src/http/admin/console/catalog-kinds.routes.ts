@@ -1,3 +1,4 @@
+import { notFound } from '../../../errors.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CatalogView, CinemaView, KindView } from '../../../domain/admin/catalog-admin.service.js';
 import { actorOf, type ConsoleContext } from './context.js';
@@ -11,7 +12,6 @@ import {
   back,
   catalogHelpers,
   type Id,
-  notFound,
   placeNames,
   type Refused,
 } from './catalog-shared.js';
@@ -137,7 +137,7 @@ export function kindRoutes(c: ConsoleContext): void {
 
   const findKind = async (request: FastifyRequest, id: string) => {
     const found = (await deps.catalog.list(actorOf(request))).kinds.find((x) => x.kindId === id);
-    if (!found) throw notFound('券种', id);
+    if (!found) throw notFound('kind', id);
     return found;
   };
 

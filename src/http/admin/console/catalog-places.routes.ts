@@ -1,9 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { notFound } from '../../../errors.js';
 import { actorOf, type ConsoleContext } from './context.js';
 import { intOf, str } from './forms.js';
 import { href, html, seg } from './html.js';
 import { csrfField, field, selectField, table } from './layout.js';
-import { catalogHelpers, type Id, notFound, placeNames, type Refused } from './catalog-shared.js';
+import { catalogHelpers, type Id, placeNames, type Refused } from './catalog-shared.js';
 
 /** Cities and regions: a list with a create form, and an edit page each. */
 export function placeRoutes(c: ConsoleContext): void {
@@ -76,7 +77,7 @@ export function placeRoutes(c: ConsoleContext): void {
     const isCity = kind === 'cities';
     const region = isCity ? undefined : cat.regions.find((x) => x.codeId === id);
     const place = isCity ? cat.cities.find((x) => x.codeId === id) : region;
-    if (!place) throw notFound(isCity ? '城市' : '区域', id);
+    if (!place) throw notFound(isCity ? 'city' : 'region', id);
     const v = refused?.values ?? { name: place.name, remark: place.remark, sort: String(place.sort) };
     const e = refused?.fields ?? {};
     const entity = isCity ? 'city' : 'region';

@@ -1,6 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CatalogView } from '../../../domain/admin/catalog-admin.service.js';
-import { AdminError } from '../../../domain/admin/audit.service.js';
 import type { ConsoleContext } from './context.js';
 import { isRefusal, refusalOf } from './format.js';
 import { bodyOf, type Fields, str } from './forms.js';
@@ -98,5 +97,3 @@ export function placeNames(cat: CatalogView) {
   const regions = new Map(cat.regions.map((x) => [x.codeId, x.name]));
   return { city: (id: string) => cities.get(id) ?? id, region: (id: string) => regions.get(id) ?? id };
 }
-
-export const notFound = (what: string, id: string) => new AdminError('not_found', `未找到${what} ${id}`);

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import type { Actor } from '../../../domain/admin/audit.service.js';
 import type { StaffUser } from '../../../domain/admin/redemption.service.js';
-import { dayOf } from '../../../domain/admin/redemption.service.js';
+import { dayOf } from '../../../domain/dates.js';
 import { requireRole, verifyCsrf } from '../auth/guards.js';
 import type { AdminDeps } from '../deps.js';
 import { onceForm } from '../once.js';

@@ -1,4 +1,4 @@
-import { addDays } from '../../../domain/admin/redemption.service.js';
+import { addDays } from '../../../domain/dates.js';
 import type { Statement } from '../../../domain/admin/report.service.js';
 import { formatYuan } from '../../../domain/money.js';
 import { actorOf, type ConsoleContext } from './context.js';
