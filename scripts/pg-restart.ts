@@ -1,6 +1,9 @@
 // PostgreSQL restarted under load: `npm run fault:pg -- [--restarts N] [--down-ms M]
 // [--mode fast|immediate]`. Runs a private throwaway cluster (never the shared server), so it
-// needs the PostgreSQL 15 binaries. Prints figures per phase; exits 1 on a violation.
+// needs the PostgreSQL 15 binaries. Prints figures per phase; exits 1 on a violation: an answer
+// other than 200 or 503 unavailable, one later than the request timeout + 1 s, buys, payments or
+// /readyz not answering 200 within --recovery-bound-ms (5 s) of the cluster coming back, books
+// that do not balance.
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { runPgRestartScenario } from '../test/support/pg-restart-harness.js';
@@ -15,6 +18,7 @@ const { values } = parseArgs({
     writers: { type: 'string', default: '8' },
     readers: { type: 'string', default: '4' },
     'request-timeout-ms': { type: 'string', default: '10000' },
+    'recovery-bound-ms': { type: 'string', default: '5000' },
     seed: { type: 'string' },
   },
 });
@@ -82,6 +86,17 @@ console.log(`/metrics answers: ${answers(r.metricsAnswers)}`);
 for (const [line, n] of Object.entries(r.serverLog)) console.log(`server log: ${n} × ${line}`);
 for (const m of r.messages) console.log(`non-200: ${m}`);
 console.log(`server alive at the end: ${r.serverAlive}; exit on SIGTERM: ${r.finalExit}`);
+const recoveryBoundMs = Number(values['recovery-bound-ms']);
+for (const p of r.phases.slice(1)) {
+  if ((p.recoveryMs ?? 0) > recoveryBoundMs)
+    r.violations.push(
+      `${p.label}: first buy/pay 200 ${fmt(p.recoveryMs)} ms after PostgreSQL came back, bound ${recoveryBoundMs} ms`,
+    );
+  if ((p.readyzUpFirst200Ms ?? 0) > recoveryBoundMs)
+    r.violations.push(
+      `${p.label}: /readyz 200 ${fmt(p.readyzUpFirst200Ms)} ms after PostgreSQL came back, bound ${recoveryBoundMs} ms`,
+    );
+}
 console.log(`violations: ${r.violations.length}`);
 for (const v of r.violations.slice(0, 40)) console.log(`VIOLATION ${v}`);
 process.exitCode = r.violations.length === 0 ? 0 : 1;

@@ -1,5 +1,3 @@
-import formbody from '@fastify/formbody';
-import multipart from '@fastify/multipart';
 import Fastify, {
   type FastifyInstance,
   type FastifyReply,
@@ -7,36 +5,22 @@ import Fastify, {
   type FastifyServerOptions,
   LogController,
 } from 'fastify';
-import type { Config } from './config.js';
-import type { Db } from './db/database.js';
-import { CallbackPolicy } from './domain/callback-policy.js';
-import { CardService } from './domain/card.service.js';
-import type { Clock } from './domain/clock.js';
-import { Registry } from './domain/registry.js';
-import { RequestLog } from './domain/request-log.js';
-import type { SecretBox } from './domain/secret-box.js';
-import { sealLegacySecrets } from './domain/secrets-at-rest.js';
-import { ApiError, unavailable } from './errors.js';
-import { CONTENT_TYPE, type Format, renderEnvelope } from './http/envelope.js';
-import { INTERFACES } from './http/partner/interfaces.js';
-import { PartnerApi } from './http/partner/partner-api.js';
-import { Metrics, registerMetricsRoute } from './http/metrics.js';
+import { buildServices, type ServiceDeps } from './composition.js';
+import type { CardService } from './domain/card.service.js';
+import type { Registry } from './domain/registry.js';
+import type { RequestLog } from './domain/request-log.js';
+import { contractError } from './errors.js';
 import { createAdminDeps, registerAdmin } from './http/admin/index.js';
 import { AdminHttpError, sendError } from './http/admin/errors.js';
-import { bodyTooLarge, parseForm, readMultipart } from './http/partner/body.js';
-import { callbackTransport } from './workers/callback-transport.js';
-import { DEFAULT_NOTIFY_OUTBOX, NotifyOutbox } from './workers/notify-outbox.js';
-import { SmsOutbox } from './workers/sms-outbox.js';
-import type { SmsSender } from './workers/sms-senders.js';
 import { clientErrorHandler } from './http/client-errors.js';
+import { errorResponse, type Format } from './http/envelope.js';
+import { Metrics } from './http/metrics.js';
+import { installShutdownGate, registerOps } from './http/ops.js';
+import { BODY_LIMIT, registerPartnerApi } from './http/partner/partner.plugin.js';
+import type { NotifyOutbox } from './workers/notify-outbox.js';
+import type { SmsOutbox } from './workers/sms-outbox.js';
 
-export interface AppDeps {
-  config: Config;
-  db: Db;
-  clock: Clock;
-  sms: SmsSender;
-  /** Seals card passwords (and what carries them) at rest; from the key file (see secret-key-file.ts). */
-  secrets: SecretBox;
+export interface AppDeps extends ServiceDeps {
   logger?: FastifyServerOptions['logger'];
 }
 
@@ -55,9 +39,10 @@ export interface App {
   close(): Promise<void>;
 }
 
-const BODY_LIMIT = 16 * 1024;
-
-/** Builds the application from its dependencies; never listens. */
+/**
+ * Builds the application from its dependencies (the services, then the partner API, the admin
+ * area and the operations endpoints on one Fastify instance); never listens.
+ */
 export async function buildApp(deps: AppDeps): Promise<App> {
   const { config, db, clock, secrets } = deps;
   const fastify = Fastify({
@@ -75,231 +60,33 @@ export async function buildApp(deps: AppDeps): Promise<App> {
     frameworkErrors: (err, request, reply) => {
       const apiError =
         err.code === 'FST_ERR_BAD_URL' || err.code === 'FST_ERR_MAX_PARAM_LENGTH'
-          ? new ApiError('no_such_method', 'no such interface')
-          : new ApiError('internal', 'internal error');
+          ? contractError('no_such_method', 'no such interface')
+          : contractError('internal', 'internal error');
       // The admin area answers in its own shape (`{error:{code,message}}` or a page), not the envelope.
       if (request.url.startsWith('/admin')) {
         const adminError =
-          apiError.status === 404
+          apiError.partnerStatus === 404
             ? new AdminHttpError(404, 'not_found', 'not found')
             : new AdminHttpError(500, 'internal', 'internal error');
         void sendError(request as FastifyRequest, reply as FastifyReply, adminError);
         return;
       }
       const format: Format = request.headers.accept?.includes('application/json') ? 'json' : 'xml';
-      void (reply as FastifyReply)
-        .code(apiError.status)
-        .type(CONTENT_TYPE[format])
-        .send(
-          renderEnvelope(
-            { code: apiError.status, error: { message: apiError.message, type: apiError.type } },
-            format,
-          ),
-        );
+      const { status, contentType, body } = errorResponse(apiError, format);
+      void (reply as FastifyReply).code(status).type(contentType).send(body);
     },
   });
   const log = fastify.log;
-  const sealed = await sealLegacySecrets(db, secrets);
-  if (sealed) log.info(sealed, 'sealed card passwords stored in plaintext by an earlier version');
-  const registry = await Registry.load(db);
-  const requestLog = new RequestLog(db, clock, secrets, (err) =>
-    log.error({ err }, 'could not record read requests'),
-  );
-  const cards = new CardService(
-    registry,
-    clock,
-    {
-      timeZone: config.timeZone,
-      payDeadlineMin: config.payDeadlineMin,
-      cinemaValidDays: config.cinemaValidDays,
-      smsTemplate: config.smsTemplate,
-    },
-    secrets,
-  );
-  const outbox = new SmsOutbox(db, clock, deps.sms, secrets, log, {
-    maxAttempts: config.smsMaxAttempts,
-    leaseMs: config.smsLeaseMs,
-    concurrency: config.smsConcurrency,
-    pollMs: 250,
-    backoffBaseMs: config.smsBackoffBaseMs,
-    backoffMaxMs: config.smsBackoffMaxMs,
-  });
-  const notify = new NotifyOutbox(
-    db,
-    clock,
-    log,
-    { ...DEFAULT_NOTIFY_OUTBOX, timeZone: config.timeZone },
-    callbackTransport(new CallbackPolicy(config.callbackAllow)),
-  );
-  const partnerApi = new PartnerApi({
-    db,
-    clock,
-    registry,
-    requestLog,
-    cards,
-    timeZone: config.timeZone,
-    timestampWindowSec: config.timestampWindowSec,
-    requestTimeoutMs: config.requestTimeoutMs,
-    onMutation: (method) => {
-      if (method === 'payByCard' || method === 'resendSms') setImmediate(() => outbox.nudge());
-      if (method === 'ban') setImmediate(() => notify.nudge());
-    },
-    onInternalError: (err, req) => log.error({ err, method: req.method }, 'partner request failed'),
-  });
-
+  const services = await buildServices(deps, log);
+  const { registry, requestLog, cards, outbox, notify } = services;
   let closing = false;
+  const isClosing = () => closing;
   const metrics = new Metrics(db, clock);
 
-  // Fastify's own JSON and text parsers would let such bodies through; the contract takes forms only.
-  fastify.removeAllContentTypeParsers();
-  await fastify.register(formbody, { bodyLimit: BODY_LIMIT, parser: parseForm });
-  await fastify.register(multipart, {
-    limits: {
-      fieldSize: BODY_LIMIT,
-      fields: 100,
-      fileSize: BODY_LIMIT,
-      files: 10,
-      parts: 110,
-      headerPairs: 20,
-    },
-  });
-  // Parsed here rather than by the plugin so that repeated fields become arrays, files are ignored,
-  // the body limit holds, and a malformed body is a 400 (only for a POST to a real interface).
-  // Callback-style hooks: an async hook costs every request a promise even when it does nothing.
-  fastify.addHook('preValidation', (request, _reply, done) => {
-    if (!request.isMultipart() || precedingError(request)) return done();
-    readMultipart(request, BODY_LIMIT).then(
-      (body) => {
-        request.body = body;
-        done();
-      },
-      (err: Error) => done(err),
-    );
-  });
-  // Any other body is accepted as unparsed so the contract's validation order decides the answer.
-  fastify.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: BODY_LIMIT }, (_req, _body, done) =>
-    done(null, UNSUPPORTED_BODY),
-  );
-
-  const renderError = (err: ApiError, format: 'xml' | 'json') => ({
-    body: renderEnvelope({ code: err.status, error: { message: err.message, type: err.type } }, format),
-    type: CONTENT_TYPE[format],
-  });
-
-  fastify.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
-    let apiError: ApiError;
-    const status = err instanceof ApiError ? err.status : (err.statusCode ?? 500);
-    // A body that fails to parse must not hide the contract's earlier answers (404, then 405).
-    const preceding = status >= 400 && status < 500 ? precedingError(request) : undefined;
-    if (preceding) apiError = preceding;
-    else if (err instanceof ApiError) apiError = err;
-    else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') apiError = bodyTooLarge();
-    else if (status >= 400 && status < 500) {
-      apiError = new ApiError('invalid_param', `malformed request: ${err.code ?? 'bad request'}`);
-    } else if (db.isUnavailable(err)) {
-      // e.g. a query while PostgreSQL restarts: the contract's 503, not a 500.
-      request.log.warn({ err }, 'storage unavailable');
-      apiError = unavailable('storage is unavailable; retry later');
-    } else {
-      request.log.error({ err }, 'unhandled error');
-      apiError = new ApiError('internal', 'internal error');
-    }
-    const format = requestFormat(request);
-    const { body, type } = renderError(apiError, format);
-    void reply.code(apiError.status).headers(apiError.headers).type(type).send(body);
-  });
-
-  fastify.setNotFoundHandler((request, reply) => {
-    const format = requestFormat(request);
-    const { body, type } = renderError(new ApiError('no_such_method', 'no such interface'), format);
-    void reply.code(404).type(type).send(body);
-  });
-
-  fastify.addHook('onRequest', (request, reply, done) => {
-    // /readyz reports the shutdown itself, in its own shape.
-    if (!closing || request.routeOptions.url === READYZ) return done();
-    const format = request.headers.accept?.includes('application/json') ? 'json' : 'xml';
-    const { body, type } = renderError(
-      new ApiError('unavailable', 'server is shutting down; retry shortly'),
-      format,
-    );
-    void reply.code(503).header('connection', 'close').type(type).send(body);
-  });
-
-  fastify.route({
-    method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS'],
-    url: PARTNER_ROUTE,
-    handler: async (request, reply) => {
-      const body = request.body;
-      const params =
-        body === UNSUPPORTED_BODY
-          ? null
-          : body === undefined || body === null
-            ? {}
-            : (body as Record<string, unknown>);
-      const started = performance.now();
-      const method = (request.params as { method: string }).method;
-      const res = await partnerApi.handle({
-        method,
-        httpMethod: request.method,
-        params,
-        queryFormat: (request.query as Record<string, unknown>).format,
-        accept: request.headers.accept,
-        ip: request.ip,
-      });
-      const ms = performance.now() - started;
-      metrics.observe(method, res.status, ms / 1000);
-      const line = {
-        partner_id: res.partnerId,
-        sec_id: res.secId,
-        req_id: res.reqId,
-        interface: method,
-        code: res.status,
-        type: res.errorType,
-        ms: Math.round(ms * 10) / 10,
-      };
-      if (res.status >= 500) request.log.warn(line, 'partner request not served');
-      else if (res.status !== 200 || INTERFACES.get(method)?.mutates)
-        request.log.info(line, 'partner request');
-      else request.log.debug(line, 'partner request');
-      return reply.code(res.status).headers(res.headers).type(res.contentType).send(res.body);
-    },
-  });
-
+  installShutdownGate(fastify, isClosing);
+  await registerPartnerApi(fastify, { config, db, clock, ...services, metrics, log });
   await registerAdmin(fastify, createAdminDeps({ db, clock, config, registry, cards, outbox, secrets }));
-
-  // /metrics goes to a listener of its own (loopback by default) when a port is set; otherwise it
-  // is on the main port only behind a bearer token, and without either it is not served at all.
-  const metricsRoute = { token: config.metricsToken, db, log };
-  let metricsServer: FastifyInstance | undefined;
-  if (config.metricsPort !== undefined) {
-    metricsServer = Fastify({ logger: false });
-    registerMetricsRoute(metricsServer, metrics, metricsRoute);
-  } else if (config.metricsToken !== undefined) {
-    registerMetricsRoute(fastify, metrics, metricsRoute);
-  }
-
-  fastify.get('/healthz', async (_request, reply) => {
-    try {
-      await db.ping();
-      return reply.type('application/json').send({ status: 'ok' });
-    } catch {
-      return reply.code(503).type('application/json').send({ status: 'unavailable' });
-    }
-  });
-
-  // Ready: the registry is loaded (buildApp awaited it), the database answers, and no shutdown began.
-  fastify.get(READYZ, async (_request, reply) => {
-    const answer = (code: number, status: string) =>
-      reply.code(code).header('cache-control', 'no-store').type('application/json').send({ status });
-    if (closing) return answer(503, 'shutting down');
-    try {
-      await db.ping();
-    } catch {
-      return answer(503, 'unavailable');
-    }
-    return closing ? answer(503, 'shutting down') : answer(200, 'ready');
-  });
+  const metricsServer = registerOps(fastify, { config, db, metrics, log, isClosing });
 
   return {
     fastify,
@@ -321,31 +108,4 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       await requestLog.flush();
     },
   };
-}
-
-const UNSUPPORTED_BODY = Symbol('unsupported body');
-const PARTNER_ROUTE = '/movTicket/:method';
-const READYZ = '/readyz';
-
-/** The answer the contract gives before looking at the body: unknown interface, then not a POST. */
-function precedingError(request: FastifyRequest): ApiError | undefined {
-  const route = request.routeOptions.url;
-  if (route === undefined) return new ApiError('no_such_method', 'no such interface');
-  if (route !== PARTNER_ROUTE) return undefined;
-  const name = (request.params as { method?: string }).method ?? '';
-  if (!INTERFACES.has(name)) return new ApiError('no_such_method', `no such interface: ${name.slice(0, 64)}`);
-  if (request.method !== 'POST') {
-    return new ApiError('method_not_allowed', `${name} accepts POST only`, { allow: 'POST' });
-  }
-  return undefined;
-}
-
-/** `format` from the body or the query, else `Accept`; an invalid `format` answers in XML. */
-function requestFormat(request: FastifyRequest): Format {
-  const body = request.body as Record<string, unknown> | symbol | undefined | null;
-  const fromBody = body && typeof body === 'object' ? body.format : undefined;
-  const raw = fromBody ?? (request.query as Record<string, unknown> | undefined)?.format;
-  if (raw === 'json' || raw === 'xml') return raw;
-  if (raw !== undefined) return 'xml';
-  return request.headers.accept?.includes('application/json') ? 'json' : 'xml';
 }

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CINEMA_CSV_COLUMNS } from '../src/domain/admin/catalog-import.js';
-import { dayOf } from '../src/domain/admin/redemption.service.js';
+import { dayOf } from '../src/domain/dates.js';
 import { adminCall, makeUser, type Session, signIn } from './support/admin.js';
 import { engines } from './support/engines.js';
 import { makeTestApp, type TestApp } from './support/harness.js';

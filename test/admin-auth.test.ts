@@ -4,7 +4,8 @@ import net from 'node:net';
 import Fastify, { type InjectOptions } from 'fastify';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
-import { registerAdminAuth, requireRole, verifyCsrf } from '../src/http/admin/auth.js';
+import { registerAdminAuth } from '../src/http/admin/auth/index.js';
+import { requireRole, verifyCsrf } from '../src/http/admin/auth/guards.js';
 import { installBodyParsers, uploadedFile } from '../src/http/admin/body.js';
 import { createAdminDeps } from '../src/http/admin/deps.js';
 import { sendError } from '../src/http/admin/errors.js';
@@ -145,7 +146,9 @@ for (const engine of engines()) {
         headers: { 'x-forwarded-proto': 'https' },
       });
       expect(res.status).toBe(200);
-      expect(setCookies(res).find((c) => c.startsWith('mt_session='))).toMatch(/; Secure$/);
+      expect(setCookies(res).find((c) => c.startsWith('mt_session='))).toMatch(
+        /; HttpOnly; Secure; SameSite=Strict$/,
+      );
     });
 
     it('refuses a login form posted without its pre-session token', async () => {

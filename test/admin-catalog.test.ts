@@ -33,6 +33,25 @@ describe('CSV parsing', () => {
       message: 'unexpected text after a closing quote',
     });
   });
+
+  it('counts blank lines as rows, keeps a line of "" as a record, and ends records at a lone CR', () => {
+    const { records, error } = parseCsv('a\n\n""\r\nb\rc');
+    expect(error).toBeNull();
+    expect(records).toEqual([
+      { row: 1, fields: ['a'] },
+      { row: 3, fields: [''] },
+      { row: 4, fields: ['b'] },
+      { row: 5, fields: ['c'] },
+    ]);
+  });
+
+  it('reports a quote in the middle of an unquoted field on its row, after blank lines', () => {
+    expect(parseCsv('a\n\nb"c\n').error).toEqual({
+      row: 3,
+      column: '',
+      message: 'a quote inside a field that does not start with one (quote the whole field)',
+    });
+  });
 });
 
 for (const engine of engines()) {

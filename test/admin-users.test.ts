@@ -1,17 +1,22 @@
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Db } from '../src/db/database.js';
 import type { Actor } from '../src/domain/admin/audit.service.js';
-import { hashPassword, verifyPassword } from '../src/domain/admin/passwords.js';
+import { hashPassword, setHashCostForTests, verifyPassword } from '../src/domain/admin/passwords.js';
 import { UserService } from '../src/domain/admin/user.service.js';
 import { ManualClock } from '../src/domain/clock.js';
 import { engines } from './support/engines.js';
 import { makeCatalog } from './support/factories.js';
+import { TEST_HASH_COST } from './support/setup.js';
 
 const admin: Actor = { actor: 'cli:root', role: 'admin' };
 const operator: Actor = { actor: 'user:olga', role: 'operator' };
 const PASSWORD = 'correct horse battery';
 
 describe('password hashing', () => {
+  // At the production cost, not the test setup's.
+  beforeAll(() => setHashCostForTests());
+  afterAll(() => setHashCostForTests(TEST_HASH_COST));
+
   it('stores scrypt$N$r$p$salt$hash with a fresh salt and verifies only the right password', async () => {
     const a = await hashPassword(PASSWORD);
     const b = await hashPassword(PASSWORD);

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { sql } from 'kysely';
 import { insertSecurityConfig, updatePartner } from '../src/db/partner.repository.js';
 import { bumpRegistryVersion } from '../src/db/catalog.repository.js';
@@ -190,18 +190,32 @@ for (const engine of engines()) {
       // Hold the card row (PostgreSQL) or the whole database (SQLite) so payment must wait.
       let release!: () => void;
       const held = new Promise<void>((r) => (release = r));
+      let locked!: () => void;
+      const lockTaken = new Promise<void>((r) => (locked = r));
       const holder = t.db.kysely.transaction().execute(async (tx) => {
         await tx.updateTable('cards').set({ updated_at: 1 }).where('card_no', '=', card.card_no).execute();
+        locked();
         await held;
       });
-      await new Promise((r) => setTimeout(r, 50));
+      await lockTaken;
       const timedOut = await t.client
         .payByCard({ cardNo: card.card_no, mobile: '13812345678' }, { reqId })
         .catch((e: unknown) => e);
       expect(timedOut).toMatchObject({ code: 504, type: 'timeout' });
       release();
       await holder;
-      await new Promise((r) => setTimeout(r, 100));
+      // The timed-out payment goes on once the lock is free; its req_id answer commits with it.
+      await vi.waitFor(
+        async () => {
+          const row = await t.db.kysely
+            .selectFrom('cards')
+            .select('status')
+            .where('card_no', '=', card.card_no)
+            .executeTakeFirstOrThrow();
+          expect(row.status).toBe('active');
+        },
+        { timeout: 20_000, interval: 10 },
+      );
       const retried = await t.client.payByCard({ cardNo: card.card_no, mobile: '13812345678' }, { reqId });
       expect(retried.card.status).toBe('active');
       expect(

@@ -1,7 +1,8 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { AdminError } from '../src/domain/admin/audit.service.js';
+import { AppError } from '../src/errors.js';
 import { CardAdminService } from '../src/domain/admin/card-admin.service.js';
-import { CardError, dayOf, RedemptionService, addDays } from '../src/domain/admin/redemption.service.js';
+import { RedemptionService } from '../src/domain/admin/redemption.service.js';
+import { addDays, dayOf } from '../src/domain/dates.js';
 import { SettingsService } from '../src/domain/admin/settings.service.js';
 import { adminCall, makeUser, signIn } from './support/admin.js';
 import { engines } from './support/engines.js';
@@ -29,11 +30,11 @@ for (const engine of engines()) {
       });
     };
 
-    const refusal = async (p: Promise<unknown>): Promise<CardError | AdminError> => {
+    const refusal = async (p: Promise<unknown>): Promise<AppError> => {
       try {
         await p;
       } catch (err) {
-        if (err instanceof CardError || err instanceof AdminError) return err;
+        if (err instanceof AppError) return err;
         throw err;
       }
       throw new Error('expected a refusal');

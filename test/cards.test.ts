@@ -192,6 +192,28 @@ for (const engine of engines()) {
       expect(await ledger(a.card_no)).toEqual(['created', 'banned']);
     });
 
+    it('records in the ledger which state a ban came from, as an operator ban does', async () => {
+      const a = (await t.client.buyByCinema({ cinemaId: '1001', count: 1 })).card;
+      await t.client.ban({ cardNo: a.card_no, reason: '用户取消订单' });
+      const b = (await t.client.buyByCinema({ cinemaId: '1001', count: 1 })).card;
+      await t.client.payByCard({ cardNo: b.card_no, mobile: MOBILE });
+      await t.client.ban({ cardNo: b.card_no });
+      const banEvent = async (cardNo: string) => {
+        const row = await t.db.kysely
+          .selectFrom('card_events')
+          .select(['actor', 'data'])
+          .where('card_no', '=', cardNo)
+          .where('type', '=', 'banned')
+          .executeTakeFirstOrThrow();
+        return { actor: row.actor, data: JSON.parse(row.data) as Record<string, unknown> };
+      };
+      expect(await banEvent(a.card_no)).toMatchObject({
+        actor: 'partner:CS000001',
+        data: { status: 'banned', reason: '用户取消订单', from: 'inactive' },
+      });
+      expect(await banEvent(b.card_no)).toMatchObject({ data: { reason: '', from: 'active' } });
+    });
+
     it('resends the SMS, to a new number when given, at most 5 times a day', async () => {
       const { card } = await t.client.buyByCinema({ cinemaId: '1002', count: 1 });
       await expect(t.client.resendSms({ cardNo: card.card_no })).rejects.toMatchObject({

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { registerAdminCommands } from '../src/cli/admin.commands.js';
+import { registerAdminCommands } from '../src/cli/commands/index.js';
 import { loadConfig } from '../src/config.js';
 import { type Db, openDatabase } from '../src/db/database.js';
 import { PartnerAdminService } from '../src/domain/admin/partner-admin.service.js';

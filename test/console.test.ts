@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dayOf, RedemptionService } from '../src/domain/admin/redemption.service.js';
+import { RedemptionService } from '../src/domain/admin/redemption.service.js';
+import { dayOf } from '../src/domain/dates.js';
 import { UserService } from '../src/domain/admin/user.service.js';
 import { INTERFACE_NAMES } from '../src/http/partner/interfaces.js';
 import { newOnce } from './support/admin.js';
@@ -626,6 +627,24 @@ for (const engine of engines()) {
       expect(byAdmin.body).toContain('HTTP <strong>200</strong>');
       expect(byAdmin.body).toContain('全国通兑2D券');
       expect(byAdmin.body).not.toContain(key);
+    });
+
+    it('tells cinema staff in Chinese how many password tries are left and until when a card is locked', async () => {
+      const { card } = await t.client.buyByCinema({ cinemaId: '1001', count: 1 });
+      await t.client.payByCard({ cardNo: card.card_no, mobile: '13812345678' });
+      const wrong = () =>
+        cinema.post('/admin/redeem', { card_no: card.card_no, password: '00000000', count: '1' });
+      for (let left = 4; left >= 1; left--) {
+        expect(textOf((await wrong()).body)).toContain(`密码错误，还可尝试 ${left} 次`);
+      }
+      const until = /已锁定至 ([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:]{8})/;
+      const fifth = await wrong();
+      expect(fifth.status).toBe(422);
+      expect(textOf(fifth.body)).toMatch(/密码错误。错误次数过多，此卡已锁定至 [0-9]{4}-/);
+      const locked = await wrong();
+      expect(locked.status).toBe(423);
+      expect(textOf(locked.body)).toContain('此卡因密码错误次数过多已锁定至');
+      expect(until.exec(textOf(locked.body))?.[1]).toBe(until.exec(textOf(fifth.body))?.[1]);
     });
 
     it("tells cinema staff only that another cinema's card is not valid here, in the console and the API", async () => {

@@ -6,7 +6,7 @@ import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openDatabase, type Db } from '../src/db/database.js';
-import { migrateTo } from '../src/db/migrations.js';
+import { migrateTo } from '../src/db/migrations/index.js';
 import { readRegistryVersion } from '../src/db/catalog.repository.js';
 import { findRequest } from '../src/db/request.repository.js';
 import { paramsHash } from '../src/domain/request-log.js';
@@ -55,6 +55,29 @@ afterAll(async () => {
 
 for (const target of targets) {
   describe(`schema upgrades (${target.name})`, () => {
+    it('records every migration under the name existing databases already hold, in order', async () => {
+      const { kysely } = await target.raw('009_login_attempts');
+      try {
+        const rows = await kysely
+          .selectFrom('kysely_migration' as never)
+          .select('name' as never)
+          .orderBy('name' as never)
+          .execute();
+        expect(rows.map((r) => (r as { name: string }).name)).toEqual([
+          '001_initial',
+          '002_management',
+          '003_partner_notify',
+          '004_read_answers',
+          '006_idempotency',
+          '007_secrets_at_rest',
+          '008_registry_version',
+          '009_login_attempts',
+        ]);
+      } finally {
+        await kysely.destroy();
+      }
+    });
+
     it('keeps the req_ids stored before read answers were shared, replayable after the upgrade', async () => {
       const { kysely, reopen } = await target.raw('003_partner_notify');
       await kysely

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   type CardData,
   type CardStatusData,
@@ -440,17 +440,15 @@ describe.skipIf(!TEST_URL)('two server processes on one PostgreSQL database', ()
 
   it('delivers every activation SMS exactly once across both outboxes', async () => {
     const run = loaded();
-    const deadline = Date.now() + 20_000;
-    let queued = -1;
-    while (Date.now() < deadline) {
-      const [row] = await query<{ n: number }>(
-        `select count(*)::int as n from sms_messages where status = 'queued'`,
-      );
-      queued = row!.n;
-      if (queued === 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
-    expect(queued, 'messages still queued after 20 s').toBe(0);
+    await vi.waitFor(
+      async () => {
+        const [row] = await query<{ n: number }>(
+          `select count(*)::int as n from sms_messages where status = 'queued'`,
+        );
+        expect(row!.n, 'messages still queued').toBe(0);
+      },
+      { timeout: 50_000, interval: 200 },
+    );
 
     const lines: SmsLine[] = [];
     const perFile: number[] = [];

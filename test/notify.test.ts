@@ -252,7 +252,7 @@ for (const engine of engines()) {
         () => (posts++, hanging),
       );
       const pass = stalled.runOnce();
-      await vi.waitFor(() => expect(posts).toBe(1));
+      await vi.waitFor(() => expect(posts).toBe(1), { timeout: 20_000 });
       t.clock.advance(14_999);
       expect(await outbox.runOnce()).toBe(0);
       t.clock.advance(2);
@@ -376,9 +376,11 @@ for (const engine of engines()) {
       t.app.startWorkers();
       const cardNo = await newCard();
       await t.client.ban({ cardNo });
-      await vi.waitFor(() => expect(receiver.received).toHaveLength(1), { timeout: 3_000 });
+      await vi.waitFor(() => expect(receiver.received).toHaveLength(1), { timeout: 20_000 });
       expect(receiver.received[0]!.params).toMatchObject({ event_type: 'banned', card_no: cardNo });
-      await vi.waitFor(async () => expect((await events())[0]!.status).toBe('delivered'));
+      await vi.waitFor(async () => expect((await events())[0]!.status).toBe('delivered'), {
+        timeout: 20_000,
+      });
     });
 
     it('records nothing for a partner without a callback URL, and fails queued events once it is removed', async () => {

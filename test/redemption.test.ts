@@ -1,10 +1,7 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  CardError,
-  dayOf,
-  RedemptionService,
-  type StaffUser,
-} from '../src/domain/admin/redemption.service.js';
+import { RedemptionService, type StaffUser } from '../src/domain/admin/redemption.service.js';
+import { dayOf } from '../src/domain/dates.js';
+import { AppError } from '../src/errors.js';
 import { engines } from './support/engines.js';
 import { makeTestApp, type TestApp } from './support/harness.js';
 
@@ -41,11 +38,11 @@ for (const engine of engines()) {
       return { cardNo: paid.card.card_no, password: paid.card.password };
     };
 
-    const refusal = async (p: Promise<unknown>): Promise<CardError> => {
+    const refusal = async (p: Promise<unknown>): Promise<AppError> => {
       try {
         await p;
       } catch (err) {
-        if (err instanceof CardError) return err;
+        if (err instanceof AppError) return err;
         throw err;
       }
       throw new Error('expected a refusal');
@@ -245,7 +242,7 @@ for (const engine of engines()) {
       const results = await Promise.allSettled(
         Array.from({ length: 9 }, (_, i) => svc.redeem(staff('1001'), cardNo, `0000000${i}`.slice(-8), 1)),
       );
-      const codes = results.map((r) => (r.status === 'rejected' ? (r.reason as CardError).code : 'ok'));
+      const codes = results.map((r) => (r.status === 'rejected' ? (r.reason as AppError).code : 'ok'));
       // A random password could be one of the guesses; then the guess that matches redeemed.
       const guessedRight = results.some((r) => r.status === 'fulfilled');
       if (!guessedRight) {
@@ -269,8 +266,7 @@ for (const engine of engines()) {
       );
       const won = results.flatMap((r, i) => (r.status === 'fulfilled' ? [counts[i]!] : []));
       for (const r of results) {
-        if (r.status === 'rejected')
-          expect(['card_state', 'invalid']).toContain((r.reason as CardError).code);
+        if (r.status === 'rejected') expect(['card_state', 'invalid']).toContain((r.reason as AppError).code);
       }
       const redeemed = won.reduce((a, b) => a + b, 0);
       expect(redeemed).toBeLessThanOrEqual(7);

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CardError, RedemptionService } from '../src/domain/admin/redemption.service.js';
-import { ReportService, STATEMENT_COLUMNS } from '../src/domain/admin/report.service.js';
+import { RedemptionService } from '../src/domain/admin/redemption.service.js';
+import { AppError } from '../src/errors.js';
+import { ReportService, STATEMENT_COLUMNS, statementCsv } from '../src/domain/admin/report.service.js';
 import { parseYuan } from '../src/domain/money.js';
 import { parseTimestamp } from '../src/domain/time.js';
 import type { MovTicketClient } from '../src/client/index.js';
@@ -161,6 +162,29 @@ for (const engine of engines()) {
       expect(times).toEqual([...times].sort());
     });
 
+    it('gives the statement as lines in fen, the CSV rendered from them', async () => {
+      const st = await reports.statement('CS000001', '2025-03-15');
+      expect(st.lines).toHaveLength(7);
+      expect(st.lines.find((l) => l.card_no === cards.first && l.type === 'activation')).toEqual({
+        type: 'activation',
+        at: at('20250315000000'),
+        card_no: cards.first,
+        order_no: 'ORD-1',
+        target_type: 'cinema',
+        target_id: '1001',
+        target_name: '影城1001',
+        count: 2,
+        unit_price_fen: 3500,
+        amount_fen: 7000,
+      });
+      // Text is kept as stored: the apostrophe that disarms a formula belongs to the CSV only.
+      expect(st.lines.find((l) => l.card_no === cards.ownPrice)!.order_no).toBe('-cmd');
+      expect(st.lines.find((l) => l.card_no === cards.voided && l.type === 'void')!.amount_fen).toBe(-3800);
+      expect(st.lines.reduce((s, l) => s + l.amount_fen, 0)).toBe(st.net_fen);
+      expect(statementCsv(st)).toBe(st.csv);
+      expect(statementCsv(st)).toContain(`${cards.ownPrice},'-cmd,cinema`);
+    });
+
     it("keeps other days and other partners off a partner's statement", async () => {
       const yesterday = await reports.statement('CS000001', '2025-03-14');
       expect(yesterday).toMatchObject({ activations: 2, activation_fen: 7000, voids: 0, net_fen: 7000 });
@@ -184,7 +208,7 @@ for (const engine of engines()) {
       const refusal = (p: Promise<unknown>) =>
         p.then(
           () => null,
-          (err: CardError) => err.code,
+          (err: AppError) => err.code,
         );
       expect(await refusal(reports.statement('CS999999', '2025-03-15'))).toBe('not_found');
       expect(await refusal(reports.statement('cs1', '2025-03-15'))).toBe('invalid');

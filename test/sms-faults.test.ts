@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { buildApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import type { Db } from '../src/db/database.js';
@@ -15,6 +15,8 @@ import type { TestApp } from './support/harness.js';
 
 const MOBILE = '13812345678';
 const SMS_TIMEOUT_MS = 1_000;
+// A send timeout no test outlives: a send held by the gateway is still held when the test looks.
+const NEVER_MS = 120_000;
 const METRICS_TOKEN = 'sms-faults-metrics-token-0123';
 // Past every backoff the outbox can choose (its cap is 10 minutes).
 const PAST_BACKOFF_MS = 11 * 60_000;
@@ -24,18 +26,23 @@ interface Rig {
   db: Db;
   clock: ManualClock;
   gateway: FakeGateway;
-  /** The SDK over a real port, so payByCard latency is what a channel sees. */
+  /** The SDK over a real port: payByCard as a channel calls it. */
   client: MovTicketClient;
 }
 
-async function makeRig(db: Db, smsMaxAttempts: number, env: Record<string, string> = {}): Promise<Rig> {
+async function makeRig(
+  db: Db,
+  smsMaxAttempts: number,
+  env: Record<string, string> = {},
+  smsTimeoutMs = SMS_TIMEOUT_MS,
+): Promise<Rig> {
   await makeCatalog(db);
   await makePartner(db);
   const gateway = await FakeGateway.start();
   const clock = new ManualClock(Date.now());
   const config = loadConfig(env, {
     sms: gateway.url,
-    smsTimeoutMs: SMS_TIMEOUT_MS,
+    smsTimeoutMs,
     smsMaxAttempts,
     metricsToken: METRICS_TOKEN,
   });
@@ -43,7 +50,7 @@ async function makeRig(db: Db, smsMaxAttempts: number, env: Record<string, strin
     config,
     db,
     clock,
-    sms: httpSender(gateway.url, SMS_TIMEOUT_MS),
+    sms: httpSender(gateway.url, smsTimeoutMs),
     secrets: SecretBox.generate(),
   });
   await app.fastify.listen({ port: 0, host: '127.0.0.1' });
@@ -62,14 +69,8 @@ async function makeRig(db: Db, smsMaxAttempts: number, env: Record<string, strin
 
 const smsRows = (db: Db) => db.kysely.selectFrom('sms_messages').selectAll().execute();
 
-/** Polls until `check` holds; fails after `ms`. */
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, ms = 5_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+/** Polls until `check` passes; the bound only ends a test that would otherwise hang. */
+const until = (check: () => void | Promise<void>) => vi.waitFor(check, { timeout: 20_000, interval: 10 });
 
 for (const engine of engines()) {
   describe(`SMS gateway faults (${engine.name})`, () => {
@@ -79,23 +80,38 @@ for (const engine of engines()) {
     });
     afterEach(async () => {
       if (!rig) return;
-      await rig.app.close();
+      // The gateway first: closing it ends the sends it holds, which the workers' stop waits for.
       await rig.gateway.close();
+      await rig.app.close();
       await rig.db.close();
     });
     afterAll(() => engine.cleanup());
 
     const payCard = async (r: Rig) => {
       const { card } = await r.client.buyByCinema({ cinemaId: '1001', count: 1 });
-      const started = performance.now();
-      const paid = await r.client.payByCard({ cardNo: card.card_no, mobile: MOBILE });
-      return { card: paid.card, ms: performance.now() - started };
+      return r.client.payByCard({ cardNo: card.card_no, mobile: MOBILE });
     };
 
-    it('keeps payByCard fast while the gateway fails, hangs, answers late and drops, then delivers every message under one id', async () => {
+    it('answers payByCard while the gateway holds every send unanswered', async () => {
+      // payByCard's latency under gateway faults is measured by `npm run soak:sms`, which judges
+      // its p99; here, that a payment never waits on the gateway: the sends never end on their own.
+      const r = (rig = await makeRig(await engine.open(), 10, {}, NEVER_MS));
+      r.gateway.mode = 'hang';
+      r.app.startWorkers();
+      const cards = [(await payCard(r)).card];
+      await until(() => expect(r.gateway.inFlight).toBe(1));
+      for (let i = 0; i < 5; i++) cards.push((await payCard(r)).card);
+      expect(cards.map((c) => [c.status, c.sms_status])).toEqual(cards.map(() => ['active', 'queued']));
+      // Every payment was answered while the first message's send was still held.
+      expect(r.gateway.inFlight).toBeGreaterThanOrEqual(1);
+      expect(r.gateway.stats().requests).toMatchObject({ ok: 0, fail: 0, slow: 0, drop: 0 });
+      const rows = await smsRows(r.db);
+      expect(rows.map((m) => [m.status, m.attempts])).toEqual(cards.map(() => ['queued', 0]));
+    }, 30_000);
+
+    it('takes payments while the gateway fails, hangs, answers late and drops, then delivers every message under one id', async () => {
       const r = (rig = await makeRig(await engine.open(), 10));
       r.app.startWorkers();
-      const latencies: number[] = [];
       const cards: string[] = [];
       const phases: GatewayMode[] = ['fail', 'hang', 'slow', 'drop'];
       r.gateway.slowMs = SMS_TIMEOUT_MS * 1.5;
@@ -104,22 +120,15 @@ for (const engine of engines()) {
         // Earlier messages come due again and meet this fault too.
         r.clock.advance(PAST_BACKOFF_MS);
         for (let i = 0; i < 8; i++) {
-          const { card, ms } = await payCard(r);
+          const { card } = await payCard(r);
           expect(card.status).toBe('active');
-          latencies.push(ms);
           cards.push(card.card_no);
         }
-        // Let the worker run into the fault; a hang or a late answer holds a pass for the whole
-        // timeout, so a short wait could leave the next mode untouched.
-        await new Promise((resolve) => setTimeout(resolve, 1_300));
+        // The worker runs into this fault before the next one replaces it.
+        await until(() => expect(r.gateway.stats().requests[mode]).toBeGreaterThan(0));
       }
       await r.app.outbox.stop();
 
-      latencies.sort((a, b) => a - b);
-      const p99 = latencies[Math.ceil(0.99 * latencies.length) - 1]!;
-      // A payment that waited on the gateway would take at least the SMS timeout; half of it
-      // leaves room for a busy CI machine (a 243 ms outlier was seen on PostgreSQL there).
-      expect(p99).toBeLessThan(SMS_TIMEOUT_MS / 2);
       for (const cardNo of cards) {
         expect((await r.client.status({ cardNo })).card.sms_status).toBe('queued');
       }
@@ -158,20 +167,19 @@ for (const engine of engines()) {
 
     it('delivers the other messages while one hangs at the gateway, before the hanging one times out', async () => {
       // More messages than sends in flight at once (20 by default).
-      const r = (rig = await makeRig(await engine.open(), 10));
+      const r = (rig = await makeRig(await engine.open(), 10, {}, NEVER_MS));
       let hung: string | undefined;
       r.gateway.modeFor = (id) => ((hung ??= id) === id ? 'hang' : 'ok');
       for (let i = 0; i < 30; i++) await payCard(r);
-      const started = performance.now();
       const pass = r.app.outbox.runOnce();
       const sent = async () => (await smsRows(r.db)).filter((m) => m.status === 'sent').length;
       // The hanging send holds one slot; the others keep serving the rest.
-      await waitFor('the other 29 messages', async () => (await sent()) === 29, SMS_TIMEOUT_MS * 3);
-      const took = performance.now() - started;
+      await until(async () => expect(await sent()).toBe(29));
       const waiting = (await smsRows(r.db)).filter((m) => m.status !== 'sent');
       expect(waiting).toMatchObject([{ id: hung, status: 'queued', attempts: 0 }]);
       expect(r.gateway.inFlight).toBe(1);
-      expect(took).toBeLessThan(SMS_TIMEOUT_MS);
+      // The connection fails, as the send's timeout would end it, and the pass ends.
+      r.gateway.dropHanging();
       expect(await pass).toBe(30);
       expect((await smsRows(r.db)).find((m) => m.id === hung)).toMatchObject({
         status: 'queued',

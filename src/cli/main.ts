@@ -1,8 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
-import { registerAdminCommands } from './admin.commands.js';
-import { registerCardCommands } from './card.commands.js';
-import { registerSecretKeyCommands } from './secret-key.commands.js';
+import { registerCommands } from './commands/index.js';
 
 const program = new Command('movticket').description(
   'movticket: electronic movie-ticket vouchers for sales channels',
@@ -18,9 +16,7 @@ program
     await serveMain(opts.demo ? ['--demo'] : []);
   });
 
-registerAdminCommands(program);
-registerCardCommands(program);
-registerSecretKeyCommands(program);
+registerCommands(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`movticket: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Executor } from './tx.js';
+import type { Executor } from './executor.js';
 
 export interface AuditEntry {
   at: number;

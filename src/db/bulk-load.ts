@@ -2,7 +2,7 @@ import fs from 'node:fs/promises';
 import { CompiledQuery, sql } from 'kysely';
 import type { Db } from './database.js';
 import type { CardStatus, Database } from './schema.js';
-import type { Executor } from './tx.js';
+import type { Executor } from './executor.js';
 
 // Bulk loading for generated data (scripts/card-generator.ts): multi-row INSERTs built by hand,
 // because compiling tens of thousands of rows through the query builder costs more than the

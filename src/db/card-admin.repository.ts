@@ -2,7 +2,7 @@ import type { ExpressionBuilder, Selectable } from 'kysely';
 import type { CardRow } from './card.repository.js';
 import type { AuditLogTable, CardStatus, Database, SmsMessageTable } from './schema.js';
 import type { SmsMessageRow } from './sms.repository.js';
-import type { Executor } from './tx.js';
+import type { Executor } from './executor.js';
 
 export type AuditRow = Selectable<AuditLogTable>;
 

@@ -1,5 +1,5 @@
 import { type Insertable, type Selectable, type Updateable, sql } from 'kysely';
-import type { Executor } from './tx.js';
+import type { Executor } from './executor.js';
 import type { CardEventTable, CardStatus, CardTable } from './schema.js';
 
 export type CardRow = Selectable<CardTable>;

@@ -1,5 +1,5 @@
 import type { CinemaTable, CityTable, KindTable, RegionTable } from './schema.js';
-import type { Executor } from './tx.js';
+import type { Executor } from './executor.js';
 
 // Batches stay far below both engines' bound-parameter limits (10 columns × 500 rows).
 const BATCH = 500;

@@ -1,14 +1,23 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, PostgresDialect, type Selectable, sql } from 'kysely';
+import {
+  type DatabaseConnection,
+  type Dialect,
+  type Driver,
+  Kysely,
+  PostgresDialect,
+  type Selectable,
+  sql,
+} from 'kysely';
 import pg from 'pg';
+import { StorageUnavailable } from '../errors.js';
 import { ensurePrivateDir, tightenFile, type Warn, warnOnStderr } from '../private-files.js';
 import { readRegistryVersion } from './catalog.repository.js';
-import { migrateToLatest } from './migrations.js';
+import { migrateToLatest } from './migrations/index.js';
 import { Checkpointer } from './checkpointer.js';
 import { FastSqliteDialect } from './sqlite-driver.js';
-import type { Executor } from './tx.js';
+import type { Executor } from './executor.js';
 import { WriteBatcher } from './write-batcher.js';
 import type { Database, NotifyEventTable, SmsMessageTable } from './schema.js';
 
@@ -16,10 +25,11 @@ import type { Database, NotifyEventTable, SmsMessageTable } from './schema.js';
 export interface Db {
   readonly kysely: Kysely<Database>;
   readonly engine: 'sqlite' | 'postgres';
-  /** True when the error is a unique/primary-key violation. */
+  /**
+   * True when the error is a unique/primary-key violation. (An error that means the database
+   * cannot be reached right now arrives as `StorageUnavailable` from every query.)
+   */
   isUniqueViolation(err: unknown): boolean;
-  /** True when the error means the database cannot be reached right now. */
-  isUnavailable(err: unknown): boolean;
   /**
    * Runs a write transaction. On SQLite, writes that arrive together share one commit (each
    * in its own savepoint); on PostgreSQL each is its own transaction.
@@ -107,7 +117,9 @@ function openSqlite(file: string, warn: Warn): Db {
       },
     });
   }
-  const kysely = new Kysely<Database>({ dialect: new FastSqliteDialect(sqlite) });
+  const kysely = new Kysely<Database>({
+    dialect: translatingErrors(new FastSqliteDialect(sqlite), sqliteUnavailable),
+  });
   const batcher = new WriteBatcher(kysely);
   let versionStmt: SQLite.Statement<[], number> | undefined;
   return {
@@ -117,18 +129,18 @@ function openSqlite(file: string, warn: Warn): Db {
       // Inside an open write batch the connection would see uncommitted (and maybe rolled back)
       // changes: then wait for the connection like any other query.
       if (sqlite.inTransaction) return readRegistryVersion(kysely);
-      versionStmt ??= sqlite.prepare<[], number>(VERSION_SQL).pluck();
-      return Promise.resolve(Number(versionStmt.get() ?? 0));
+      try {
+        versionStmt ??= sqlite.prepare<[], number>(VERSION_SQL).pluck();
+        return Promise.resolve(Number(versionStmt.get() ?? 0));
+      } catch (err) {
+        return Promise.reject(sqliteUnavailable(err) ? new StorageUnavailable(err) : err);
+      }
     },
     writeTransaction: (fn) => batcher.run(fn),
     isUniqueViolation: (err) =>
       typeof err === 'object' &&
       err !== null &&
       /^SQLITE_CONSTRAINT_(PRIMARYKEY|UNIQUE)$/.test(String((err as { code?: unknown }).code)),
-    isUnavailable: (err) =>
-      typeof err === 'object' &&
-      err !== null &&
-      /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN)/.test(String((err as { code?: unknown }).code)),
     claimDueSms: (now, leaseUntil, limit) =>
       claimDue<SmsMessageTable>(kysely, 'sms_messages', 'id', false, now, leaseUntil, limit),
     claimDueNotify: (now, leaseUntil, limit) =>
@@ -146,7 +158,84 @@ function openSqlite(file: string, warn: Warn): Db {
 
 const FALLBACK_AUTOCHECKPOINT_PAGES = 1000;
 
+const sqliteUnavailable = (err: unknown) =>
+  typeof err === 'object' &&
+  err !== null &&
+  /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN)/.test(String((err as { code?: unknown }).code));
+
 const PG_UNAVAILABLE = /^(08|57P0|53)/; // connection exceptions, admin shutdown, insufficient resources
+
+function pgUnavailable(err: unknown): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const code = String((err as { code?: unknown }).code ?? '');
+  const message = String((err as { message?: unknown }).message ?? '');
+  return (
+    PG_UNAVAILABLE.test(code) ||
+    /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND)$/.test(code) ||
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+      message,
+    )
+  );
+}
+
+/**
+ * `dialect`, whose driver raises `StorageUnavailable` for every driver error that means the
+ * database cannot be reached right now, so no caller has to recognise the engine's codes.
+ */
+function translatingErrors(dialect: Dialect, unavailable: (err: unknown) => boolean): Dialect {
+  const translate = (err: unknown): never => {
+    throw unavailable(err) && !(err instanceof StorageUnavailable) ? new StorageUnavailable(err) : err;
+  };
+  const guard = <T>(p: Promise<T>): Promise<T> => p.catch(translate);
+  const createDriver = (): Driver => {
+    const inner = dialect.createDriver();
+    // Kysely hands our connection back to the driver; the driver wants its own.
+    const innerOf = new WeakMap<DatabaseConnection, DatabaseConnection>();
+    const unwrap = (c: DatabaseConnection) => innerOf.get(c) ?? c;
+    const wrap = (c: DatabaseConnection): DatabaseConnection => {
+      const outer: DatabaseConnection = {
+        executeQuery: (q) => guard(c.executeQuery(q)),
+        streamQuery: async function* (q, chunkSize) {
+          try {
+            yield* c.streamQuery(q, chunkSize);
+          } catch (err) {
+            translate(err);
+          }
+        },
+      };
+      innerOf.set(outer, c);
+      return outer;
+    };
+    const driver: Driver = {
+      init: () => guard(inner.init()),
+      acquireConnection: () => guard(inner.acquireConnection().then(wrap)),
+      beginTransaction: (c, settings) => guard(inner.beginTransaction(unwrap(c), settings)),
+      commitTransaction: (c) => guard(inner.commitTransaction(unwrap(c))),
+      rollbackTransaction: (c) => guard(inner.rollbackTransaction(unwrap(c))),
+      releaseConnection: (c) => inner.releaseConnection(unwrap(c)),
+      destroy: () => inner.destroy(),
+    };
+    if (inner.savepoint) {
+      const savepoint = inner.savepoint.bind(inner);
+      driver.savepoint = (c, name, compile) => guard(savepoint(unwrap(c), name, compile));
+    }
+    if (inner.rollbackToSavepoint) {
+      const rollbackTo = inner.rollbackToSavepoint.bind(inner);
+      driver.rollbackToSavepoint = (c, name, compile) => guard(rollbackTo(unwrap(c), name, compile));
+    }
+    if (inner.releaseSavepoint) {
+      const release = inner.releaseSavepoint.bind(inner);
+      driver.releaseSavepoint = (c, name, compile) => guard(release(unwrap(c), name, compile));
+    }
+    return driver;
+  };
+  return {
+    createDriver,
+    createQueryCompiler: () => dialect.createQueryCompiler(),
+    createAdapter: () => dialect.createAdapter(),
+    createIntrospector: (db) => dialect.createIntrospector(db),
+  };
+}
 
 function openPostgres(url: string, poolSize: number): Db {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5000 });
@@ -156,7 +245,9 @@ function openPostgres(url: string, poolSize: number): Db {
   // awaits something else): pg emits 'error' on it and an unhandled one kills the process.
   // Its next query fails with a connection error (→ 503) and release() drops it from the pool.
   pool.on('connect', (client) => client.on('error', () => {}));
-  const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const kysely = new Kysely<Database>({
+    dialect: translatingErrors(new PostgresDialect({ pool }), pgUnavailable),
+  });
   return {
     kysely,
     engine: 'postgres',
@@ -164,18 +255,6 @@ function openPostgres(url: string, poolSize: number): Db {
     writeTransaction: (fn) => kysely.transaction().execute(fn),
     isUniqueViolation: (err) =>
       typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505',
-    isUnavailable: (err) => {
-      if (typeof err !== 'object' || err === null) return false;
-      const code = String((err as { code?: unknown }).code ?? '');
-      const message = String((err as { message?: unknown }).message ?? '');
-      return (
-        PG_UNAVAILABLE.test(code) ||
-        /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND)$/.test(code) ||
-        /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
-          message,
-        )
-      );
-    },
     claimDueSms: (now, leaseUntil, limit) =>
       claimDue<SmsMessageTable>(kysely, 'sms_messages', 'id', true, now, leaseUntil, limit),
     claimDueNotify: (now, leaseUntil, limit) =>

@@ -1,6 +1,6 @@
 import type { Selectable } from 'kysely';
 import type { IdempotencyKeyTable } from './schema.js';
-import type { Executor } from './tx.js';
+import type { Executor } from './executor.js';
 
 export type IdempotencyKeyRow = Selectable<IdempotencyKeyTable>;
 

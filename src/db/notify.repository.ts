@@ -1,5 +1,5 @@
 import type { Selectable, Updateable } from 'kysely';
-import type { Executor } from './tx.js';
+import type { Executor } from './executor.js';
 import type { NotifyEventTable, PartnerCallbackTable } from './schema.js';
 
 export type NotifyEventRow = Selectable<NotifyEventTable>;

@@ -1,5 +1,5 @@
 import type { AuditLogTable, PartnerPriceTable, PartnerTable, SecurityConfigTable } from './schema.js';
-import type { Executor } from './tx.js';
+import type { Executor } from './executor.js';
 
 /** A security config as the management platform shows it: never the md5key. */
 export type SecurityConfigInfo = Omit<SecurityConfigTable, 'md5key'>;

@@ -1,5 +1,5 @@
 import type { Insertable } from 'kysely';
-import type { Executor } from './tx.js';
+import type { Executor } from './executor.js';
 import type {
   CinemaTable,
   CityTable,

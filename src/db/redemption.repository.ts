@@ -1,5 +1,5 @@
 import type { Insertable, Selectable } from 'kysely';
-import type { Executor } from './tx.js';
+import type { Executor } from './executor.js';
 import type { PasswordFailureTable, RedemptionTable } from './schema.js';
 
 export type RedemptionRow = Selectable<RedemptionTable>;

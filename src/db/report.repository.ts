@@ -1,5 +1,5 @@
 import { type RawBuilder, sql } from 'kysely';
-import type { Executor } from './tx.js';
+import type { Executor } from './executor.js';
 
 /**
  * `case when COL < b1 then 0 when COL < b2 then 1 … end`: the index of the day an instant falls

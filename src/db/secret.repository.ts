@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Executor } from './tx.js';
+import type { Executor } from './executor.js';
 
 // The columns that hold sealed secrets, scanned in primary-key order for values that do not
 // start with `keep` (a plaintext value when `keep` is `v1:`, one sealed by an older key when it

@@ -1,5 +1,5 @@
 import type { Role, SessionTable, UserTable } from './schema.js';
-import type { Executor } from './tx.js';
+import type { Executor } from './executor.js';
 
 /** A live session with its (active) user. */
 export interface SessionUserRow {

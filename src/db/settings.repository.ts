@@ -1,4 +1,4 @@
-import type { Executor } from './tx.js';
+import type { Executor } from './executor.js';
 
 // Settings an admin changes at run time live in the `meta` key/value table under this prefix;
 // every process reads them from there, so a change needs no restart.

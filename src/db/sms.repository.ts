@@ -1,5 +1,5 @@
 import { type Selectable, type Updateable, sql } from 'kysely';
-import type { Executor } from './tx.js';
+import type { Executor } from './executor.js';
 import type { SmsMessageTable } from './schema.js';
 
 export type SmsMessageRow = Selectable<SmsMessageTable>;

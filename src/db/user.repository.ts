@@ -1,4 +1,4 @@
-import type { Executor } from './tx.js';
+import type { Executor } from './executor.js';
 import type { UserTable } from './schema.js';
 
 export async function insertUser(db: Executor, row: UserTable): Promise<void> {

@@ -1,6 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import type { Database } from './schema.js';
-import type { Executor } from './tx.js';
+import type { Executor } from './executor.js';
 
 interface Job {
   fn: (tx: Executor) => Promise<unknown>;

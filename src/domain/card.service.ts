@@ -1,19 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import {
-  appendCardEvent,
-  findCard,
-  insertCard,
-  transitionCard,
-  updateCard,
-  type CardRow,
-} from '../db/card.repository.js';
+import { appendCardEvent, findCard, insertCard, updateCard, type CardRow } from '../db/card.repository.js';
+import { activateCard, banCard } from './card-commands.js';
 import type { CardTable } from '../db/schema.js';
 import { countResendsSince, insertSmsMessage } from '../db/sms.repository.js';
 import type { Executor } from '../db/tx.js';
-import { ApiError, cardState, notFound, rateLimited } from '../errors.js';
+import { cardState, contractError, notFound, rateLimited } from '../errors.js';
 import { effectiveStatus, presentBoughtCard, presentCardStatus, presentPaidCard } from './card.presenter.js';
 import type { Clock } from './clock.js';
-import { recordNotifyEvent } from './notify.js';
 import type { Partner, Registry, RegistrySnapshot } from './registry.js';
 import type { SecretBox } from './secret-box.js';
 import { generateCardNo, generatePassword } from './secrets.js';
@@ -111,7 +104,7 @@ export class CardService {
     for (let attempt = 0; ; attempt++) {
       card.card_no = generateCardNo();
       if (await insertCard(tx, card)) break;
-      if (attempt >= 5) throw new ApiError('internal', 'could not draw a unique card number');
+      if (attempt >= 5) throw contractError('internal', 'could not draw a unique card number');
     }
     await appendCardEvent(tx, {
       card_no: card.card_no,
@@ -142,39 +135,18 @@ export class CardService {
   ): Promise<WireObject> {
     const now = this.clock.now();
     const card = await this.ownCard(tx, partner, cardNo);
-    const status = effectiveStatus(card, now);
-    if (status !== 'inactive') throw cardState(cardNo, status, 'pay');
-    if (totalFen !== undefined && totalFen !== card.total_fen) {
-      throw new ApiError('price_mismatch', `total_price does not match the card's total price`);
-    }
     const password = generatePassword();
-    const validUntil = now + this.validDays(card) * DAY_MS;
-    const changes = {
-      status: 'active' as const,
-      password: this.secrets.seal(password),
-      mobile,
-      paid_at: now,
-      valid_until: validUntil,
-      sms_status: 'queued' as const,
-      updated_at: now,
-    };
-    if (!(await transitionCard(tx, cardNo, ['inactive'], changes, { payDeadlineAfter: now }))) {
-      throw await this.lostRace(tx, cardNo, 'pay');
-    }
-    // The answer shows the password in the clear (the request log seals the stored answer).
-    const paid: CardRow = { ...card, ...changes, password };
-    await appendCardEvent(tx, {
-      card_no: cardNo,
-      type: 'activated',
-      at: now,
+    const activated = await activateCard(tx, {
+      card,
       actor: `partner:${partner.partnerId}`,
-      data: JSON.stringify({
-        status: 'active',
-        paid_at: now,
-        valid_until: validUntil,
-        mobile: maskMobile(mobile),
-      }),
+      now,
+      mobile,
+      sealedPassword: this.secrets.seal(password),
+      validUntil: now + this.validDays(card) * DAY_MS,
+      totalFen,
     });
+    // The answer shows the password in the clear (the request log seals the stored answer).
+    const paid: CardRow = { ...activated, password };
     await this.queueSms(tx, paid, password, mobile, 'activation', now);
     return { card: presentPaidCard(paid, this.settings.timeZone) };
   }
@@ -186,33 +158,14 @@ export class CardService {
 
   async ban(tx: Executor, partner: Partner, cardNo: string, reason?: string): Promise<WireObject> {
     const now = this.clock.now();
-    // A concurrent payment may change the card between our read and our write: judge again
-    // against what the card is now (an unused active card may be banned too).
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const card = await this.ownCard(tx, partner, cardNo);
-      const status = effectiveStatus(card, now);
-      if (status === 'banned') return { card: presentCardStatus(card, now, this.settings.timeZone) };
-      if (!(status === 'inactive' || (status === 'active' && card.used_count === 0))) {
-        throw cardState(cardNo, status, 'ban');
-      }
-      const changes = {
-        status: 'banned' as const,
-        banned_at: now,
-        ban_reason: reason ?? null,
-        updated_at: now,
-      };
-      if (!(await transitionCard(tx, cardNo, [card.status], changes, { usedCount: 0 }))) continue;
-      await appendCardEvent(tx, {
-        card_no: cardNo,
-        type: 'banned',
-        at: now,
-        actor: `partner:${partner.partnerId}`,
-        data: JSON.stringify({ status: 'banned', banned_at: now, reason: reason ?? '' }),
-      });
-      await recordNotifyEvent(tx, 'banned', { ...card, status: 'banned' }, now);
-      return { card: presentCardStatus({ ...card, ...changes }, now, this.settings.timeZone) };
-    }
-    throw await this.lostRace(tx, cardNo, 'ban');
+    const { card } = await banCard(tx, {
+      cardNo,
+      actor: `partner:${partner.partnerId}`,
+      reason: reason ?? null,
+      now,
+      partnerId: partner.partnerId,
+    });
+    return { card: presentCardStatus(card, now, this.settings.timeZone) };
   }
 
   async resendSms(tx: Executor, partner: Partner, cardNo: string, mobile?: string): Promise<WireObject> {
@@ -225,6 +178,8 @@ export class CardService {
       throw rateLimited(
         `card ${cardNo} reached ${MAX_RESENDS_PER_DAY} SMS resends today`,
         (dayStart + DAY_MS - now) / 1000,
+        'card.resend_limit',
+        { card_no: cardNo, max: MAX_RESENDS_PER_DAY },
       );
     }
     const to = mobile ?? card.mobile ?? '';
@@ -293,11 +248,6 @@ export class CardService {
     const card = await findCard(db, cardNo);
     if (!card || card.partner_id !== partner.partnerId) throw notFound('card', cardNo);
     return card;
-  }
-
-  private async lostRace(tx: Executor, cardNo: string, action: string): Promise<ApiError> {
-    const current = await findCard(tx, cardNo);
-    return cardState(cardNo, current ? effectiveStatus(current, this.clock.now()) : 'unknown', action);
   }
 }
 

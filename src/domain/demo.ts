@@ -11,7 +11,7 @@ import { inTransaction } from '../db/tx.js';
 import { INTERFACE_NAMES } from './interface-names.js';
 import { randomBytes } from 'node:crypto';
 import { listUsers } from '../db/user.repository.js';
-import { AdminError } from './admin/audit.service.js';
+import { AppError } from '../errors.js';
 import { UserService } from './admin/user.service.js';
 import type { Clock } from './clock.js';
 import { generateMd5Key } from './secrets.js';
@@ -143,7 +143,7 @@ export async function ensureDemoAdmin(db: Db, clock: Clock): Promise<string | nu
     );
   } catch (err) {
     // Another process sharing the database made it at the same moment.
-    if (err instanceof AdminError && err.code === 'conflict') return null;
+    if (err instanceof AppError && err.code === 'conflict') return null;
     throw err;
   }
   return password;

@@ -12,7 +12,7 @@ import {
 } from '../db/request.repository.js';
 import type { Executor } from '../db/tx.js';
 import type { WireObject } from './wire.js';
-import { ApiError, type ErrorType, unavailable } from '../errors.js';
+import { AppError, contractError, type ErrorType, StorageUnavailable, unavailable } from '../errors.js';
 import type { Clock } from './clock.js';
 import type { SecretBox } from './secret-box.js';
 
@@ -57,20 +57,20 @@ export function paramsHash(method: string, signed: readonly string[]): string {
  */
 const FINAL_REFUSALS: ReadonlySet<ErrorType> = new Set(['not_found', 'card_state', 'price_mismatch']);
 
-export function isFinalRefusal(err: unknown): err is ApiError {
-  return err instanceof ApiError && FINAL_REFUSALS.has(err.type);
+export function isFinalRefusal(err: unknown): err is AppError {
+  return err instanceof AppError && FINAL_REFUSALS.has(err.type);
 }
 
 export function isDuplicateReqId(err: unknown): boolean {
-  return err instanceof ApiError && err.type === 'duplicate_req_id';
+  return err instanceof AppError && err.type === 'duplicate_req_id';
 }
 
-const refusalBody = (err: ApiError) => JSON.stringify({ type: err.type, message: err.message });
+const refusalBody = (err: AppError) => JSON.stringify({ type: err.type, message: err.message });
 
 class TwinCommitted extends Error {}
 
 const duplicate = (reqId: string) =>
-  new ApiError(
+  contractError(
     'duplicate_req_id',
     `req_id ${reqId} was already used with other parameters; use a new req_id`,
   );
@@ -87,7 +87,7 @@ function replayOf(stored: StoredResult, key: RequestKey): Outcome | undefined {
   if (stored.code === BOUND_CODE || stored.body === null) return undefined;
   if (stored.code !== 200) {
     const refusal = JSON.parse(stored.body) as { type: ErrorType; message: string };
-    throw new ApiError(refusal.type, refusal.message);
+    throw contractError(refusal.type, refusal.message);
   }
   return {
     code: stored.code,
@@ -233,8 +233,8 @@ export class RequestLog {
   }
 
   /** Remembers a read's final refusal, answered again to an identical request. */
-  rememberRefusal(key: RequestKey, err: ApiError): void {
-    this.remember(key, err.status, refusalBody(err));
+  rememberRefusal(key: RequestKey, err: AppError): void {
+    this.remember(key, err.partnerStatus, refusalBody(err));
   }
 
   /**
@@ -366,10 +366,11 @@ export class RequestLog {
         return { code: 200, data, json, replayed: false };
       });
     } catch (err) {
-      if (!(err instanceof TwinCommitted || err instanceof ApiError)) throw err;
+      if (!(err instanceof TwinCommitted || err instanceof AppError) || err instanceof StorageUnavailable)
+        throw err;
       if (
         isFinalRefusal(err) &&
-        (await this.db.writeTransaction((tx) => claimRequest(tx, row(err.status, refusalBody(err)))))
+        (await this.db.writeTransaction((tx) => claimRequest(tx, row(err.partnerStatus, refusalBody(err)))))
       ) {
         throw err;
       }

@@ -1,6 +1,7 @@
 /** The one renderer of the contract's envelopes, in XML or JSON. */
 
 import type { WireObject, WireValue } from '../domain/wire.js';
+import { AppError, type ErrorType, StorageUnavailable } from '../errors.js';
 
 export type { WireObject, WireValue };
 
@@ -70,4 +71,31 @@ export function renderEnvelope(envelope: Envelope, format: Format): string {
     `<message>${escapeXml(envelope.error.message)}</message><type>${escapeXml(envelope.error.type)}</type>` +
     `</error></response>`
   );
+}
+
+export interface ErrorResponse {
+  status: number;
+  contentType: string;
+  body: string;
+  headers: Record<string, string>;
+  type: ErrorType;
+}
+
+/**
+ * The partner API's answer to a refusal: the contract's status and error envelope. Everything
+ * that answers a channel with an error (the API, Fastify's own errors, the socket before a
+ * request exists) renders it here.
+ */
+export function errorResponse(err: AppError, format: Format): ErrorResponse {
+  const message =
+    err instanceof StorageUnavailable
+      ? 'storage is unavailable; retry later with the same req_id'
+      : err.message;
+  return {
+    status: err.partnerStatus,
+    contentType: CONTENT_TYPE[format],
+    body: renderEnvelope({ code: err.partnerStatus, error: { message, type: err.type } }, format),
+    headers: err.headers,
+    type: err.type,
+  };
 }

@@ -5,6 +5,7 @@ import type { Db } from '../db/database.js';
 import { countCardsByStatus } from '../db/card.repository.js';
 import { countSmsByStatus } from '../db/sms.repository.js';
 import type { Clock } from '../domain/clock.js';
+import { StorageUnavailable } from '../errors.js';
 import { INTERFACES } from './partner/interfaces.js';
 
 const CARD_STATES = ['inactive', 'active', 'used', 'expired', 'banned'];
@@ -141,7 +142,7 @@ export function registerMetricsRoute(
       return await reply.type(metrics.registry.contentType).send(text);
     } catch (err) {
       // e.g. counting cards while PostgreSQL restarts.
-      const unavailable = opts.db.isUnavailable(err);
+      const unavailable = err instanceof StorageUnavailable;
       if (unavailable) opts.log.warn({ err }, 'metrics: storage unavailable');
       else opts.log.error({ err }, 'metrics failed');
       return reply

@@ -1,10 +1,10 @@
 import type { Db } from '../db/database.js';
-import { appendCardEvent, findExpiredCandidates, transitionCard } from '../db/card.repository.js';
+import { findExpiredCandidates } from '../db/card.repository.js';
 import { inTransaction } from '../db/tx.js';
 import { pruneIdempotencyKeys } from '../domain/admin/idempotency.service.js';
 import { pruneSignInAttempts } from '../domain/admin/session.service.js';
+import { expireCard } from '../domain/card-commands.js';
 import type { Clock } from '../domain/clock.js';
-import { recordNotifyEvent } from '../domain/notify.js';
 import type { RequestLog } from '../domain/request-log.js';
 
 /**
@@ -17,24 +17,7 @@ export async function sweepExpired(db: Db, clock: Clock, limit = 500): Promise<n
   const candidates = await findExpiredCandidates(db.kysely, now, limit);
   let changed = 0;
   for (const card of candidates) {
-    const done = await inTransaction(db, async (tx) => {
-      const won = await transitionCard(tx, card.card_no, [card.status], {
-        status: 'expired',
-        expired_at: now,
-        updated_at: now,
-      });
-      if (!won) return false;
-      await appendCardEvent(tx, {
-        card_no: card.card_no,
-        type: 'expired',
-        at: now,
-        actor: 'system',
-        data: JSON.stringify({ status: 'expired', from: card.status, expired_at: now }),
-      });
-      await recordNotifyEvent(tx, 'expired', { ...card, status: 'expired' }, now);
-      return true;
-    });
-    if (done) changed++;
+    if (await inTransaction(db, (tx) => expireCard(tx, card, now))) changed++;
   }
   return changed;
 }

@@ -1,7 +1,7 @@
 import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MovTicketClient, MovTicketError } from '../../src/client/index.js';
-import { dayOf } from '../../src/domain/admin/redemption.service.js';
+import { dayOf } from '../../src/domain/dates.js';
 import {
   CHROMIUM,
   chromiumInstalled,

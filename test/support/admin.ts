@@ -5,7 +5,7 @@ import type { TestApp } from './harness.js';
 
 export const PASSWORD = 'correct-horse-42';
 
-/** Creates an account directly through the service (each costs one ~130 ms password hash). */
+/** Creates an account directly through the service (its password hashed at the test setup's low cost). */
 export async function makeUser(
   t: TestApp,
   role: Role,

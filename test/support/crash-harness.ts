@@ -34,6 +34,8 @@ export interface CrashOptions {
   drainMs: number;
   /** Keep waiting (up to drainMs) for messages leased by a killed process to be sent after the lease. */
   waitOutLeases?: boolean;
+  /** The server's MOVTICKET_SMS_LEASE_MS (its default when not given). */
+  smsLeaseMs?: number;
   /** Called with progress lines (optional). */
   log?: (line: string) => void;
 }
@@ -520,6 +522,7 @@ export async function runCrashScenario(opts: CrashOptions): Promise<CrashReport>
     MOVTICKET_DATA_DIR: dataDir,
     LOG_LEVEL: 'warn',
     ...(pgDb ? { DATABASE_URL: pgDb.url } : {}),
+    ...(opts.smsLeaseMs ? { MOVTICKET_SMS_LEASE_MS: String(opts.smsLeaseMs) } : {}),
   };
 
   let server: ServerProcess | undefined;

@@ -51,6 +51,7 @@ export class FakeGateway {
   private keyMismatches = 0;
   private malformed = 0;
   private readonly sockets = new Set<Socket>();
+  private readonly hanging = new Set<http.ServerResponse>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly server: http.Server;
   url = '';
@@ -88,6 +89,11 @@ export class FakeGateway {
     return [...this.acceptances].filter(([, n]) => n > 1);
   }
 
+  /** Cuts the connections of the requests held by `hang`, as a network failure would. */
+  dropHanging(): void {
+    for (const res of this.hanging) res.socket?.destroy();
+  }
+
   async close(): Promise<void> {
     for (const t of this.timers) clearTimeout(t);
     for (const s of this.sockets) s.destroy();
@@ -107,7 +113,11 @@ export class FakeGateway {
         res.writeHead(500, { 'content-type': 'text/plain' }).end('gateway failure');
         return;
       }
-      if (mode === 'hang') return;
+      if (mode === 'hang') {
+        this.hanging.add(res);
+        res.once('close', () => this.hanging.delete(res));
+        return;
+      }
       const accepted = this.accept(Buffer.concat(chunks).toString('utf8'), req.headers['idempotency-key']);
       if (!accepted) {
         res.writeHead(400, { 'content-type': 'text/plain' }).end('malformed');

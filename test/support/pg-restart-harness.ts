@@ -37,6 +37,11 @@ export interface PgRestartOptions {
   readers: number;
   /** The server's MOVTICKET_REQUEST_TIMEOUT_MS; every answer must come within it + 1 s. */
   requestTimeoutMs: number;
+  /**
+   * false: an answer later than that bound is no violation, only one that never comes (`npm test`,
+   * which asserts no durations on a shared machine). Default true (`npm run fault:pg`).
+   */
+  latencyBound?: boolean;
   /** How long to wait for the SMS outbox to drain at the end. */
   drainMs: number;
   seed: number;
@@ -128,7 +133,8 @@ export async function runPgRestartScenario(opts: PgRestartOptions): Promise<PgRe
       },
       { readyTimeoutMs: 60_000 },
     );
-    const client = demoClient(server.baseUrl, demoKey, boundMs + 2_000);
+    const judgeLatency = opts.latencyBound ?? true;
+    const client = demoClient(server.baseUrl, demoKey, judgeLatency ? boundMs + 2_000 : boundMs + 30_000);
     log(`server on ${server.baseUrl}, PostgreSQL on :${cluster.port}`);
 
     const requests: LoadRequest[] = [];
@@ -272,7 +278,7 @@ export async function runPgRestartScenario(opts: PgRestartOptions): Promise<PgRe
         violation(`${r.kind} answer leaks internals or is no envelope: ${r.error}`);
     }
     for (const r of all)
-      if (r.ms! > boundMs) violation(`${r.kind} took longer than the bound of ${boundMs} ms`);
+      if (judgeLatency && r.ms! > boundMs) violation(`${r.kind} took longer than the bound of ${boundMs} ms`);
     const violations = [...found].map(([v, n]) => (n > 1 ? `${n} × ${v}` : v));
     for (const [status, n] of Object.entries(metricsAnswers))
       if (status !== '200' && status !== '503') violations.push(`${n} × /metrics answered ${status}`);

@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CLI_ENTRY } from './build-dist.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BANNER = /movticket demo is serving on (http:\/\/\S+)[\s\S]*?md5key\s+(\S+)/;
@@ -48,7 +49,7 @@ function metricsTokenFile(): { file: string; token: string; remove: () => void }
 }
 
 /**
- * Starts `movticket serve --demo` as a child process on a free port with `env` on top of a
+ * Starts `movticket serve --demo` as a child process (from dist/ under vitest, else the sources) on a free port with `env` on top of a
  * cleaned copy of this process's environment, and resolves once it printed its banner (on
  * stderr, since its stdout is not a terminal). /metrics asks for a token unless `env` says otherwise.
  */
@@ -60,7 +61,10 @@ export async function startDemoServer(
     Object.entries(process.env).filter(([name]) => !NOT_INHERITED.test(name)),
   );
   const metrics = metricsTokenFile();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'serve', '--demo'], {
+  // Under vitest the global setup has just built dist/: run what an operator runs and spare every
+  // child compiling the sources. The scripts run the sources, which need no build first.
+  const entry = process.env.VITEST ? [CLI_ENTRY] : ['--import', 'tsx', 'src/cli/main.ts'];
+  const child = spawn(process.execPath, [...entry, 'serve', '--demo'], {
     cwd: ROOT,
     env: { ...inherited, PORT: '0', MOVTICKET_METRICS_TOKEN_FILE: metrics.file, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

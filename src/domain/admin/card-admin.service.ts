@@ -6,27 +6,22 @@ import {
   searchCards,
   type AuditRow,
 } from '../../db/card-admin.repository.js';
-import {
-  appendCardEvent,
-  findCard,
-  listCardEvents,
-  transitionCard,
-  type CardRow,
-} from '../../db/card.repository.js';
+import { findCard, listCardEvents, type CardRow } from '../../db/card.repository.js';
 import type { Db } from '../../db/database.js';
 import { listCardRedemptions } from '../../db/redemption.repository.js';
 import type { CardStatus, SmsMessageTable, SmsStatus } from '../../db/schema.js';
 import type { SmsMessageRow } from '../../db/sms.repository.js';
 import { inTransaction } from '../../db/tx.js';
-import { ApiError } from '../../errors.js';
 import { effectiveStatus } from '../card.presenter.js';
 import type { CardService } from '../card.service.js';
 import type { Clock } from '../clock.js';
-import { recordNotifyEvent } from '../notify.js';
 import type { Registry } from '../registry.js';
 import { maskMobile } from '../sms-template.js';
 import type { Actor } from './audit.service.js';
-import { CardError, addDays, requireDay } from './redemption.service.js';
+import { addDays, requireDay } from '../dates.js';
+import { AppError, badInput, notFound } from '../../errors.js';
+import { banCard } from '../card-commands.js';
+import { CONTROL } from '../validate.js';
 import { currentSettings } from './settings.service.js';
 
 export const CARD_STATUSES: readonly CardStatus[] = ['inactive', 'active', 'used', 'expired', 'banned'];
@@ -35,8 +30,6 @@ const MAX_PAGE = 500;
 const DEFAULT_PAGE = 50;
 const MAX_REASON = 100;
 const MAX_RESEND_REASON = 200;
-// Printable text only, as other reasons (see audit.service.ts `text`).
-const CONTROL = /[\p{Cc}\p{Cs}\uFFFE\uFFFF]/u;
 
 /** A card as operators see it: everything but the password; times epoch ms, money fen. */
 export interface AdminCardView {
@@ -173,7 +166,7 @@ export class CardAdminService {
     let cardNo: string | undefined;
     let cardNoPrefix: string | undefined;
     if (q.cardNo !== undefined && q.cardNo !== '') {
-      if (!/^[0-9]{1,16}$/.test(q.cardNo)) throw new CardError('invalid', 'card_no must be up to 16 digits');
+      if (!/^[0-9]{1,16}$/.test(q.cardNo)) throw badInput('card_no must be up to 16 digits', 'card.card_no');
       if (q.cardNo.length === 16) cardNo = q.cardNo;
       else cardNoPrefix = q.cardNo;
     }
@@ -181,7 +174,7 @@ export class CardAdminService {
     const orderNo = optional(q.orderNo, /^[A-Za-z0-9_-]{1,32}$/, 'order_no');
     const mobile = optional(q.mobile, /^1[3-9][0-9]{9}$/, 'mobile');
     if (q.status !== undefined && !CARD_STATUSES.includes(q.status)) {
-      throw new CardError('invalid', `status must be one of ${CARD_STATUSES.join(', ')}`);
+      throw oneOfRefused('status', CARD_STATUSES);
     }
     const createdFrom = q.since ? requireDay(q.since, tz) : undefined;
     let createdTo: number | undefined;
@@ -210,7 +203,7 @@ export class CardAdminService {
     requireCardNo(cardNo);
     const db = this.deps.db.kysely;
     const card = await findCard(db, cardNo);
-    if (!card) throw new CardError('not_found', `card ${cardNo} not found`);
+    if (!card) throw notFound('card', cardNo);
     const [events, sms, redemptions, audit] = await Promise.all([
       listCardEvents(db, cardNo),
       listCardSms(db, cardNo),
@@ -254,42 +247,23 @@ export class CardAdminService {
     requireCardNo(cardNo);
     const why = typeof reason === 'string' ? reason.trim() : '';
     if (why === '' || why.length > MAX_REASON) {
-      throw new CardError('invalid', `a reason of 1 to ${MAX_REASON} characters is required`);
+      throw reasonRequired(MAX_REASON);
     }
     const now = this.deps.clock.now();
     return inTransaction(this.deps.db, async (tx) => {
-      // A concurrent payment or redemption may change the card between read and write: judge again.
-      for (let attempt = 0; attempt < 3; attempt++) {
-        const card = await findCard(tx, cardNo);
-        if (!card) throw new CardError('not_found', `card ${cardNo} not found`);
-        const status = effectiveStatus(card, now);
-        if (status === 'banned') return { card: viewCard(card, now), changed: false };
-        if (!(status === 'inactive' || (status === 'active' && card.used_count === 0))) {
-          const detail = status === 'active' ? ` with ${card.used_count} tickets redeemed` : '';
-          throw new CardError('card_state', `card ${cardNo} is ${status}${detail}; cannot ban`);
-        }
-        const changes = { status: 'banned' as const, banned_at: now, ban_reason: why, updated_at: now };
-        if (!(await transitionCard(tx, cardNo, [card.status], changes, { usedCount: 0 }))) continue;
-        await appendCardEvent(tx, {
-          card_no: cardNo,
-          type: 'banned',
-          at: now,
-          actor,
-          data: JSON.stringify({ status: 'banned', banned_at: now, reason: why, from: status }),
-        });
-        await recordNotifyEvent(tx, 'banned', { ...card, status: 'banned' }, now);
+      const { card, changed, from } = await banCard(tx, { cardNo, actor, reason: why, now });
+      if (changed) {
         await recordAudit(tx, {
           at: now,
           actor,
           action: 'card.ban',
           entityType: 'card',
           entityId: cardNo,
-          before: { status, used_count: card.used_count },
+          before: { status: from, used_count: card.used_count },
           after: { status: 'banned', reason: why },
         });
-        return { card: viewCard({ ...card, ...changes }, now), changed: true };
       }
-      throw new CardError('card_state', `card ${cardNo} keeps changing; try again`);
+      return { card: viewCard(card, now), changed };
     });
   }
 
@@ -308,18 +282,14 @@ export class CardAdminService {
     const to = optional(opts.mobile, /^1[3-9][0-9]{9}$/, 'mobile');
     const db = this.deps.db;
     const found = await findCard(db.kysely, cardNo);
-    if (!found) throw new CardError('not_found', `card ${cardNo} not found`);
+    if (!found) throw notFound('card', cardNo);
     const newMobile = to !== undefined && to !== found.mobile;
     const reason = newMobile ? await this.newMobileReason(by, opts) : undefined;
     const partner = (await this.deps.registry.current()).partners.get(found.partner_id);
-    if (!partner) throw new CardError('not_found', `partner ${found.partner_id} not found`);
+    if (!partner) throw notFound('partner', found.partner_id);
     const now = this.deps.clock.now();
     return inTransaction(db, async (tx) => {
-      try {
-        await this.deps.cards.resendSms(tx, partner, cardNo, to);
-      } catch (err) {
-        throw err instanceof ApiError ? fromApiError(err) : err;
-      }
+      await this.deps.cards.resendSms(tx, partner, cardNo, to);
       const card = (await findCard(tx, cardNo))!;
       // The ledger's order is exact (two messages can share a millisecond).
       const queued = (await listCardEvents(tx, cardNo)).filter((e) => e.type === 'sms_queued').at(-1);
@@ -341,14 +311,21 @@ export class CardAdminService {
   private async newMobileReason(by: Actor, opts: ResendOptions): Promise<string> {
     const { resendNewMobile } = await currentSettings(this.deps.db.kysely);
     if (resendNewMobile === 'admins' && by.role !== 'admin') {
-      throw new CardError('admins_only', "only admins may resend a card's SMS to a new mobile");
+      throw new AppError('admins_only', "only admins may resend a card's SMS to a new mobile", {
+        id: 'card.resend_admins_only',
+      });
     }
     if (opts.confirmed !== true) {
-      throw new CardError('confirmation_required', 'confirm sending the SMS to the new mobile');
+      throw new AppError('confirmation_required', 'confirm sending the SMS to the new mobile', {
+        id: 'card.resend_confirm',
+      });
     }
     const reason = typeof opts.reason === 'string' ? opts.reason.trim() : '';
     if (reason.length === 0 || [...reason].length > MAX_RESEND_REASON || CONTROL.test(reason)) {
-      throw new CardError('reason_required', `a reason of 1 to ${MAX_RESEND_REASON} characters is required`);
+      throw new AppError('reason_required', `a reason of 1 to ${MAX_RESEND_REASON} characters is required`, {
+        id: 'reason.required',
+        params: { max: MAX_RESEND_REASON },
+      });
     }
     return reason;
   }
@@ -357,7 +334,7 @@ export class CardAdminService {
   async smsLog(q: SmsLogQuery = {}): Promise<Page<SmsView>> {
     const { limit, offset } = paging(q);
     if (q.status !== undefined && !SMS_STATES.includes(q.status)) {
-      throw new CardError('invalid', `status must be one of ${SMS_STATES.join(', ')}`);
+      throw oneOfRefused('status', SMS_STATES);
     }
     if (q.cardNo !== undefined) requireCardNo(q.cardNo);
     const { rows, total } = await listSms(this.deps.db.kysely, {
@@ -432,13 +409,15 @@ function parseObject(json: string): Record<string, unknown> {
 
 function requireCardNo(cardNo: string): void {
   if (typeof cardNo !== 'string' || !/^[0-9]{16}$/.test(cardNo)) {
-    throw new CardError('invalid', 'card_no must be 16 digits');
+    throw badInput('card_no must be 16 digits', 'card.card_no');
   }
 }
 
 function optional(value: string | undefined, re: RegExp, name: string): string | undefined {
   if (value === undefined || value === '') return undefined;
-  if (!re.test(value)) throw new CardError('invalid', `${name} is malformed: ${value.slice(0, 40)}`);
+  if (!re.test(value)) {
+    throw badInput(`${name} is malformed: ${value.slice(0, 40)}`, `field.malformed`, { field: name });
+  }
   return value;
 }
 
@@ -446,23 +425,18 @@ function paging(q: { limit?: number; offset?: number }): { limit: number; offset
   const limit = q.limit ?? DEFAULT_PAGE;
   const offset = q.offset ?? 0;
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
-    throw new CardError('invalid', `limit must be from 1 to ${MAX_PAGE}`);
+    throw new AppError('invalid', `limit must be from 1 to ${MAX_PAGE}`);
   }
-  if (!Number.isInteger(offset) || offset < 0) throw new CardError('invalid', 'offset must be 0 or more');
+  if (!Number.isInteger(offset) || offset < 0) throw new AppError('invalid', 'offset must be 0 or more');
   return { limit, offset };
 }
 
-function fromApiError(err: ApiError): Error {
-  switch (err.type) {
-    case 'not_found':
-      return new CardError('not_found', err.message);
-    case 'card_state':
-      return new CardError('card_state', err.message);
-    case 'rate_limited':
-      return new CardError('rate_limited', err.message, {
-        retryAfterSec: Number(err.headers['retry-after'] ?? 0) || undefined,
-      });
-    default:
-      return err;
-  }
-}
+const reasonRequired = (max: number) =>
+  badInput(`a reason of 1 to ${max} characters is required`, 'reason.required', { max });
+
+/** Not a form field of its own (a filter), so no `field`. */
+const oneOfRefused = (name: string, options: readonly string[]) =>
+  badInput(`${name} must be one of ${options.join(', ')}`, 'field.one_of', {
+    field: name,
+    options: options.join(', '),
+  });

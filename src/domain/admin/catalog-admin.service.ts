@@ -21,19 +21,9 @@ import type { Db } from '../../db/database.js';
 import type { CinemaTable, CityTable, KindTable, RegionTable } from '../../db/schema.js';
 import { inTransaction, type Executor } from '../../db/tx.js';
 import type { Clock } from '../clock.js';
-import {
-  type Actor,
-  conflict,
-  integer,
-  invalid,
-  notFound,
-  pattern,
-  requireRole,
-  STAFF,
-  text,
-  uniquely,
-  yuanToFen,
-} from './audit.service.js';
+import { type Actor, requireRole, STAFF } from './audit.service.js';
+import { alreadyExists, invalid, notFound } from '../../errors.js';
+import { CITY_ID, ID, integer, pattern, required, text, uniquely, yuanToFen } from '../validate.js';
 import {
   DEFAULT_VALID_DAYS,
   type ImportIssue,
@@ -146,10 +136,8 @@ export interface ImportReport {
 
 export type { ImportIssue, ImportProgress };
 
-const ID_RULE = 'must be 1-32 letters, digits, _ or -';
-const ID = /^[A-Za-z0-9_-]{1,32}$/;
-const checkCityId = (v: unknown) => pattern('city_id', v, /^[0-9]{3}$/, 'must be 3 digits, e.g. 001');
-const checkId = (field: string, v: unknown) => pattern(field, v, ID, ID_RULE);
+const checkCityId = (v: unknown) => pattern('city_id', v, CITY_ID);
+const checkId = (field: string, v: unknown) => pattern(field, v, ID);
 const checkSort = (v: unknown) => integer('sort', v, -1_000_000, 1_000_000);
 const checkValidDays = (v: unknown) => integer('valid_days', v, 1, 3650);
 
@@ -214,9 +202,9 @@ export class CatalogAdminService {
       remark: text('remark', input.remark ?? '', 0, 50),
       sort: checkSort(input.sort ?? 0),
     };
-    return uniquely(this.db, `city ${row.code_id} already exists`, () =>
+    return uniquely(this.db, 'city', row.code_id, () =>
       inTransaction(this.db, async (tx) => {
-        if (await findCity(tx, row.code_id)) throw conflict(`city ${row.code_id} already exists`);
+        if (await findCity(tx, row.code_id)) throw alreadyExists('city', row.code_id);
         await insertCities(tx, [row]);
         const view = presentCity(row);
         await this.change(tx, by, 'city.create', 'city', row.code_id, null, view);
@@ -231,7 +219,8 @@ export class CatalogAdminService {
     if (changes.name !== undefined) set.code_name = text('name', changes.name, 1, 50);
     if (changes.remark !== undefined) set.remark = text('remark', changes.remark, 0, 50);
     if (changes.sort !== undefined) set.sort = checkSort(changes.sort);
-    if (!Object.keys(set).length) throw invalid('changes', 'are empty: give a name, remark or sort');
+    if (!Object.keys(set).length)
+      throw invalid('changes', 'are empty: give a name, remark or sort', 'changes.empty');
     return inTransaction(this.db, async (tx) => {
       const before = await findCity(tx, checkCityId(codeId));
       if (!before) throw notFound('city', codeId);
@@ -252,10 +241,10 @@ export class CatalogAdminService {
       remark: text('remark', input.remark ?? '', 0, 50),
       sort: checkSort(input.sort ?? 0),
     };
-    return uniquely(this.db, `region ${row.code_id} already exists`, () =>
+    return uniquely(this.db, 'region', row.code_id, () =>
       inTransaction(this.db, async (tx) => {
         if (!(await findCity(tx, row.city_id))) throw notFound('city', row.city_id);
-        if (await findRegion(tx, row.code_id)) throw conflict(`region ${row.code_id} already exists`);
+        if (await findRegion(tx, row.code_id)) throw alreadyExists('region', row.code_id);
         await insertRegions(tx, [row]);
         const view = presentRegion(row);
         await this.change(tx, by, 'region.create', 'region', row.code_id, null, view);
@@ -271,7 +260,8 @@ export class CatalogAdminService {
     if (changes.name !== undefined) set.code_name = text('name', changes.name, 1, 50);
     if (changes.remark !== undefined) set.remark = text('remark', changes.remark, 0, 50);
     if (changes.sort !== undefined) set.sort = checkSort(changes.sort);
-    if (!Object.keys(set).length) throw invalid('changes', 'are empty: give a name, remark or sort');
+    if (!Object.keys(set).length)
+      throw invalid('changes', 'are empty: give a name, remark or sort', 'changes.empty');
     return inTransaction(this.db, async (tx) => {
       const before = await findRegion(tx, checkId('region_id', codeId));
       if (!before) throw notFound('region', codeId);
@@ -296,11 +286,11 @@ export class CatalogAdminService {
       valid_days: checkValidDays(input.validDays ?? DEFAULT_VALID_DAYS),
       active: input.active === false ? 0 : 1,
     };
-    return uniquely(this.db, `cinema ${cinemaId} already exists`, () =>
+    return uniquely(this.db, 'cinema', cinemaId, () =>
       inTransaction(this.db, async (tx) => {
         const region = await findRegion(tx, regionId);
         if (!region) throw notFound('region', regionId);
-        if (await findCinema(tx, cinemaId)) throw conflict(`cinema ${cinemaId} already exists`);
+        if (await findCinema(tx, cinemaId)) throw alreadyExists('cinema', cinemaId);
         const row: CinemaTable = {
           cinema_id: cinemaId,
           city_id: region.city_id,
@@ -327,7 +317,8 @@ export class CatalogAdminService {
       set.market_price_fen = yuanToFen('market_price', changes.marketPrice);
     if (changes.validDays !== undefined) set.valid_days = checkValidDays(changes.validDays);
     const regionId = changes.regionId === undefined ? undefined : checkId('region_id', changes.regionId);
-    if (!Object.keys(set).length && regionId === undefined) throw invalid('changes', 'are empty');
+    if (!Object.keys(set).length && regionId === undefined)
+      throw invalid('changes', 'are empty', 'changes.empty');
     return this.updateCinema(by, cinemaId, 'cinema.update', async (tx) => {
       if (regionId === undefined) return set;
       const region = await findRegion(tx, regionId);
@@ -355,9 +346,9 @@ export class CatalogAdminService {
       active: input.active === false ? 0 : 1,
     };
     const cinemaIds = this.checkCinemaIds(input.cinemaIds ?? []);
-    return uniquely(this.db, `kind ${row.kind_id} already exists`, () =>
+    return uniquely(this.db, 'kind', row.kind_id, () =>
       inTransaction(this.db, async (tx) => {
-        if (await findKind(tx, row.kind_id)) throw conflict(`kind ${row.kind_id} already exists`);
+        if (await findKind(tx, row.kind_id)) throw alreadyExists('kind', row.kind_id);
         await this.requireCinemas(tx, cinemaIds);
         await insertKind(tx, row);
         await replaceKindCinemas(tx, row.kind_id, cinemaIds);
@@ -377,7 +368,7 @@ export class CatalogAdminService {
       set.market_price_fen = yuanToFen('market_price', changes.marketPrice);
     if (changes.validDays !== undefined) set.valid_days = checkValidDays(changes.validDays);
     if (changes.remark !== undefined) set.remark = text('remark', changes.remark, 0, 200);
-    if (!Object.keys(set).length) throw invalid('changes', 'are empty');
+    if (!Object.keys(set).length) throw invalid('changes', 'are empty', 'changes.empty');
     return this.updateKind(by, kindId, 'kind.update', set);
   }
 
@@ -425,7 +416,7 @@ export class CatalogAdminService {
    */
   async importCinemas(by: Actor, csv: string, opts: ImportOptions = {}): Promise<ImportReport> {
     requireRole(by, STAFF, 'manage the catalog');
-    if (typeof csv !== 'string') throw invalid('file', 'is required');
+    if (typeof csv !== 'string') throw required('file');
     const dryRun = opts.dryRun === true;
     const run = async (tx: Executor): Promise<ImportReport> => {
       const plan = planCinemaImport(csv, await loadCatalogTables(tx), opts.onProgress);

@@ -1,6 +1,8 @@
+import { CsvError, parse } from 'csv-parse/sync';
 import type { CatalogTables } from '../../db/catalog-admin.repository.js';
 import type { CinemaTable, CityTable, RegionTable } from '../../db/schema.js';
-import { AdminError, integer, pattern, text, yuanToFen } from './audit.service.js';
+import { AppError, invalid } from '../../errors.js';
+import { CITY_ID, ID, integer, pattern, text, yuanToFen } from '../validate.js';
 
 /** The import file's columns; the header row must name each once, in any order. */
 export const CINEMA_CSV_COLUMNS = [
@@ -37,66 +39,46 @@ export interface CsvRecord {
   fields: string[];
 }
 
-/** RFC 4180 CSV: quoted fields may hold commas, quotes ("") and line breaks; CRLF or LF; a BOM is ignored. */
+/** What csv-parse gives per record with `info` and `raw` on. */
+interface ParsedRecord {
+  record: string[];
+  raw: string;
+  info: { records: number };
+}
+
+const CSV_ERRORS: Record<string, string> = {
+  CSV_QUOTE_NOT_CLOSED: 'a quoted field is never closed',
+  CSV_INVALID_CLOSING_QUOTE: 'unexpected text after a closing quote',
+  INVALID_OPENING_QUOTE: 'a quote inside a field that does not start with one (quote the whole field)',
+};
+
+/**
+ * RFC 4180 CSV: quoted fields may hold commas, quotes ("") and line breaks; CRLF, LF or CR; a
+ * BOM is ignored. A blank line is no record but still counts as a row.
+ */
 export function parseCsv(input: string): { records: CsvRecord[]; error: ImportIssue | null } {
-  const s = input.charCodeAt(0) === 0xfeff ? input.slice(1) : input;
-  const records: CsvRecord[] = [];
-  let fields: string[] = [];
-  let field = '';
-  let row = 1;
-  let i = 0;
-  let quoted = false;
-  let afterQuote = false;
-  let startRow = 1;
-  const endRecord = () => {
-    fields.push(field);
-    // A blank line is no record, but still counts as a row.
-    if (!(fields.length === 1 && fields[0] === '' && !afterQuote)) records.push({ row: startRow, fields });
-    fields = [];
-    field = '';
-    afterQuote = false;
-    row++;
-    startRow = row;
-  };
-  while (i < s.length) {
-    const c = s[i]!;
-    if (quoted) {
-      if (c === '"') {
-        if (s[i + 1] === '"') {
-          field += '"';
-          i += 2;
-          continue;
-        }
-        quoted = false;
-        afterQuote = true;
-      } else {
-        field += c;
-      }
-      i++;
-      continue;
-    }
-    if (c === ',') {
-      fields.push(field);
-      field = '';
-      afterQuote = false;
-    } else if (c === '\r' || c === '\n') {
-      endRecord();
-      if (c === '\r' && s[i + 1] === '\n') i++;
-    } else if (afterQuote) {
-      return {
-        records,
-        error: { row: startRow, column: '', message: 'unexpected text after a closing quote' },
-      };
-    } else if (c === '"' && field === '') {
-      quoted = true;
-    } else {
-      field += c;
-    }
-    i++;
+  let parsed: ParsedRecord[];
+  try {
+    parsed = parse(input, {
+      bom: true,
+      relax_column_count: true,
+      skip_empty_lines: false,
+      record_delimiter: ['\r\n', '\n', '\r'],
+      info: true,
+      raw: true,
+    }) as unknown as ParsedRecord[];
+  } catch (err) {
+    if (!(err instanceof CsvError)) throw err;
+    const records = typeof err.records === 'number' ? err.records : 0;
+    const message = CSV_ERRORS[err.code] ?? 'malformed CSV';
+    return { records: [], error: { row: records + 1, column: '', message } };
   }
-  if (quoted)
-    return { records, error: { row: startRow, column: '', message: 'a quoted field is never closed' } };
-  if (field !== '' || fields.length > 0 || afterQuote) endRecord();
+  const records: CsvRecord[] = [];
+  for (const { record, raw, info } of parsed) {
+    // A blank line parses as one empty field; a line holding `""` is a record of one.
+    if (record.length === 1 && record[0] === '' && !raw.startsWith('"')) continue;
+    records.push({ row: info.records, fields: record });
+  }
   return { records, error: null };
 }
 
@@ -116,14 +98,12 @@ export interface ImportProgress {
   total: number;
 }
 
-const ID_RULE = 'must be 1-32 letters, digits, _ or -';
-const ID = /^[A-Za-z0-9_-]{1,32}$/;
 const PROGRESS_EVERY = 500;
 
 function flag(column: string, value: string): number {
   if (/^(1|true|yes|y)$/i.test(value)) return 1;
   if (/^(0|false|no|n)$/i.test(value)) return 0;
-  throw new AdminError('invalid', `${column} must be 1 or 0 (or true/false, yes/no)`, column);
+  throw invalid(column, 'must be 1 or 0 (or true/false, yes/no)');
 }
 
 const sameCinema = (a: CinemaTable, b: CinemaTable) =>
@@ -201,7 +181,7 @@ export function planCinemaImport(
       try {
         return fn();
       } catch (err) {
-        if (!(err instanceof AdminError)) throw err;
+        if (!(err instanceof AppError)) throw err;
         rowErrors.push({ row: rec.row, column: err.field ?? '', message: err.message });
         return undefined;
       }
@@ -209,9 +189,7 @@ export function planCinemaImport(
     const fail = (column: Column, message: string) => rowErrors.push({ row: rec.row, column, message });
 
     // City: created when missing; an existing one keeps its name and remark.
-    const cityId = check(() =>
-      pattern('city_id', get('city_id'), /^[0-9]{3}$/, 'must be 3 digits, e.g. 001'),
-    );
+    const cityId = check(() => pattern('city_id', get('city_id'), CITY_ID));
     let city: CityTable | undefined;
     if (cityId !== undefined) {
       const known = cities.get(cityId);
@@ -227,7 +205,7 @@ export function planCinemaImport(
       }
     }
     // Region: likewise, and it must lie in the row's city.
-    const regionId = check(() => pattern('region_id', get('region_id'), ID, ID_RULE));
+    const regionId = check(() => pattern('region_id', get('region_id'), ID));
     let region: RegionTable | undefined;
     if (regionId !== undefined) {
       const known = regions.get(regionId);
@@ -245,7 +223,7 @@ export function planCinemaImport(
         }
       }
     }
-    const cinemaId = check(() => pattern('cinema_id', get('cinema_id'), ID, ID_RULE));
+    const cinemaId = check(() => pattern('cinema_id', get('cinema_id'), ID));
     if (cinemaId !== undefined && seenCinemas.has(cinemaId)) {
       fail('cinema_id', `cinema ${cinemaId} already appears in row ${seenCinemas.get(cinemaId)}`);
     }

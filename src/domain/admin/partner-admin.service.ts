@@ -37,19 +37,9 @@ import { CallbackPolicy } from '../callback-policy.js';
 import type { Clock } from '../clock.js';
 import { type NotifyEventView, presentNotifyEvent } from '../notify.js';
 import { generateMd5Key } from '../secrets.js';
-import {
-  type Actor,
-  AdminError,
-  conflict,
-  integer,
-  invalid,
-  notFound,
-  pattern,
-  requireRole,
-  STAFF,
-  text,
-  yuanToFen,
-} from './audit.service.js';
+import { type Actor, requireRole, STAFF } from './audit.service.js';
+import { AppError, conflict, invalid, notFound } from '../../errors.js';
+import { ID, integer, pattern, text, yuanToFen } from '../validate.js';
 
 export const DEFAULT_PARTNER_PREFIX = 'MT';
 export const MAX_RATE_LIMIT = 100_000;
@@ -174,7 +164,9 @@ function checkInterfaces(names: unknown): string[] {
   for (const n of names) {
     if (typeof n !== 'string' || !INTERFACE_NAMES.includes(n)) {
       const known = INTERFACE_NAMES.join(', ');
-      throw new AdminError('invalid', `unknown interface ${String(n)}; known: ${known}`, 'permissions');
+      throw new AppError('invalid', `unknown interface ${String(n)}; known: ${known}`, {
+        field: 'permissions',
+      });
     }
   }
   return names as string[];
@@ -186,7 +178,10 @@ function checkIpAllow(ips: unknown): string[] {
   for (const raw of ips) {
     const ip = typeof raw === 'string' ? raw.trim() : '';
     // The partner API compares the caller's address exactly, so ranges would silently never match.
-    if (!isIP(ip)) throw invalid('ip_allow', `${String(raw)} is not an IPv4 or IPv6 address`);
+    if (!isIP(ip))
+      throw invalid('ip_allow', `${String(raw)} is not an IPv4 or IPv6 address`, 'partner.ip', {
+        value: String(raw),
+      });
     if (!out.includes(ip)) out.push(ip);
   }
   if (out.length > 100) throw invalid('ip_allow', 'may hold at most 100 addresses');
@@ -196,15 +191,22 @@ function checkIpAllow(ips: unknown): string[] {
 const checkRateLimit = (v: unknown) => integer('rate_limit', v, 0, MAX_RATE_LIMIT);
 const checkName = (v: unknown) => text('name', v, 1, 100);
 const checkPartnerId = (v: unknown) =>
-  pattern('partner_id', v, /^[A-Z]{2}[0-9]{6}$/, 'must be 2 upper-case letters and 6 digits, e.g. MT000001');
+  pattern('partner_id', v, {
+    re: /^[A-Z]{2}[0-9]{6}$/,
+    rule: 'must be 2 upper-case letters and 6 digits, e.g. MT000001',
+  });
 const checkSecId = (v: unknown) =>
-  pattern('sec_id', v, /^[A-Za-z0-9_]{1,32}$/, 'must be 1-32 letters, digits or _');
+  pattern('sec_id', v, {
+    re: /^[A-Za-z0-9_]{1,32}$/,
+    rule: 'must be 1-32 letters, digits or _',
+    id: 'field.word',
+  });
 
 function checkTarget(t: PriceTarget): PriceTarget {
   if (t?.type !== 'cinema' && t?.type !== 'kind') throw invalid('target', 'must be a cinema or a kind');
   return {
     type: t.type,
-    id: pattern(`${t.type}_id`, t.id, /^[A-Za-z0-9_-]{1,32}$/, 'must be 1-32 letters, digits, _ or -'),
+    id: pattern(`${t.type}_id`, t.id, ID),
   };
 }
 
@@ -237,6 +239,8 @@ export function checkCallbackUrl(value: unknown, policy = new CallbackPolicy()):
     throw invalid(
       'callback_url',
       `must not point to this host or a private network: ${refused.address} is a ${refused.kind} address (an operator can allow it with MOVTICKET_CALLBACK_ALLOW)`,
+      'partner.callback_private',
+      { address: refused.address, kind: refused.kind },
     );
   }
   return v;
@@ -271,12 +275,11 @@ export class PartnerAdminService {
   async create(by: Actor, input: CreatePartnerInput): Promise<PartnerView> {
     requireRole(by, STAFF, 'manage partners');
     const name = checkName(input.name);
-    const prefix = pattern(
-      'prefix',
-      input.prefix ?? DEFAULT_PARTNER_PREFIX,
-      /^[A-Z]{2}$/,
-      'must be two upper-case letters',
-    );
+    const prefix = pattern('prefix', input.prefix ?? DEFAULT_PARTNER_PREFIX, {
+      re: /^[A-Z]{2}$/,
+      rule: 'must be two upper-case letters',
+      id: 'partner.prefix',
+    });
     const permissions =
       input.permissions === undefined ? INTERFACE_NAMES : checkInterfaces(input.permissions);
     const ipAllow = checkIpAllow(input.ipAllow ?? []);
@@ -314,7 +317,7 @@ export class PartnerAdminService {
     if (input.ipAllow !== undefined) changes.ip_allow = checkIpAllow(input.ipAllow).join(',');
     if (input.rateLimit !== undefined) changes.rate_limit = checkRateLimit(input.rateLimit);
     if (Object.keys(changes).length === 0)
-      throw invalid('changes', 'are empty: give a name, ip_allow or rate_limit');
+      throw invalid('changes', 'are empty: give a name, ip_allow or rate_limit', 'changes.empty');
     return this.update(by, partnerId, 'partner.update', () => changes);
   }
 
@@ -331,7 +334,7 @@ export class PartnerAdminService {
   async grant(by: Actor, partnerId: string, interfaces: string[]): Promise<PartnerView> {
     requireRole(by, STAFF, 'manage partners');
     const names = checkInterfaces(interfaces);
-    if (names.length === 0) throw invalid('interfaces', 'are empty');
+    if (names.length === 0) throw invalid('interfaces', 'are empty', 'interfaces.empty');
     return this.update(by, partnerId, 'partner.grant', (p) => {
       const granted = grantedOf(p);
       for (const n of names) granted.add(n);
@@ -342,7 +345,7 @@ export class PartnerAdminService {
   async revoke(by: Actor, partnerId: string, interfaces: string[]): Promise<PartnerView> {
     requireRole(by, STAFF, 'manage partners');
     const names = checkInterfaces(interfaces);
-    if (names.length === 0) throw invalid('interfaces', 'are empty');
+    if (names.length === 0) throw invalid('interfaces', 'are empty', 'interfaces.empty');
     return this.update(by, partnerId, 'partner.revoke', (p) => {
       const granted = grantedOf(p);
       for (const n of names) granted.delete(n);
@@ -540,7 +543,7 @@ export class PartnerAdminService {
       const p = await this.require(tx, partnerId);
       const before = await findPartnerPrice(tx, p.partner_id, t.type, t.id);
       if (!before)
-        throw new AdminError('not_found', `partner ${p.partner_id} has no own price for ${t.type} ${t.id}`);
+        throw new AppError('not_found', `partner ${p.partner_id} has no own price for ${t.type} ${t.id}`);
       await deletePartnerPrice(tx, p.partner_id, t.type, t.id);
       await this.change(tx, by, 'price.clear', p.partner_id, presentPrice(before), null);
       return presentPrice(before);

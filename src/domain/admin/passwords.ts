@@ -2,6 +2,7 @@ import { randomBytes, scrypt, type ScryptOptions, timingSafeEqual } from 'node:c
 
 // 2^15 × 8 × 128 bytes = 32 MiB and ~100 ms per hash: well above OWASP's scrypt floor, cheap enough for a login.
 const DEFAULT_PARAMS = { N: 2 ** 15, r: 8, p: 1 };
+let newHashParams = DEFAULT_PARAMS;
 const SALT_BYTES = 16;
 const HASH_BYTES = 32;
 
@@ -21,9 +22,22 @@ function derive(
 /** `scrypt$N$r$p$salt$hash`, salt and hash in base64url. */
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(SALT_BYTES);
-  const { N, r, p } = DEFAULT_PARAMS;
-  const hash = await derive(password, salt, DEFAULT_PARAMS);
+  const { N, r, p } = newHashParams;
+  const hash = await derive(password, salt, newHashParams);
   return `scrypt$${N}$${r}$${p}$${salt.toString('base64url')}$${hash.toString('base64url')}`;
+}
+
+/**
+ * Test hook, never called by the server: new hashes at scrypt cost `N` (a power of two from 2^10),
+ * or at the default again without an argument. The test setup lowers it so that suites creating
+ * many accounts do not spend ~100 ms of CPU on each; verification always uses the cost stored
+ * with the hash, so every code path stays the same.
+ */
+export function setHashCostForTests(N?: number): void {
+  if (N !== undefined && !(N >= 2 ** 10 && N <= DEFAULT_PARAMS.N && (N & (N - 1)) === 0)) {
+    throw new RangeError(`scrypt cost ${N} is not a power of two from 2^10 to the default`);
+  }
+  newHashParams = N === undefined ? DEFAULT_PARAMS : { ...DEFAULT_PARAMS, N };
 }
 
 interface Parsed {

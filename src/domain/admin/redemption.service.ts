@@ -1,134 +1,30 @@
-import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
-import { appendCardEvent, findCard, transitionCard, type CardRow } from '../../db/card.repository.js';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { appendCardEvent, findCard, type CardRow } from '../../db/card.repository.js';
 import type { Db } from '../../db/database.js';
 import {
   findCinemaName,
   findKindName,
   findRedemption,
   insertPasswordFailure,
-  insertRedemption,
   isCinemaOfKind,
   listCinemaRedemptions,
   lockCardRow,
-  markRedemptionUndone,
   recentPasswordFailures,
 } from '../../db/redemption.repository.js';
 import type { CardStatus, Role } from '../../db/schema.js';
 import { inTransaction, type Executor } from '../../db/tx.js';
 import { effectiveStatus } from '../card.presenter.js';
 import type { Clock } from '../clock.js';
-import { recordNotifyEvent } from '../notify.js';
 import type { SecretBox } from '../secret-box.js';
-import { formatYmdHis, parseTimestamp } from '../time.js';
-
-// ---------------------------------------------------------------------------------------------
-// Errors of redemption, card administration and reports (the other admin services use
-// `AdminError` from audit.service.ts, whose codes lack these). Each code carries the HTTP status
-// the management API should answer with; the message is safe to show to the signed-in user.
-
-export const CARD_ERROR_STATUS = {
-  invalid: 400,
-  forbidden: 403,
-  not_found: 404,
-  card_state: 409,
-  wrong_password: 422,
-  locked: 423,
-  rate_limited: 429,
-  // Resending a card's SMS to a new mobile (card-admin.service.ts).
-  reason_required: 400,
-  confirmation_required: 400,
-  admins_only: 403,
-} as const;
-
-export type CardErrorCode = keyof typeof CARD_ERROR_STATUS;
-
-export interface CardErrorDetails {
-  /** wrong_password: tries left before the card locks. */
-  triesLeft?: number;
-  /** locked / wrong_password (last try): epoch ms when the card takes passwords again. */
-  lockedUntil?: number;
-  /** rate_limited: seconds until another try can succeed. */
-  retryAfterSec?: number;
-}
-
-/** A refusal whose message is safe to show to the signed-in user. */
-export class CardError extends Error {
-  readonly status: number;
-  constructor(
-    readonly code: CardErrorCode,
-    message: string,
-    readonly details: CardErrorDetails = {},
-  ) {
-    super(message);
-    this.name = 'CardError';
-    this.status = CARD_ERROR_STATUS[code];
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Calendar days (`YYYY-MM-DD`) in the platform time zone, shared by the admin services.
-
-const DAY_RE = /^((?:19|20|21)[0-9]{2})-([0-9]{2})-([0-9]{2})$/;
-const MAX_RANGE_DAYS = 366;
-
-/** Start of the day in the zone, or null when the text is not a real `YYYY-MM-DD` date. */
-export function dayStart(day: string, tz: string): number | null {
-  const m = DAY_RE.exec(day);
-  if (!m) return null;
-  return parseTimestamp(`${m[1]}${m[2]}${m[3]}000000`, tz);
-}
-
-/** Calendar arithmetic on `YYYY-MM-DD` (independent of zone and DST). */
-export function addDays(day: string, n: number): string {
-  const [y, mo, d] = day.split('-').map(Number);
-  return new Date(Date.UTC(y!, mo! - 1, d! + n)).toISOString().slice(0, 10);
-}
-
-/** The `YYYY-MM-DD` an instant falls on in the zone. */
-export function dayOf(ms: number, tz: string): string {
-  const s = formatYmdHis(ms, tz);
-  return `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}`;
-}
-
-/** `YYYY-MM-DD HH:MM:SS` in the zone (what spreadsheets read as a date and time). */
-export function formatDateTime(ms: number, tz: string): string {
-  const s = formatYmdHis(ms, tz);
-  return `${dayOf(ms, tz)} ${s.slice(8, 10)}:${s.slice(10, 12)}:${s.slice(12, 14)}`;
-}
-
-/** Start of the day; throws `invalid` when the text is not a date. */
-export function requireDay(day: string, tz: string): number {
-  const start = typeof day === 'string' ? dayStart(day, tz) : null;
-  if (start === null) {
-    throw new CardError('invalid', `invalid date ${String(day).slice(0, 40)}: expected YYYY-MM-DD`);
-  }
-  return start;
-}
-
-/** The days from..to (inclusive) and their n+1 boundaries (a day is not always 24 h long). */
-export function dayRange(fromDay: string, toDay: string, tz: string): { days: string[]; bounds: number[] } {
-  const from = requireDay(fromDay, tz);
-  const to = requireDay(toDay, tz);
-  if (to < from) throw new CardError('invalid', `the range ends (${toDay}) before it starts (${fromDay})`);
-  const days: string[] = [];
-  const bounds: number[] = [];
-  for (let day = fromDay; day <= toDay; day = addDays(day, 1)) {
-    if (days.length >= MAX_RANGE_DAYS) {
-      throw new CardError('invalid', `a range may span at most ${MAX_RANGE_DAYS} days`);
-    }
-    days.push(day);
-    bounds.push(dayStart(day, tz)!);
-  }
-  bounds.push(dayStart(addDays(toDay, 1), tz)!);
-  return { days, bounds };
-}
+import { AppError, badInput, cardState, forbidden, notFound } from '../../errors.js';
+import { dayOf, dayRange, formatDateTime } from '../dates.js';
+import { redeemCard, undoRedemption, UNDO_WINDOW_MS } from '../card-commands.js';
 
 // ---------------------------------------------------------------------------------------------
 // Redemption at the cinema.
 
 export const MAX_PASSWORD_FAILURES = 5;
 export const PASSWORD_WINDOW_MS = 3_600_000;
-export const UNDO_WINDOW_MS = 10 * 60_000;
 const CARD_NO_RE = /^[0-9]{16}$/;
 
 /** The signed-in user; only `cinema` users bound to a cinema redeem. */
@@ -216,7 +112,7 @@ export interface RedemptionDeps {
   secrets: SecretBox;
 }
 
-type Attempt<T> = { ok: true; value: T } | { ok: false; error: CardError };
+type Attempt<T> = { ok: true; value: T } | { ok: false; error: AppError };
 
 /** Redemption of cards by cinema staff: check, redeem with the password, undo, history. */
 export class RedemptionService {
@@ -228,7 +124,7 @@ export class RedemptionService {
     const db = this.deps.db.kysely;
     const now = this.deps.clock.now();
     const card = await findCard(db, cardNo);
-    if (!card) throw new CardError('not_found', `card ${cardNo} not found`);
+    if (!card) throw notFound('card', cardNo);
     // Staff of another cinema learn nothing about the card (status, count, dates, tries): the
     // console and the API both show only this refusal.
     if (!(await validAt(db, card, cinemaId))) throw notValidHere(cardNo, cinemaId);
@@ -269,28 +165,27 @@ export class RedemptionService {
     const cinemaId = cinemaOf(user);
     requireCardNo(cardNo);
     if (typeof password !== 'string' || password.length === 0 || password.length > 64) {
-      throw new CardError('invalid', 'password is required');
+      throw badInput('password is required', 'field.required', { field: 'password' });
     }
     if (!Number.isInteger(count) || count < 1 || count > 50) {
-      throw new CardError('invalid', 'count must be a whole number of tickets from 1 to 50');
+      throw badInput('count must be a whole number of tickets from 1 to 50', 'redeem.count', { max: 50 });
     }
     const now = this.deps.clock.now();
     const actor = actorOf(user);
     const attempt = await inTransaction(this.deps.db, async (tx): Promise<Attempt<RedeemResult>> => {
       // Every writer of this card's tickets waits here for the one before it.
-      if (!(await lockCardRow(tx, cardNo))) throw new CardError('not_found', `card ${cardNo} not found`);
+      if (!(await lockCardRow(tx, cardNo))) throw notFound('card', cardNo);
       const card = (await findCard(tx, cardNo))!;
       if (!(await validAt(tx, card, cinemaId))) throw notValidHere(cardNo, cinemaId);
       const status = effectiveStatus(card, now);
-      if (status !== 'active')
-        throw new CardError('card_state', `card ${cardNo} is ${status}; cannot redeem`);
+      if (status !== 'active') throw cardState(cardNo, status, 'redeem');
       const failures = await recentPasswordFailures(tx, cardNo, windowStart(now), MAX_PASSWORD_FAILURES);
       const lockedUntil = lockedUntilOf(failures);
       if (lockedUntil !== null) {
-        throw new CardError(
+        throw new AppError(
           'locked',
           `card ${cardNo} is locked after ${MAX_PASSWORD_FAILURES} wrong passwords until ${this.time(lockedUntil)}`,
-          { lockedUntil },
+          { id: 'card.locked', params: { until: this.time(lockedUntil) }, details: { lockedUntil } },
         );
       }
       const stored = card.password === null ? null : this.deps.secrets.open(card.password);
@@ -322,55 +217,22 @@ export class RedemptionService {
             : `wrong password for card ${cardNo}; locked until ${this.time(lockedNow)}`;
         return {
           ok: false,
-          error: new CardError('wrong_password', message, {
-            triesLeft,
-            ...(lockedNow === null ? {} : { lockedUntil: lockedNow }),
+          error: new AppError('wrong_password', message, {
+            ...(lockedNow === null
+              ? { id: 'card.wrong_password', params: { tries_left: triesLeft } }
+              : { id: 'card.wrong_password_locked', params: { until: this.time(lockedNow) } }),
+            details: { triesLeft, ...(lockedNow === null ? {} : { lockedUntil: lockedNow }) },
           }),
         };
       }
-      const remaining = card.count - card.used_count;
-      if (count > remaining) {
-        throw new CardError(
-          'invalid',
-          `card ${cardNo} has ${remaining} ${remaining === 1 ? 'ticket' : 'tickets'} left; cannot redeem ${count}`,
-        );
-      }
-      const usedCount = card.used_count + count;
-      const newStatus: CardStatus = usedCount === card.count ? 'used' : 'active';
-      // Compare-and-set on used_count: of two redemptions that read the same count, one loses.
-      const won = await transitionCard(
-        tx,
-        cardNo,
-        ['active'],
-        { used_count: usedCount, status: newStatus, updated_at: now },
-        { usedCount: card.used_count },
-      );
-      if (!won) throw await this.changedMeanwhile(tx, cardNo, 'redeem');
-      const redemptionId = randomUUID();
-      await insertRedemption(tx, {
-        redemption_id: redemptionId,
-        card_no: cardNo,
-        cinema_id: cinemaId,
+      const { redemptionId, card: redeemed } = await redeemCard(tx, {
+        card,
         count,
-        user_id: user.userId,
-        at: now,
-        undone_at: null,
-        undone_by: null,
-      });
-      await appendCardEvent(tx, {
-        card_no: cardNo,
-        type: 'redeemed',
-        at: now,
+        cinemaId,
+        userId: user.userId,
         actor,
-        data: JSON.stringify({
-          count,
-          cinema_id: cinemaId,
-          redemption_id: redemptionId,
-          used_count: usedCount,
-          status: newStatus,
-        }),
+        now,
       });
-      await recordNotifyEvent(tx, 'redeemed', { ...card, used_count: usedCount, status: newStatus }, now);
       return {
         ok: true,
         value: {
@@ -378,9 +240,9 @@ export class RedemptionService {
           card_no: cardNo,
           cinema_id: cinemaId,
           count,
-          used_count: usedCount,
-          remaining: card.count - usedCount,
-          status: newStatus,
+          used_count: redeemed.used_count,
+          remaining: redeemed.count - redeemed.used_count,
+          status: redeemed.status,
           at: now,
         },
       };
@@ -393,70 +255,29 @@ export class RedemptionService {
   async undo(user: StaffUser, redemptionId: string): Promise<UndoResult> {
     const cinemaId = cinemaOf(user);
     if (typeof redemptionId !== 'string' || !/^[A-Za-z0-9-]{1,64}$/.test(redemptionId)) {
-      throw new CardError('invalid', 'redemption_id is malformed');
+      throw badInput('redemption_id is malformed', 'field.malformed', { field: 'redemption_id' });
     }
     const now = this.deps.clock.now();
     return inTransaction(this.deps.db, async (tx) => {
       const seen = await findRedemption(tx, redemptionId);
-      if (!seen) throw new CardError('not_found', `redemption ${redemptionId} not found`);
+      if (!seen) throw notFound('redemption', redemptionId);
       if (seen.cinema_id !== cinemaId) {
-        throw new CardError('forbidden', `redemption ${redemptionId} was made at another cinema`);
+        throw forbidden(`redemption ${redemptionId} was made at another cinema`, 'redemption.other_cinema');
       }
       await lockCardRow(tx, seen.card_no);
       // Read again under the card's lock: a concurrent undo may have finished meanwhile.
       const r = (await findRedemption(tx, redemptionId))!;
-      if (r.undone_at !== null) {
-        throw new CardError('card_state', `redemption ${redemptionId} was already undone`);
-      }
-      if (now - r.at > UNDO_WINDOW_MS) {
-        throw new CardError(
-          'card_state',
-          `redemption ${redemptionId} was made at ${this.time(r.at)}; it can be undone only within 10 minutes`,
-        );
-      }
-      const card = await findCard(tx, r.card_no);
-      if (!card || card.used_count < r.count) {
-        throw new CardError('card_state', `card ${r.card_no} no longer holds this redemption`);
-      }
-      const usedCount = card.used_count - r.count;
-      // A card that became used is active again; an expired one stays expired.
-      const newStatus: CardStatus = card.status === 'used' ? 'active' : card.status;
-      const won = await transitionCard(
+      const restored = await undoRedemption(
         tx,
-        r.card_no,
-        [card.status],
-        { used_count: usedCount, status: newStatus, updated_at: now },
-        { usedCount: card.used_count },
-      );
-      if (!won || !(await markRedemptionUndone(tx, redemptionId, now, user.userId))) {
-        throw await this.changedMeanwhile(tx, r.card_no, 'undo the redemption');
-      }
-      await appendCardEvent(tx, {
-        card_no: r.card_no,
-        type: 'redemption_undone',
-        at: now,
-        actor: actorOf(user),
-        data: JSON.stringify({
-          count: r.count,
-          cinema_id: r.cinema_id,
-          redemption_id: redemptionId,
-          used_count: usedCount,
-          status: newStatus,
-        }),
-      });
-      const restored: CardRow = { ...card, used_count: usedCount, status: newStatus };
-      await recordNotifyEvent(
-        tx,
-        'redemption_undone',
-        { ...restored, status: effectiveStatus(restored, now) },
-        now,
+        { redemption: r, userId: user.userId, actor: actorOf(user), now },
+        (ms) => this.time(ms),
       );
       return {
         redemption_id: redemptionId,
         card_no: r.card_no,
         count: r.count,
-        used_count: usedCount,
-        remaining: card.count - usedCount,
+        used_count: restored.used_count,
+        remaining: restored.count - restored.used_count,
         status: effectiveStatus(restored, now),
         undone_at: now,
       };
@@ -502,17 +323,11 @@ export class RedemptionService {
   private time(ms: number): string {
     return formatDateTime(ms, this.deps.timeZone);
   }
-
-  private async changedMeanwhile(tx: Executor, cardNo: string, action: string): Promise<CardError> {
-    const current = await findCard(tx, cardNo);
-    const status = current ? effectiveStatus(current, this.deps.clock.now()) : 'unknown';
-    return new CardError('card_state', `card ${cardNo} changed meanwhile (now ${status}); cannot ${action}`);
-  }
 }
 
 function cinemaOf(user: StaffUser): string {
   if (user.role !== 'cinema' || !user.cinemaId) {
-    throw new CardError('forbidden', 'only cinema staff bound to a cinema can redeem cards');
+    throw forbidden('only cinema staff bound to a cinema can redeem cards', 'redeem.staff_only');
   }
   return user.cinemaId;
 }
@@ -523,13 +338,13 @@ function actorOf(user: StaffUser): string {
 
 function requireCardNo(cardNo: string): void {
   if (typeof cardNo !== 'string' || !CARD_NO_RE.test(cardNo)) {
-    throw new CardError('invalid', 'card_no must be 16 digits');
+    throw badInput('card_no must be 16 digits', 'card.card_no');
   }
 }
 
 /** The one refusal staff of a cinema get for a card that is not valid there. */
-function notValidHere(cardNo: string, cinemaId: string): CardError {
-  return new CardError('forbidden', `card ${cardNo} is not valid at cinema ${cinemaId}`);
+function notValidHere(cardNo: string, cinemaId: string): AppError {
+  return forbidden(`card ${cardNo} is not valid at cinema ${cinemaId}`, 'card.not_valid_here');
 }
 
 /** A cinema card is valid at its cinema only; a kind card at the kind's cinemas. */

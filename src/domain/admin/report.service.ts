@@ -9,7 +9,8 @@ import {
   type StatementEntryRow,
 } from '../../db/report.repository.js';
 import { formatYuan } from '../money.js';
-import { CardError, dayRange, formatDateTime } from './redemption.service.js';
+import { dayRange, formatDateTime } from '../dates.js';
+import { badInput, notFound } from '../../errors.js';
 
 /** Counts and amounts (fen) of one day, one partner, or a total. */
 export interface DashboardFigures {
@@ -60,11 +61,31 @@ export interface StatementTotals {
   net_fen: number;
 }
 
+/** One line of a statement: an activation, or a void (negative amount). Text as stored. */
+export interface StatementLine {
+  type: 'activation' | 'void';
+  /** Epoch ms: paid (activation) or banned (void). */
+  at: number;
+  card_no: string;
+  order_no: string | null;
+  target_type: 'cinema' | 'kind';
+  target_id: string;
+  target_name: string;
+  count: number;
+  unit_price_fen: number;
+  /** count × unit price; negative for a void. */
+  amount_fen: number;
+}
+
 export interface Statement extends StatementTotals {
   partner_id: string;
   day: string;
+  /** The platform time zone the day and the CSV's times are in. */
+  time_zone: string;
+  /** Oldest first. */
+  lines: StatementLine[];
   filename: string;
-  /** UTF-8 text starting with a BOM, CRLF line ends. */
+  /** `statementCsv(this)`: UTF-8 text starting with a BOM, CRLF line ends. */
   csv: string;
 }
 
@@ -178,25 +199,23 @@ export class ReportService {
    */
   async statement(partnerId: string, day: string): Promise<Statement> {
     if (typeof partnerId !== 'string' || !/^[A-Z]{2}[0-9]{6}$/.test(partnerId)) {
-      throw new CardError('invalid', 'partner_id must look like CS000001');
+      throw badInput('partner_id must look like CS000001', 'field.partner_id', { field: 'partner_id' });
     }
     const tz = this.deps.timeZone;
     const { bounds } = dayRange(day, day, tz);
     const db = this.deps.db.kysely;
     if ((await findPartnerName(db, partnerId)) === undefined) {
-      throw new CardError('not_found', `partner ${partnerId} not found`);
+      throw notFound('partner', partnerId);
     }
     const [from, to] = [bounds[0]!, bounds[1]!];
     const [activations, voids] = await Promise.all([
       listStatementEntries(db, 'activation', partnerId, from, to),
       listStatementEntries(db, 'void', partnerId, from, to),
     ]);
-    const lines = [
-      ...activations.map((e) => ({ type: 'activation' as const, e, fen: e.total_fen })),
-      ...voids.map((e) => ({ type: 'void' as const, e, fen: -e.total_fen })),
-    ].sort(
-      (a, b) => a.e.at - b.e.at || a.type.localeCompare(b.type) || a.e.card_no.localeCompare(b.e.card_no),
-    );
+    const lines: StatementLine[] = [
+      ...activations.map((e) => lineOf('activation', e, e.total_fen)),
+      ...voids.map((e) => lineOf('void', e, -e.total_fen)),
+    ].sort((a, b) => a.at - b.at || a.type.localeCompare(b.type) || a.card_no.localeCompare(b.card_no));
 
     const totals: StatementTotals = {
       activations: activations.length,
@@ -207,45 +226,54 @@ export class ReportService {
     };
     totals.net_fen = totals.activation_fen + totals.void_fen;
 
-    const out: string[] = [csvRow([...STATEMENT_COLUMNS])];
-    for (const { type, e, fen } of lines) {
-      const target = targetOf(e);
-      out.push(
-        csvRow([
-          type,
-          formatDateTime(e.at, tz),
-          e.card_no,
-          text(e.order_no ?? ''),
-          target.type,
-          target.id,
-          text(target.name),
-          String(e.count),
-          formatYuan(e.price_fen),
-          formatYuan(fen),
-        ]),
-      );
-    }
-    // The totals follow after an empty line, under their own header.
-    out.push('');
-    out.push(csvRow([...STATEMENT_TOTAL_COLUMNS]));
-    out.push(
-      csvRow([
-        String(totals.activations),
-        formatYuan(totals.activation_fen),
-        String(totals.voids),
-        formatYuan(totals.void_fen),
-        formatYuan(totals.net_fen),
-      ]),
-    );
-    return {
+    const st = {
       partner_id: partnerId,
       day,
+      time_zone: tz,
+      lines,
       filename: `statement-${partnerId}-${day}.csv`,
-      // The BOM makes Excel read the file as UTF-8 (Chinese names).
-      csv: `\uFEFF${out.join('\r\n')}\r\n`,
       ...totals,
     };
+    return { ...st, csv: statementCsv(st) };
   }
+}
+
+/**
+ * The statement as the CSV download: the lines under STATEMENT_COLUMNS, an empty line, then the
+ * totals under STATEMENT_TOTAL_COLUMNS; amounts in yuan, times in the statement's time zone.
+ */
+export function statementCsv(st: Omit<Statement, 'csv'>): string {
+  const out: string[] = [csvRow([...STATEMENT_COLUMNS])];
+  for (const l of st.lines) {
+    out.push(
+      csvRow([
+        l.type,
+        formatDateTime(l.at, st.time_zone),
+        l.card_no,
+        text(l.order_no ?? ''),
+        l.target_type,
+        l.target_id,
+        text(l.target_name),
+        String(l.count),
+        formatYuan(l.unit_price_fen),
+        formatYuan(l.amount_fen),
+      ]),
+    );
+  }
+  // The totals follow after an empty line, under their own header.
+  out.push('');
+  out.push(csvRow([...STATEMENT_TOTAL_COLUMNS]));
+  out.push(
+    csvRow([
+      String(st.activations),
+      formatYuan(st.activation_fen),
+      String(st.voids),
+      formatYuan(st.void_fen),
+      formatYuan(st.net_fen),
+    ]),
+  );
+  // The BOM makes Excel read the file as UTF-8 (Chinese names).
+  return `\uFEFF${out.join('\r\n')}\r\n`;
 }
 
 function sumFigures(rows: readonly DashboardFigures[]): DashboardFigures {
@@ -261,9 +289,21 @@ function withRate(s: { sent: number; failed: number; queued: number }): SmsFigur
   return { ...s, delivery_rate: all === 0 ? null : s.sent / all };
 }
 
-function targetOf(e: StatementEntryRow): { type: string; id: string; name: string } {
-  if (e.cinema_id !== null) return { type: 'cinema', id: e.cinema_id, name: e.cinema_name ?? '' };
-  return { type: 'kind', id: e.kind_id ?? '', name: e.kind_name ?? '' };
+function lineOf(type: StatementLine['type'], e: StatementEntryRow, amountFen: number): StatementLine {
+  const target =
+    e.cinema_id !== null
+      ? { target_type: 'cinema' as const, target_id: e.cinema_id, target_name: e.cinema_name ?? '' }
+      : { target_type: 'kind' as const, target_id: e.kind_id ?? '', target_name: e.kind_name ?? '' };
+  return {
+    type,
+    at: e.at,
+    card_no: e.card_no,
+    order_no: e.order_no,
+    ...target,
+    count: e.count,
+    unit_price_fen: e.price_fen,
+    amount_fen: amountFen,
+  };
 }
 
 /** Free text that a spreadsheet would run as a formula gets a leading apostrophe. */

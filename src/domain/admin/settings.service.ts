@@ -3,7 +3,8 @@ import type { Db } from '../../db/database.js';
 import { readSettings, writeSetting } from '../../db/settings.repository.js';
 import { inTransaction, type Executor } from '../../db/tx.js';
 import type { Clock } from '../clock.js';
-import { type Actor, invalid, requireRole } from './audit.service.js';
+import { type Actor, requireRole } from './audit.service.js';
+import { oneOf } from '../validate.js';
 
 /** Who may resend a card's SMS (its password) to a mobile other than the card's. */
 export const RESEND_NEW_MOBILE = ['operators', 'admins'] as const;
@@ -44,9 +45,7 @@ export class SettingsService {
   async set(by: Actor, changes: Partial<Settings>): Promise<Settings> {
     requireRole(by, ['admin'], 'change settings');
     const next = changes.resendNewMobile;
-    if (next !== undefined && !RESEND_NEW_MOBILE.includes(next)) {
-      throw invalid('resend_new_mobile', `must be one of ${RESEND_NEW_MOBILE.join(', ')}`);
-    }
+    if (next !== undefined) oneOf('resend_new_mobile', next, RESEND_NEW_MOBILE);
     return inTransaction(this.db, async (tx) => {
       const before = await currentSettings(tx);
       if (next !== undefined && next !== before.resendNewMobile) {

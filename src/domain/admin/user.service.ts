@@ -13,16 +13,9 @@ import {
   updateUser,
 } from '../../db/user.repository.js';
 import type { Clock } from '../clock.js';
-import {
-  type Actor,
-  AdminError,
-  conflict,
-  invalid,
-  notFound,
-  pattern,
-  requireRole,
-  uniquely,
-} from './audit.service.js';
+import { type Actor, requireRole } from './audit.service.js';
+import { alreadyExists, conflict, invalid, notFound } from '../../errors.js';
+import { oneOf, pattern, required, uniquely } from '../validate.js';
 import { hashPassword, verifyNothing, verifyPassword } from './passwords.js';
 
 export const ROLES: readonly Role[] = ['admin', 'operator', 'cinema'];
@@ -61,10 +54,12 @@ function present(u: UserTable): UserView {
 }
 
 function checkPassword(password: unknown): string {
-  if (typeof password !== 'string') throw invalid('password', 'is required');
+  if (typeof password !== 'string') throw required('password');
   const len = [...password].length;
   if (len < MIN_PASSWORD_LENGTH) {
-    throw invalid('password', `must be at least ${MIN_PASSWORD_LENGTH} characters`);
+    throw invalid('password', `must be at least ${MIN_PASSWORD_LENGTH} characters`, 'user.password_short', {
+      min: MIN_PASSWORD_LENGTH,
+    });
   }
   if (len > MAX_PASSWORD_LENGTH)
     throw invalid('password', `must be at most ${MAX_PASSWORD_LENGTH} characters`);
@@ -80,16 +75,22 @@ export class UserService {
 
   async create(by: Actor, input: CreateUserInput): Promise<UserView> {
     requireRole(by, ['admin'], 'manage accounts');
-    const username = pattern('username', input.username, /^[a-z0-9_.-]{3,32}$/, USERNAME_RULE);
+    const username = pattern('username', input.username, {
+      re: /^[a-z0-9_.-]{3,32}$/,
+      rule: USERNAME_RULE,
+      id: 'user.username',
+    });
     const password = checkPassword(input.password);
-    if (!ROLES.includes(input.role)) throw invalid('role', `must be one of ${ROLES.join(', ')}`);
+    oneOf('role', input.role, ROLES);
     const cinemaId = input.cinemaId || null;
-    if (input.role === 'cinema' && !cinemaId) throw invalid('cinema_id', 'is required for the cinema role');
-    if (input.role !== 'cinema' && cinemaId) throw invalid('cinema_id', 'is only for the cinema role');
+    if (input.role === 'cinema' && !cinemaId)
+      throw invalid('cinema_id', 'is required for the cinema role', 'user.cinema_required');
+    if (input.role !== 'cinema' && cinemaId)
+      throw invalid('cinema_id', 'is only for the cinema role', 'user.cinema_only');
     const passwordHash = await hashPassword(password);
-    return uniquely(this.db, `user ${username} already exists`, () =>
+    return uniquely(this.db, 'user', username, () =>
       inTransaction(this.db, async (tx) => {
-        if (await findUserByUsername(tx, username)) throw conflict(`user ${username} already exists`);
+        if (await findUserByUsername(tx, username)) throw alreadyExists('user', username);
         if (cinemaId && !(await findCinema(tx, cinemaId))) throw notFound('cinema', cinemaId);
         const row: UserTable = {
           user_id: randomUUID(),
@@ -173,7 +174,7 @@ export class UserService {
 
   private async require(tx: Executor, username: string): Promise<UserTable> {
     const user = typeof username === 'string' ? await findUserByUsername(tx, username) : undefined;
-    if (!user) throw new AdminError('not_found', `user ${username} not found`);
+    if (!user) throw notFound('user', username);
     return user;
   }
 

@@ -10,7 +10,7 @@ import { installBodyParsers } from './body.js';
 import type { AdminDeps } from './deps.js';
 
 /**
- * The JSON API under /admin/api (the session endpoints are in auth.ts). It takes JSON bodies
+ * The JSON API under /admin/api (the session endpoints are in auth/session.routes.ts). It takes JSON bodies
  * (and text/csv for the catalog import) only: a form or multipart body is refused with 415, so a
  * cross-site form cannot reach it even before the CSRF check. Changes honour an optional
  * `Idempotency-Key` header (once.ts).

@@ -11,7 +11,7 @@ import { AdminHttpError, unauthenticated } from './errors.js';
  * - `multipart/form-data` → the same record, where a file part's value is an `UploadedFile`, 5 MiB,
  *   at most 100 parts of which 10 files, a text field at most 1 MiB (as a whole urlencoded form);
  *   beyond that a 400 saying so in Chinese (only console pages take multipart). Read only for a
- *   signed-in user: routes check roles before the body is read (auth.ts moves their guards to
+ *   signed-in user: routes check roles before the body is read (auth/guards.ts moves their guards to
  *   onRequest), and a public route refuses a multipart body unread. The parts are counted by
  *   their delimiters before anything is parsed. Buffered and parsed here, so `request.file()`/
  *   `request.parts()` of @fastify/multipart are NOT used on admin routes (they would answer 406):

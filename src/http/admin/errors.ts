@@ -1,37 +1,20 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AdminError } from '../../domain/admin/audit.service.js';
-import { CardError } from '../../domain/admin/redemption.service.js';
-import { ApiError } from '../../errors.js';
+import { AppError, type ErrorCode, type ErrorDetails } from '../../errors.js';
 
 /**
  * Errors of the management API and console. The JSON API answers `{error: {code, message,
  * field?, details?}}`; pages get a small Chinese HTML page. Messages of 5xx are never shown.
  */
 
-export type AdminHttpCode =
-  | 'invalid'
-  | 'unauthenticated'
-  | 'invalid_credentials'
-  | 'forbidden'
-  | 'csrf'
-  | 'cross_origin'
-  | 'not_found'
-  | 'method_not_allowed'
-  | 'conflict'
-  | 'too_large'
-  | 'unsupported_media_type'
-  | 'rate_limited'
-  | 'internal';
-
-/** An HTTP-layer refusal whose message is safe to show. */
-export class AdminHttpError extends Error {
+/** A refusal of the HTTP layer (sign-in, CSRF, body parsing), as opposed to one of a service. */
+export class AdminHttpError extends AppError {
   constructor(
-    readonly status: number,
-    readonly code: AdminHttpCode | string,
+    status: number,
+    code: ErrorCode,
     message: string,
-    readonly extra: { field?: string; headers?: Record<string, string>; details?: object } = {},
+    extra: { field?: string; headers?: Record<string, string>; details?: ErrorDetails } = {},
   ) {
-    super(message);
+    super(code, message, { status, field: extra.field, headers: extra.headers, details: extra.details });
     this.name = 'AdminHttpError';
   }
 }
@@ -53,17 +36,6 @@ interface Rendered {
   headers: Record<string, string>;
 }
 
-/** The database cannot be reached right now (PostgreSQL restarting, SQLite busy). */
-const storageUnavailable = () =>
-  new AdminHttpError(503, 'unavailable', 'storage is unavailable; retry later', {
-    headers: { 'retry-after': '1' },
-  });
-
-/** `err`, or a 503 when it says the database cannot be reached right now. */
-export function unlessUnavailable(db: { isUnavailable(err: unknown): boolean }, err: unknown): unknown {
-  return db.isUnavailable(err) ? storageUnavailable() : err;
-}
-
 /** Turns anything thrown below the HTTP layer (or by Fastify) into a status and a safe body. */
 export function describeError(err: unknown): Rendered {
   const out = (
@@ -77,23 +49,14 @@ export function describeError(err: unknown): Rendered {
     if (extra.details !== undefined && Object.keys(extra.details).length) error.details = extra.details;
     return { status, body: { error }, headers: extra.headers ?? {} };
   };
-  if (err instanceof AdminHttpError) return out(err.status, err.code, err.message, err.extra);
-  if (err instanceof AdminError) return out(err.status, err.code, err.message, { field: err.field });
-  if (err instanceof CardError) {
-    const headers: Record<string, string> = {};
-    if (err.details.retryAfterSec) headers['retry-after'] = String(err.details.retryAfterSec);
-    return out(err.status, err.code, err.message, { headers, details: err.details });
-  }
-  if (err instanceof ApiError) {
-    const status = err.status >= 500 ? 500 : err.status;
-    return out(
-      status,
-      status >= 500 ? 'internal' : err.type,
-      status >= 500 ? 'internal error' : err.message,
-      {
-        headers: err.headers,
-      },
-    );
+  if (err instanceof AppError) {
+    // Faults of the server say nothing about themselves; a database out of reach is a 503.
+    if (err.status >= 500 && err.status !== 503) return out(500, 'internal', 'internal error');
+    const headers = { ...err.headers };
+    if (err.details.retryAfterSec && !headers['retry-after']) {
+      headers['retry-after'] = String(err.details.retryAfterSec);
+    }
+    return out(err.status, err.code, err.message, { field: err.field, headers, details: err.details });
   }
   const e = err as Partial<FastifyError> & { validationContext?: string };
   if (e && typeof e === 'object' && Array.isArray(e.validation)) {

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import { registerAdminApi } from './api.routes.js';
-import { registerAdminAuth } from './auth.js';
+import { registerAdminAuth } from './auth/index.js';
 import { installBodyParsers } from './body.js';
 import { registerConsole } from './console/index.js';
 import type { AdminDeps } from './deps.js';
-import { AdminHttpError, sendError, unlessUnavailable } from './errors.js';
+import { AdminHttpError, sendError } from './errors.js';
 import { installOnce } from './once.js';
 import { collectApiRoutes, registerDocs } from './openapi.js';
 
@@ -24,7 +24,7 @@ export { createAdminDeps } from './deps.js';
  * - one-time submissions (once.ts): console forms carry a `_once` token, the JSON API takes an
  *   optional `Idempotency-Key`; a repeat gets the first response and does not run again;
  * - the session hook (`request.user`, `request.csrfToken`), the login/logout pages and the JSON
- *   session endpoints (auth.ts), the JSON API (api.routes.ts), /admin/docs, and the console.
+ *   session endpoints (auth/), the JSON API (api.routes.ts), /admin/docs, and the console.
  *
  * The console's routes are registered in this same context: every route must guard itself with
  * `requireRole(...)` and, for state changes, `verifyCsrf` (as preValidation or preHandler hooks).
@@ -33,9 +33,7 @@ export async function registerAdmin(fastify: FastifyInstance, deps: AdminDeps): 
   await fastify.register(async (admin) => {
     const apiRoutes = collectApiRoutes(admin);
     installBodyParsers(admin, { forms: true });
-    admin.setErrorHandler((err, request, reply) =>
-      sendError(request, reply, unlessUnavailable(deps.db, err)),
-    );
+    admin.setErrorHandler((err, request, reply) => sendError(request, reply, err));
     installOnce(admin, deps.idempotency);
     await registerAdminAuth(admin, deps);
     await registerAdminApi(admin, deps);

@@ -2,7 +2,7 @@ import type { FastifyInstance, RouteOptions } from 'fastify';
 import type { Role } from '../../db/schema.js';
 import type { AdminRouteConfig } from './api/route.js';
 import { ErrorSchema } from './api/schemas.js';
-import { requireRole } from './auth.js';
+import { requireRole } from './auth/guards.js';
 import { escapeText } from './errors.js';
 
 /** One operation of the JSON API, as Fastify registered it. */

@@ -1,10 +1,10 @@
 import type { FastifyRequest } from 'fastify';
-import { ApiError } from '../../errors.js';
+import { AppError, contractError } from '../../errors.js';
 import { MALFORMED_VALUE } from './partner-api.js';
 
 /** Request bodies of the partner API: urlencoded forms and multipart, parsed to one shape. */
 
-export const bodyTooLarge = () => new ApiError('invalid_param', 'request body exceeds 16 KiB');
+export const bodyTooLarge = () => contractError('invalid_param', 'request body exceeds 16 KiB');
 
 function addParam(params: Record<string, unknown>, name: string, value: unknown): void {
   const prev = params[name];
@@ -67,10 +67,10 @@ export async function readMultipart(
       if (size > limit) throw bodyTooLarge();
     }
   } catch (err) {
-    if (err instanceof ApiError) throw err;
+    if (err instanceof AppError) throw err;
     const code = (err as { code?: string }).code;
     if (code === 'FST_REQ_FILE_TOO_LARGE') throw bodyTooLarge();
-    throw new ApiError('invalid_param', 'malformed multipart/form-data body');
+    throw contractError('invalid_param', 'malformed multipart/form-data body');
   }
   return params;
 }

@@ -1,5 +1,5 @@
 import type { Db } from '../../db/database.js';
-import { ApiError, invalidParam, missingParam, rateLimited } from '../../errors.js';
+import { AppError, contractError, invalidParam, missingParam, rateLimited } from '../../errors.js';
 import { catalog } from '../../domain/catalog.service.js';
 import type { CardService } from '../../domain/card.service.js';
 import type { Clock } from '../../domain/clock.js';
@@ -17,7 +17,7 @@ import {
 import { hashcodeMatches, md5Hex, signedString } from '../../domain/sign.js';
 import { parseTimestamp } from '../../domain/time.js';
 import type { WireObject } from '../../domain/wire.js';
-import { CONTENT_TYPE, type Format, renderData, renderEnvelope, wrapData } from '../envelope.js';
+import { CONTENT_TYPE, errorResponse, type Format, renderData, wrapData } from '../envelope.js';
 import { COMMON_RULES, INTERFACES, type InterfaceDef, SUPPORTED_VERSIONS } from './interfaces.js';
 import { Deadlines } from './deadlines.js';
 import { RateLimiter } from './rate-limit.js';
@@ -113,13 +113,13 @@ export class PartnerApi {
     let reqId: string | undefined;
     try {
       const def = INTERFACES.get(req.method);
-      if (!def) throw new ApiError('no_such_method', `no such interface: ${req.method.slice(0, 64)}`);
+      if (!def) throw contractError('no_such_method', `no such interface: ${req.method.slice(0, 64)}`);
       if (req.httpMethod !== 'POST') {
-        throw new ApiError('method_not_allowed', `${req.method} accepts POST only`, { allow: 'POST' });
+        throw contractError('method_not_allowed', `${req.method} accepts POST only`, { allow: 'POST' });
       }
       if (formatError) throw formatError;
       if (req.params === null) {
-        throw new ApiError(
+        throw contractError(
           'invalid_param',
           'unsupported request body: send application/x-www-form-urlencoded or multipart/form-data',
         );
@@ -133,7 +133,7 @@ export class PartnerApi {
         return { ...this.respond(outcome, format, params.partner_id!, params.req_id!), secId: params.sec_id };
       } catch (err) {
         // The work goes on and records what it comes to; should it never end, the req_id stays bound.
-        if (call.key && err instanceof ApiError && err.type === 'timeout')
+        if (call.key && err instanceof AppError && err.type === 'timeout')
           this.deps.requestLog.bind(call.key);
         throw err;
       }
@@ -145,13 +145,11 @@ export class PartnerApi {
   private withTimeout<T>(work: Promise<T>): Promise<T> {
     // The work goes on after a timeout; its late failure must not go unhandled.
     work.catch(() => {});
-    return this.deadlines.within(
-      work,
-      () =>
-        new ApiError(
-          'timeout',
-          'the request did not finish in time; retry with the same req_id to get its result',
-        ),
+    return this.deadlines.within(work, () =>
+      contractError(
+        'timeout',
+        'the request did not finish in time; retry with the same req_id to get its result',
+      ),
     );
   }
 
@@ -178,7 +176,7 @@ export class PartnerApi {
     const timestampMs = parseTimestamp(params.timestamp!, this.deps.timeZone);
     if (timestampMs === null) throw invalidParam('timestamp', 'is not a real date and time (YmdHis)');
     if (!SUPPORTED_VERSIONS.has(params.ver!)) {
-      throw new ApiError('unsupported_version', `ver ${params.ver} is not supported; use 1000`);
+      throw contractError('unsupported_version', `ver ${params.ver} is not supported; use 1000`);
     }
     return { params, timestampMs };
   }
@@ -195,15 +193,15 @@ export class PartnerApi {
     const snap = await registry.current();
     const partner = snap.partners.get(params.partner_id!);
     const sec = partner?.securityConfigs.get(params.sec_id!);
-    if (!partner || !sec) throw new ApiError('unknown_partner', 'unknown partner_id or sec_id');
+    if (!partner || !sec) throw contractError('unknown_partner', 'unknown partner_id or sec_id');
     const ownNames = NAMES.get(def.name)!.own;
     const expected = md5Hex(signedString(sec.signMode, params, ownNames, sec.md5key));
     if (!hashcodeMatches(expected, params.hashcode!)) {
-      throw new ApiError('invalid_signature', `hashcode does not match (sign mode ${sec.signMode})`);
+      throw contractError('invalid_signature', `hashcode does not match (sign mode ${sec.signMode})`);
     }
     const now = clock.now();
     if (Math.abs(now - ts) > timestampWindowSec * 1000) {
-      throw new ApiError(
+      throw contractError(
         'timestamp_expired',
         `timestamp is outside the allowed window of ±${timestampWindowSec} s`,
       );
@@ -244,14 +242,14 @@ export class PartnerApi {
   /** The partner's standing, permissions and rate; refusals here are judged afresh on a retry. */
   private authorize(def: InterfaceDef, partner: Partner, params: Params, req: PartnerRequest, now: number) {
     if (partner.status !== 'active')
-      throw new ApiError('partner_disabled', `partner ${partner.partnerId} is suspended`);
+      throw contractError('partner_disabled', `partner ${partner.partnerId} is suspended`);
     if (params.bus_id !== partner.busId)
-      throw new ApiError('permission_denied', 'bus_id is not assigned to this partner');
+      throw contractError('permission_denied', 'bus_id is not assigned to this partner');
     if (partner.ipAllow.size > 0 && !partner.ipAllow.has(req.ip)) {
-      throw new ApiError('ip_denied', `caller address ${req.ip} is not on this partner's allow-list`);
+      throw contractError('ip_denied', `caller address ${req.ip} is not on this partner's allow-list`);
     }
     if (!partner.allowAll && !partner.permissions.has(def.name)) {
-      throw new ApiError('permission_denied', `partner is not granted the interface ${def.name}`);
+      throw contractError('permission_denied', `partner is not granted the interface ${def.name}`);
     }
     const wait = this.limiter.take(partner.partnerId, partner.rateLimit, now);
     if (wait > 0) throw rateLimited(`rate limit of ${partner.rateLimit} requests per second exceeded`, wait);
@@ -377,22 +375,19 @@ export class PartnerApi {
     partnerId?: string,
     reqId?: string,
   ): PartnerResponse {
-    let apiError: ApiError;
-    if (err instanceof ApiError) apiError = err;
-    else if (this.deps.db.isUnavailable(err))
-      apiError = new ApiError('unavailable', 'storage is unavailable; retry later with the same req_id');
+    let apiError: AppError;
+    // StorageUnavailable is an AppError too: the contract's 503.
+    if (err instanceof AppError) apiError = err;
     else {
       this.deps.onInternalError(err, req);
-      apiError = new ApiError('internal', 'internal error; retry later with the same req_id');
+      apiError = contractError('internal', 'internal error; retry later with the same req_id');
     }
+    const { status, contentType, body, headers } = errorResponse(apiError, format);
     return {
-      status: apiError.status,
-      contentType: CONTENT_TYPE[format],
-      body: renderEnvelope(
-        { code: apiError.status, error: { message: apiError.message, type: apiError.type } },
-        format,
-      ),
-      headers: apiError.headers,
+      status,
+      contentType,
+      body,
+      headers,
       partnerId,
       reqId,
       errorType: apiError.type,

@@ -1,7 +1,9 @@
 import { Type } from '@sinclair/typebox';
-import { CardError, dayOf, type StaffUser } from '../../../domain/admin/redemption.service.js';
+import { type StaffUser } from '../../../domain/admin/redemption.service.js';
+import { dayOf } from '../../../domain/dates.js';
+import { badInput } from '../../../errors.js';
 import type { AdminDeps } from '../deps.js';
-import type { SessionUser } from '../auth.js';
+import type { SessionUser } from '../auth/guards.js';
 import { forbidden } from '../errors.js';
 import { ANYONE, Day, Id, Strict } from './common.js';
 import { apiRoute } from './route.js';
@@ -30,7 +32,7 @@ function cinemaFor(user: SessionUser, asked: string | undefined): string {
     if (asked !== undefined && asked !== user.cinemaId) throw forbidden('you may only see your own cinema');
     return user.cinemaId;
   }
-  if (!asked) throw new CardError('invalid', 'cinemaId is required');
+  if (!asked) throw badInput('cinemaId is required', 'field.required', { field: 'cinemaId' });
   return asked;
 }
 

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { dayOf } from '../../../domain/admin/redemption.service.js';
+import { dayOf } from '../../../domain/dates.js';
 import type { AdminDeps } from '../deps.js';
 import { Day, Id, STAFF, Strict } from './common.js';
 import { apiRoute } from './route.js';

@@ -1,5 +1,6 @@
 import type { AuditPage } from '../../../domain/admin/audit.service.js';
-import { addDays, CardError, dayStart } from '../../../domain/admin/redemption.service.js';
+import { addDays, dayStart } from '../../../domain/dates.js';
+import { badInput } from '../../../errors.js';
 import { actorOf, type ConsoleContext } from './context.js';
 import { isRefusal, messageOf } from './format.js';
 import { dayParam, pageOf, queryOf, str } from './forms.js';
@@ -66,7 +67,9 @@ export function auditRoutes(c: ConsoleContext): void {
       const day = (d: string) => {
         const start = dayStart(d, c.tz);
         if (start === null)
-          throw new CardError('invalid', `invalid date ${d.slice(0, 40)}: expected YYYY-MM-DD`);
+          throw badInput(`invalid date ${d.slice(0, 40)}: expected YYYY-MM-DD`, 'date.invalid', {
+            day: d.slice(0, 40),
+          });
         return start;
       };
       const since = keep.since ? day(keep.since) : undefined;

@@ -6,7 +6,7 @@ import type {
   SmsView,
 } from '../../../domain/admin/card-admin.service.js';
 import { CARD_STATUSES, SMS_STATES } from '../../../domain/admin/card-admin.service.js';
-import { CardError } from '../../../domain/admin/redemption.service.js';
+import { AppError } from '../../../errors.js';
 import { actorOf, type ConsoleContext, userOf } from './context.js';
 import {
   CARD_STATUS_LABEL,
@@ -178,7 +178,7 @@ export function cardRoutes(c: ConsoleContext): void {
     } catch (err) {
       if (!isRefusal(err)) throw err;
       const asked =
-        err instanceof CardError && ['confirmation_required', 'reason_required'].includes(err.code);
+        err instanceof AppError && ['confirmation_required', 'reason_required'].includes(err.code);
       if (asked) {
         const refused = confirmed ? { status: err.status, error: messageOf(err) } : undefined;
         const detail = await deps.cardAdmin.show(request.params.no);

@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import type { Actor } from '../../../domain/admin/audit.service.js';
 import type { StaffUser } from '../../../domain/admin/redemption.service.js';
-import { dayOf } from '../../../domain/admin/redemption.service.js';
-import { requireRole, verifyCsrf } from '../auth.js';
+import { dayOf } from '../../../domain/dates.js';
+import { requireRole, verifyCsrf } from '../auth/guards.js';
 import type { AdminDeps } from '../deps.js';
 import { onceForm } from '../once.js';
 import { timeIn } from './format.js';

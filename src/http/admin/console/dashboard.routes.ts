@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { addDays } from '../../../domain/admin/redemption.service.js';
+import { addDays } from '../../../domain/dates.js';
 import type { Dashboard, DashboardFigures } from '../../../domain/admin/report.service.js';
 import { barChart } from './chart.js';
 import { actorOf, type ConsoleContext, userOf } from './context.js';

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AdminDeps } from '../deps.js';
-import { sendError, unlessUnavailable } from '../errors.js';
+import { sendError } from '../errors.js';
 import { auditRoutes } from './audit.routes.js';
 import { cardRoutes } from './cards.routes.js';
 import { catalogRoutes } from './catalog.routes.js';
@@ -27,7 +27,7 @@ export async function registerConsole(fastify: FastifyInstance, deps: AdminDeps)
     // A refusal the services explain (not found, wrong state, bad input) is shown in the console's
     // frame; anything else gets the admin layer's error page.
     scope.setErrorHandler((err, request, reply) => {
-      if (!isRefusal(err) || !request.user) return sendError(request, reply, unlessUnavailable(deps.db, err));
+      if (!isRefusal(err) || !request.user) return sendError(request, reply, err);
       return sendPage(request, reply, {
         title: err.status === 404 ? '未找到' : '无法完成',
         status: err.status,

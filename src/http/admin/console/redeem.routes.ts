@@ -1,10 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import {
-  addDays,
-  type CardCheck,
-  CardError,
-  type RedemptionEntry,
-} from '../../../domain/admin/redemption.service.js';
+import { type CardCheck, type RedemptionEntry } from '../../../domain/admin/redemption.service.js';
+import { addDays } from '../../../domain/dates.js';
 import { cardStatusBadge } from './cards.routes.js';
 import { type ConsoleContext, staffOf, userOf } from './context.js';
 import { isRefusal, messageOf } from './format.js';
@@ -168,7 +164,7 @@ export function redeemRoutes(c: ConsoleContext): void {
       return redirectOk(reply, '/admin/redeem', 'redeemed', { card_no: cardNo });
     } catch (err) {
       if (!isRefusal(err)) throw err;
-      return redeemPage(request, reply, f, { status: err.status, error: redeemError(err, time) });
+      return redeemPage(request, reply, f, { status: err.status, error: messageOf(err) });
     }
   });
 
@@ -255,18 +251,4 @@ export function redeemRoutes(c: ConsoleContext): void {
   app.get('/admin/redeem/history', { preHandler: c.view.cinema }, (request, reply) =>
     historyPage(request, reply, dayParam(queryOf(request), 'day')),
   );
-}
-
-/** Wrong passwords say how many tries are left or until when the card is locked. */
-function redeemError(err: CardError | Error, time: (ms: number | null) => string): string {
-  if (err instanceof CardError) {
-    if (err.code === 'wrong_password') {
-      return err.details.lockedUntil
-        ? `密码错误。错误次数过多，此卡已锁定至 ${time(err.details.lockedUntil)}。`
-        : `密码错误，还可尝试 ${err.details.triesLeft ?? 0} 次。`;
-    }
-    if (err.code === 'locked')
-      return `此卡因密码错误次数过多已锁定至 ${time(err.details.lockedUntil ?? null)}。`;
-  }
-  return messageOf(err);
 }

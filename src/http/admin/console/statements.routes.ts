@@ -1,6 +1,6 @@
-import { parseCsv } from '../../../domain/admin/catalog-import.js';
-import { addDays } from '../../../domain/admin/redemption.service.js';
+import { addDays } from '../../../domain/dates.js';
 import type { Statement } from '../../../domain/admin/report.service.js';
+import { formatYuan } from '../../../domain/money.js';
 import { actorOf, type ConsoleContext } from './context.js';
 import { isRefusal, messageOf, yuan } from './format.js';
 import { dayParam, queryOf, str } from './forms.js';
@@ -43,24 +43,21 @@ export function statementRoutes(c: ConsoleContext): void {
         body: form,
       });
     }
-    const { records } = parseCsv(s.csv);
-    // The lines sit between the header and the blank line before the totals.
-    const lines = records.slice(1).filter((r) => r.fields[0] === 'activation' || r.fields[0] === 'void');
-    const rows = lines.map(
-      ({ fields: [type, time, cardNo, orderNo, targetType, targetId, targetName, count, unit, amount] }) => {
-        return html`<tr>
-          <td>${TYPE_LABEL[type ?? ''] ?? type}</td>
-          <td>${time}</td>
-          <td class="mono"><a href="/admin/cards/${seg(cardNo ?? '')}">${cardNo}</a></td>
-          <td class="mono">${orderNo}</td>
+    const rows = s.lines.map(
+      (l) =>
+        html`<tr>
+          <td>${TYPE_LABEL[l.type] ?? l.type}</td>
+          <td>${c.time(l.at)}</td>
+          <td class="mono"><a href="/admin/cards/${seg(l.card_no)}">${l.card_no}</a></td>
+          <td class="mono">${l.order_no ?? ''}</td>
           <td>
-            ${targetType === 'cinema' ? '影院' : '券种'} <span class="mono">${targetId}</span> ${targetName}
+            ${l.target_type === 'cinema' ? '影院' : '券种'}
+            <span class="mono">${l.target_id}</span> ${l.target_name}
           </td>
-          <td class="num">${count}</td>
-          <td class="num">${unit}</td>
-          <td class="num">${amount}</td>
-        </tr>`;
-      },
+          <td class="num">${l.count}</td>
+          <td class="num">${formatYuan(l.unit_price_fen)}</td>
+          <td class="num">${formatYuan(l.amount_fen)}</td>
+        </tr>`,
     );
     const stat = (k: string, v: string, sub: string) =>
       html`<div class="stat">

@@ -1,9 +1,5 @@
 import type { Command } from 'commander';
-import { loadConfig } from '../config.js';
-import { generateKeyText, keyFileEntry } from '../domain/secret-box.js';
-import { resealStoredSecrets } from '../domain/secrets-at-rest.js';
-import { addKeyToFile, createKeyFile, readKeyFile } from '../secret-key-file.js';
-import { withCli } from './context.js';
+import { withServices } from '../runner.js';
 
 /** Making, adding and rotating the keys that seal card passwords at rest (docs/operations.md). */
 export function registerSecretKeyCommands(program: Command): void {
@@ -15,11 +11,13 @@ export function registerSecretKeyCommands(program: Command): void {
     .command('generate')
     .description('make a new key: write a new owner-only key file, or print the key to stdout')
     .option('--out <file>', 'write a new key file (refuses an existing file; mode 0600)')
-    .action((o: { out?: string }) => {
+    .action(async (o: { out?: string }) => {
       if (o.out === undefined) {
+        const { generateKeyText, keyFileEntry } = await import('../../domain/secret-box.js');
         process.stdout.write(keyFileEntry(generateKeyText(), new Date()));
         return;
       }
+      const { createKeyFile, readKeyFile } = await import('../../secret-key-file.js');
       createKeyFile(o.out);
       process.stdout.write(
         `wrote ${o.out} with key ${readKeyFile(o.out).currentKeyId}; set MOVTICKET_SECRET_KEY_FILE=${o.out}\n`,
@@ -32,7 +30,11 @@ export function registerSecretKeyCommands(program: Command): void {
       'put a new key in front of the key file: it seals from the next start on, older keys still open',
     )
     .argument('[file]', 'the key file (default: MOVTICKET_SECRET_KEY_FILE)')
-    .action((file: string | undefined) => {
+    .action(async (file: string | undefined) => {
+      const [{ loadConfig }, { addKeyToFile }] = await Promise.all([
+        import('../../config.js'),
+        import('../../secret-key-file.js'),
+      ]);
       const target = file ?? loadConfig().secretKeyFile;
       if (target === undefined) throw new Error('give the key file, or set MOVTICKET_SECRET_KEY_FILE');
       const box = addKeyToFile(target);
@@ -48,7 +50,8 @@ export function registerSecretKeyCommands(program: Command): void {
       're-seal every stored secret under the newest key of the key file (and seal any plaintext left)',
     )
     .action(() =>
-      withCli(async (ctx) => {
+      withServices(async (ctx) => {
+        const { resealStoredSecrets } = await import('../../domain/secrets-at-rest.js');
         const box = ctx.secrets();
         const counts = await resealStoredSecrets(ctx.db, box);
         ctx.out(

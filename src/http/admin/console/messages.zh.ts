@@ -1,0 +1,139 @@
+import type { AppError, Params } from '../../../errors.js';
+
+/**
+ * The console's Chinese sentences for the platform's refusals, keyed by the error's `id`
+ * (src/errors.ts) and filled from its `params`. A refusal without a sentence here is shown with
+ * its own message.
+ */
+
+/** Field names used by the services, as the forms label them. */
+export const FIELD_LABEL: Record<string, string> = {
+  name: '名称',
+  prefix: '编号前缀',
+  permissions: '接口权限',
+  ip_allow: 'IP 白名单',
+  rate_limit: '限流',
+  sec_id: 'sec_id',
+  sign_mode: '签名方式',
+  price: '价格',
+  market_price: '市场价',
+  target: '对象',
+  cinema_id: '影院编号',
+  kind_id: '券种编号',
+  city_id: '城市编号',
+  region_id: '区域编号',
+  remark: '备注',
+  sort: '排序',
+  address: '地址',
+  tel: '电话',
+  valid_days: '有效天数',
+  cinema_ids: '适用影院',
+  username: '用户名',
+  password: '密码',
+  role: '角色',
+  changes: '修改内容',
+  interfaces: '接口',
+  resend_new_mobile: '发送到新手机号的权限',
+};
+
+const WHAT: Record<string, string> = {
+  user: '用户',
+  partner: '渠道',
+  cinema: '影院',
+  cinemas: '影院',
+  kind: '券种',
+  city: '城市',
+  region: '区域',
+  card: '卡',
+  redemption: '兑换记录',
+};
+
+export const ADDRESS_KIND: Record<string, string> = {
+  loopback: '本机回环',
+  unspecified: '未指定',
+  private: '内网',
+  'shared (carrier-grade NAT)': '运营商共享（CGNAT）',
+  'link-local': '链路本地',
+  multicast: '组播',
+  reserved: '保留',
+};
+
+export const addressKind = (k: string) => ADDRESS_KIND[k] ?? k;
+/** The card's status words, shared with the console's labels. */
+export const CARD_STATUS_LABEL: Record<string, string> = {
+  inactive: '未激活',
+  active: '已激活',
+  used: '已用完',
+  expired: '已过期',
+  banned: '已作废',
+};
+
+const ACTION: Record<string, string> = {
+  pay: '支付激活',
+  ban: '作废',
+  redeem: '兑换',
+  'resend its SMS': '重发短信',
+  'undo the redemption': '撤销兑换',
+};
+
+const status = (p: Params) => CARD_STATUS_LABEL[String(p.status)] ?? String(p.status);
+const action = (p: Params) => ACTION[String(p.action)] ?? String(p.action);
+const field = (p: Params) => FIELD_LABEL[String(p.field)] ?? String(p.field);
+const what = (p: Params) => WHAT[String(p.what)] ?? String(p.what);
+
+type Sentence = (p: Params) => string;
+
+const SENTENCES: Record<string, Sentence> = {
+  'field.required': (p) => `${field(p)}为必填项`,
+  'field.text': (p) => `${field(p)}须为 ${p.min}–${p.max} 个可打印字符`,
+  'field.integer': (p) => `${field(p)}须为 ${p.min} 到 ${p.max} 的整数`,
+  'field.yuan': (p) => `${field(p)}须为大于 0 的金额（元），如 35.00`,
+  'field.digits3': (p) => `${field(p)}须为 3 位数字，如 001`,
+  'field.id': (p) => `${field(p)}须为 1–32 位字母、数字、_ 或 -`,
+  'field.word': (p) => `${field(p)}须为 1–32 位字母、数字或 _`,
+  'field.one_of': (p) => `${field(p)}须为以下之一：${p.options}`,
+  'user.username': () => '用户名须为 3–32 位小写字母、数字、_ . 或 -',
+  'user.password_short': (p) => `密码至少 ${p.min} 个字符`,
+  'user.cinema_required': () => '影院账号须选择影院',
+  'user.cinema_only': () => '只有影院账号才绑定影院',
+  'partner.prefix': () => '编号前缀须为两个大写字母',
+  'partner.ip': (p) => `IP 白名单中的 ${p.value} 不是 IPv4 或 IPv6 地址`,
+  'partner.callback_private': (p) =>
+    `回调 URL 不能指向本机或内网：${p.address} 是${addressKind(String(p.kind))}地址（确需使用时请运维在 MOVTICKET_CALLBACK_ALLOW 中放行）`,
+  'interfaces.empty': () => '请至少选择一个接口',
+  'changes.empty': () => '没有要修改的内容',
+  'card.card_no': () => '卡号须为 16 位数字',
+  'reason.required': (p) => `请填写 1–${p.max} 个字的原因`,
+  // Nothing else about another cinema's card or redemption is shown to cinema staff.
+  'card.not_valid_here': () => '此卡不能在本影院兑换',
+  'redemption.other_cinema': () => '这笔兑换不是本影院的，不能撤销',
+  'card.resend_admins_only': () => '只有管理员可以把短信发送到新手机号',
+  'card.resend_confirm': () => '请确认发送到新手机号',
+  'field.malformed': (p) => (p.field === 'mobile' ? '手机号须为 11 位手机号码' : `${field(p)}格式有误`),
+  'field.partner_id': () => '渠道编号须为 2 个大写字母加 6 位数字，如 CS000001',
+  'card.state': (p) => `卡 ${p.card_no} ${status(p)}，不能${action(p)}`,
+  'card.resend_limit': (p) => `卡 ${p.card_no} 今天已重发短信 ${p.max} 次，请明天再试`,
+  // Wrong passwords say how many tries are left or until when the card is locked.
+  'card.wrong_password': (p) => `密码错误，还可尝试 ${p.tries_left} 次。`,
+  'card.wrong_password_locked': (p) => `密码错误。错误次数过多，此卡已锁定至 ${p.until}。`,
+  'card.locked': (p) => `此卡因密码错误次数过多已锁定至 ${p.until}。`,
+  'redeem.count': (p) => `兑换张数须为 1 到 ${p.max} 的整数`,
+  'redeem.too_many': (p) => `此卡只剩 ${p.remaining} 张，不能兑换 ${p.count} 张`,
+  'redeem.staff_only': () => '只有绑定影院的影院账号可以兑换',
+  'redemption.undone': () => '这笔兑换已撤销',
+  'redemption.too_late': (p) => `这笔兑换发生在 ${p.at}，只能在 10 分钟内撤销`,
+  'redemption.gone': () => '此卡已不再包含这笔兑换，不能撤销',
+  'role.forbidden': () => '你的角色无权进行此操作',
+  'date.invalid': (p) => `日期 ${p.day} 有误，应为 YYYY-MM-DD`,
+  'date.range_reversed': (p) => `结束日期 ${p.to} 早于开始日期 ${p.from}`,
+  'date.range_too_long': (p) => `日期范围最多 ${p.max} 天`,
+  'storage.unavailable': () => '数据库暂时不可用，请稍后重试',
+  exists: (p) => `${what(p)} ${p.id} 已存在`,
+  not_found: (p) => `未找到${what(p)} ${p.id}`,
+};
+
+/** The refusal in Chinese, or its own message when the catalogue has no sentence for it. */
+export function sentenceOf(err: AppError): string {
+  const say = SENTENCES[err.id];
+  return say ? say(err.params) : err.message;
+}
