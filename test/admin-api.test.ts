@@ -351,6 +351,19 @@ for (const engine of engines()) {
       for (const res of [typed, missing, json, unknown, again]) expect(res.body).not.toMatch(/at .*\.ts:\d+/);
     });
 
+    it('refuses a NUL or other control character in an identifier or a search with 400, never 500', async () => {
+      const admin = await signIn(t, await makeUser(t, 'admin'));
+      for (const url of [
+        '/admin/api/redemption/totals?cinemaId=%00',
+        '/admin/api/redemption/history?cinemaId=a%01b',
+        '/admin/api/partners/CS%0000001',
+      ]) {
+        const res = await adminCall(t, 'GET', url, { session: admin });
+        expect(res.status, url).toBe(400);
+        expect(res.json(), url).toMatchObject({ error: { code: 'invalid' } });
+      }
+    });
+
     it('manages accounts: a reset password ends the old sessions', async () => {
       const admin = await signIn(t, await makeUser(t, 'admin'));
       const created = await adminCall(t, 'POST', '/admin/api/users', {

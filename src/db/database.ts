@@ -11,7 +11,7 @@ import {
   sql,
 } from 'kysely';
 import pg from 'pg';
-import { StorageUnavailable } from '../errors.js';
+import { AppError, badInput, StorageUnavailable } from '../errors.js';
 import { ensurePrivateDir, tightenFile, type Warn, warnOnStderr } from '../private-files.js';
 import { readRegistryVersion } from './catalog.repository.js';
 import { migrateToLatest } from './migrations/index.js';
@@ -163,6 +163,9 @@ const sqliteUnavailable = (err: unknown) =>
   err !== null &&
   /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN)/.test(String((err as { code?: unknown }).code));
 
+/** character_not_in_repertoire (NUL, invalid byte sequence), untranslatable_character. */
+const PG_UNSTORABLE = new Set(['22021', '22P05']);
+
 const PG_UNAVAILABLE = /^(08|57P0|53)/; // connection exceptions, admin shutdown, insufficient resources
 
 function pgUnavailable(err: unknown): boolean {
@@ -184,7 +187,13 @@ function pgUnavailable(err: unknown): boolean {
  */
 function translatingErrors(dialect: Dialect, unavailable: (err: unknown) => boolean): Dialect {
   const translate = (err: unknown): never => {
-    throw unavailable(err) && !(err instanceof StorageUnavailable) ? new StorageUnavailable(err) : err;
+    if (err instanceof AppError) throw err;
+    if (unavailable(err)) throw new StorageUnavailable(err);
+    // Text PostgreSQL cannot hold (NUL, or bytes not in the encoding): the caller's input, not a fault.
+    if (PG_UNSTORABLE.has(String((err as { code?: unknown } | null)?.code))) {
+      throw badInput('text contains a character that cannot be stored (such as NUL)', 'text.unstorable');
+    }
+    throw err;
   };
   const guard = <T>(p: Promise<T>): Promise<T> => p.catch(translate);
   const createDriver = (): Driver => {

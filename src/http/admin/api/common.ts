@@ -6,7 +6,9 @@ export const STAFF: readonly Role[] = ['admin', 'operator'];
 export const ANYONE: readonly Role[] = ['admin', 'operator', 'cinema'];
 
 /** A short identifier or code in a path or query; the services check the exact rule. */
-export const Id = (description?: string) => Type.String({ minLength: 1, maxLength: 64, description });
+/** An identifier: 1–64 characters, none of them a control character. */
+export const Id = (description?: string) =>
+  Type.String({ minLength: 1, maxLength: 64, pattern: '^[^\\u0000-\\u001f\\u007f]+$', description });
 export const ShortText = (maxLength = 200, description?: string) => Type.String({ maxLength, description });
 export const Day = (description = 'YYYY-MM-DD in the platform time zone') =>
   Type.String({ maxLength: 10, description });
