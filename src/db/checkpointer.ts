@@ -85,6 +85,9 @@ export class Checkpointer {
     this.stopped ??= new Promise<void>((resolve) => {
       if (this.failed) return resolve();
       this.worker.once('exit', () => resolve());
+      // Unreferenced, the thread would let a process that only waits for it exit early, before
+      // whatever was to follow the close (a CLI command's output and exit code).
+      this.worker.ref();
       this.worker.postMessage('stop');
     });
     return this.stopped;

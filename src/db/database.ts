@@ -246,6 +246,48 @@ function translatingErrors(dialect: Dialect, unavailable: (err: unknown) => bool
   };
 }
 
+/** Most statements a connection keeps prepared; past it, further statements run unprepared. */
+const MAX_PREPARED_PER_CONNECTION = 256;
+
+/**
+ * Makes a connection prepare each parameterised statement once, by name, and run it by that
+ * name afterwards: PostgreSQL then parses and plans the write path's statements once per
+ * connection instead of on every request. Statements without parameters (DDL, `begin`,
+ * `commit`) stay unnamed. Should a prepared plan go stale because another version of the
+ * service changed a table (`cached plan must not change result type`), the connection prepares
+ * its statements again.
+ */
+function preparingStatements(client: pg.PoolClient): void {
+  const names = new Map<string, string>();
+  let next = 0;
+  const query = client.query.bind(client) as (config: unknown, values?: unknown) => Promise<unknown>;
+  const named = (text: string): string | undefined => {
+    let name = names.get(text);
+    if (name === undefined && names.size < MAX_PREPARED_PER_CONNECTION) {
+      name = `mt${next++}`;
+      names.set(text, name);
+    }
+    return name;
+  };
+  (client as { query: unknown }).query = (config: unknown, values?: unknown) => {
+    if (typeof config !== 'string' || !Array.isArray(values) || values.length === 0) {
+      return query(config, values);
+    }
+    const name = named(config);
+    if (name === undefined) return query(config, values);
+    return query({ name, text: config, values }).catch((err: unknown) => {
+      if ((err as { code?: unknown } | null)?.code !== '0A000') throw err;
+      // Every plan of this connection may be stale: prepare them all again. Inside a
+      // transaction the error aborted it, and the retry fails too: a transient refusal then
+      // (503, to be retried with the same req_id), and the next attempt prepares afresh.
+      names.clear();
+      return query({ name: named(config), text: config, values }).catch(() => {
+        throw new StorageUnavailable(err);
+      });
+    });
+  };
+}
+
 function openPostgres(url: string, poolSize: number): Db {
   const pool = new pg.Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5000 });
   // An idle client losing its server (restart) must not crash the process; the pool replaces it.
@@ -253,7 +295,10 @@ function openPostgres(url: string, poolSize: number): Db {
   // Nor may a checked-out client between two queries (in a transaction, or while the code
   // awaits something else): pg emits 'error' on it and an unhandled one kills the process.
   // Its next query fails with a connection error (→ 503) and release() drops it from the pool.
-  pool.on('connect', (client) => client.on('error', () => {}));
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+    preparingStatements(client);
+  });
   const kysely = new Kysely<Database>({
     dialect: translatingErrors(new PostgresDialect({ pool }), pgUnavailable),
   });
