@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { CatalogView } from '../../../domain/admin/catalog-admin.service.js';
+import type { CatalogView } from '../../../domain/admin/catalog-views.js';
 import type { NotifyLog } from '../../../domain/admin/partner-callback.service.js';
 import type { PartnerDetail } from '../../../domain/admin/partner-views.js';
 import { INTERFACE_NAMES } from '../../partner/interfaces.js';
