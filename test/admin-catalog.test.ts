@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readRegistryVersion } from '../src/db/catalog.repository.js';
 import type { Actor } from '../src/domain/admin/audit.service.js';
-import { CatalogAdminService, type ImportProgress } from '../src/domain/admin/catalog-admin.service.js';
-import { CINEMA_CSV_COLUMNS, parseCsv } from '../src/domain/admin/catalog-import.js';
+import { CatalogAdminService } from '../src/domain/admin/catalog-admin.service.js';
+import { CINEMA_CSV_COLUMNS, type ImportProgress, parseCsv } from '../src/domain/admin/catalog-import.js';
 import { engines } from './support/engines.js';
 import { makeTestApp, type TestApp } from './support/harness.js';
 

@@ -1,21 +1,18 @@
-import { AuditService } from '../domain/admin/audit.service.js';
-import { CardAdminService } from '../domain/admin/card-admin.service.js';
-import { CatalogAdminService } from '../domain/admin/catalog-admin.service.js';
-import { PartnerAdminService } from '../domain/admin/partner-admin.service.js';
-import { ReportService } from '../domain/admin/report.service.js';
-import { UserService } from '../domain/admin/user.service.js';
-import { CallbackPolicy } from '../domain/callback-policy.js';
-import { CardService } from '../domain/card.service.js';
+import {
+  buildCardAdminServices,
+  buildCardService,
+  buildOperatorServices,
+  type OperatorServices,
+} from '../composition.js';
+import type { CardAdminService } from '../domain/admin/card-admin.service.js';
 import { Registry } from '../domain/registry.js';
 import type { CliContext } from './context.js';
 
-/** The services the commands call: the only place the CLI wires them. */
-export interface CliServices {
-  users: UserService;
-  partners: PartnerAdminService;
-  catalog: CatalogAdminService;
-  audit: AuditService;
-  reports: ReportService;
+/** The services the commands call, built by the app's composition root. */
+export interface CliServices extends Pick<
+  OperatorServices,
+  'users' | 'partners' | 'catalog' | 'audit' | 'reports'
+> {
   /** Card look-ups and changes; built on first use, as they load the registry and need the key file. */
   cardAdmin(): Promise<CardAdminService>;
 }
@@ -26,31 +23,27 @@ export type ServiceContext = Pick<CliContext, 'config' | 'db' | 'clock'> &
 
 /** Builds the CLI's services from an open context. */
 export function buildCliServices(ctx: ServiceContext): CliServices {
-  const { config, db, clock } = ctx;
+  const { users, partners, catalog, audit, reports } = buildOperatorServices(ctx);
   let cardAdmin: Promise<CardAdminService> | undefined;
   return {
-    users: new UserService(db, clock),
-    partners: new PartnerAdminService(db, clock, new CallbackPolicy(config.callbackAllow)),
-    catalog: new CatalogAdminService(db, clock),
-    audit: new AuditService(db),
-    reports: new ReportService({ db, timeZone: config.timeZone }),
+    users,
+    partners,
+    catalog,
+    audit,
+    reports,
     cardAdmin: () => (cardAdmin ??= buildCardAdmin(ctx)),
   };
 }
 
-async function buildCardAdmin({ config, db, clock, secrets }: ServiceContext): Promise<CardAdminService> {
-  if (!secrets) throw new Error('card commands need the key file (MOVTICKET_SECRET_KEY_FILE)');
+async function buildCardAdmin({
+  config,
+  db,
+  clock,
+  secrets: keyFile,
+}: ServiceContext): Promise<CardAdminService> {
+  if (!keyFile) throw new Error('card commands need the key file (MOVTICKET_SECRET_KEY_FILE)');
+  const secrets = keyFile();
   const registry = await Registry.load(db);
-  const cards = new CardService(
-    registry,
-    clock,
-    {
-      timeZone: config.timeZone,
-      payDeadlineMin: config.payDeadlineMin,
-      cinemaValidDays: config.cinemaValidDays,
-      smsTemplate: config.smsTemplate,
-    },
-    secrets(),
-  );
-  return new CardAdminService({ db, clock, timeZone: config.timeZone, cards, registry });
+  const cards = buildCardService(config, registry, clock, secrets);
+  return buildCardAdminServices({ db, clock, config, registry, cards, secrets }).cardAdmin;
 }

@@ -1,6 +1,6 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
-import type { CinemaView, KindView } from '../../domain/admin/catalog-admin.service.js';
+import type { CinemaView, KindView } from '../../domain/admin/catalog-views.js';
 import { formatYuan } from '../../domain/money.js';
 import { intArg, listArg } from '../args.js';
 import { fields, json, table } from '../output.js';

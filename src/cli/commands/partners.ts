@@ -1,5 +1,5 @@
 import { Option } from 'commander';
-import type { PartnerView, PriceTarget } from '../../domain/admin/partner-admin.service.js';
+import type { PartnerView, PriceTarget } from '../../domain/admin/partner-views.js';
 import { INTERFACE_NAMES } from '../../domain/interface-names.js';
 import { formatYuan } from '../../domain/money.js';
 import { intArg, listArg } from '../args.js';

@@ -23,162 +23,45 @@ import { inTransaction, type Executor } from '../../db/tx.js';
 import type { Clock } from '../clock.js';
 import { type Actor, requireRole, STAFF } from './audit.service.js';
 import { alreadyExists, invalid, notFound } from '../../errors.js';
-import { CITY_ID, ID, integer, pattern, required, text, uniquely, yuanToFen } from '../validate.js';
+import { CITY_ID, ID, integer, pattern, text, uniquely, yuanToFen } from '../validate.js';
+import { DEFAULT_VALID_DAYS } from './catalog-import.js';
+import { CatalogImportService, type ImportOptions, type ImportReport } from './catalog-import.service.js';
 import {
-  DEFAULT_VALID_DAYS,
-  type ImportIssue,
-  type ImportProgress,
-  planCinemaImport,
-} from './catalog-import.js';
-
-export interface CityView {
-  codeId: string;
-  name: string;
-  remark: string;
-  sort: number;
-}
-
-export interface RegionView extends CityView {
-  cityId: string;
-}
-
-export interface CinemaView {
-  cinemaId: string;
-  name: string;
-  cityId: string;
-  regionId: string;
-  address: string;
-  tel: string;
-  priceFen: number;
-  marketPriceFen: number;
-  validDays: number;
-  active: boolean;
-}
-
-export interface KindView {
-  kindId: string;
-  name: string;
-  priceFen: number;
-  marketPriceFen: number;
-  validDays: number;
-  remark: string;
-  active: boolean;
-  cinemaIds: string[];
-}
-
-export interface CatalogView {
-  cities: CityView[];
-  regions: RegionView[];
-  cinemas: CinemaView[];
-  kinds: KindView[];
-}
-
-export interface CityInput {
-  codeId: string;
-  name: string;
-  remark?: string;
-  sort?: number;
-}
-export type CityChanges = Partial<Omit<CityInput, 'codeId'>>;
-
-export interface RegionInput extends CityInput {
-  cityId: string;
-}
-export type RegionChanges = CityChanges;
-
-/** Prices are yuan strings ("35.00"). */
-export interface CinemaInput {
-  cinemaId: string;
-  name: string;
-  regionId: string;
-  address?: string;
-  tel?: string;
-  price: string;
-  marketPrice: string;
-  validDays?: number;
-  active?: boolean;
-}
-export type CinemaChanges = Partial<Omit<CinemaInput, 'cinemaId' | 'active'>>;
-
-export interface KindInput {
-  kindId: string;
-  name: string;
-  price: string;
-  marketPrice: string;
-  validDays: number;
-  remark?: string;
-  active?: boolean;
-  cinemaIds?: string[];
-}
-export type KindChanges = Partial<Omit<KindInput, 'kindId' | 'active' | 'cinemaIds'>>;
-
-export interface ImportOptions {
-  dryRun?: boolean;
-  /** Names the file in the audit log. */
-  source?: string;
-  /** Called every 500 rows and at the end of each phase. */
-  onProgress?: (p: ImportProgress) => void;
-}
-
-export interface ImportReport {
-  dryRun: boolean;
-  /** True when the catalog was changed (a real run without errors). */
-  applied: boolean;
-  rows: number;
-  /** Cinemas. */
-  created: number;
-  updated: number;
-  unchanged: number;
-  citiesCreated: number;
-  regionsCreated: number;
-  errors: ImportIssue[];
-}
-
-export type { ImportIssue, ImportProgress };
+  type CatalogView,
+  type CinemaChanges,
+  type CinemaInput,
+  type CinemaView,
+  type CityChanges,
+  type CityInput,
+  type CityView,
+  type KindChanges,
+  type KindInput,
+  type KindView,
+  presentCinema,
+  presentCity,
+  presentKind,
+  presentRegion,
+  type RegionChanges,
+  type RegionInput,
+  type RegionView,
+  same,
+} from './catalog-views.js';
 
 const checkCityId = (v: unknown) => pattern('city_id', v, CITY_ID);
 const checkId = (field: string, v: unknown) => pattern(field, v, ID);
 const checkSort = (v: unknown) => integer('sort', v, -1_000_000, 1_000_000);
 const checkValidDays = (v: unknown) => integer('valid_days', v, 1, 3650);
 
-const presentCity = (c: CityTable): CityView => ({
-  codeId: c.code_id,
-  name: c.code_name,
-  remark: c.remark,
-  sort: c.sort,
-});
-const presentRegion = (r: RegionTable): RegionView => ({ ...presentCity(r), cityId: r.city_id });
-const presentCinema = (c: CinemaTable): CinemaView => ({
-  cinemaId: c.cinema_id,
-  name: c.cinema_name,
-  cityId: c.city_id,
-  regionId: c.region_id,
-  address: c.address,
-  tel: c.tel,
-  priceFen: c.price_fen,
-  marketPriceFen: c.market_price_fen,
-  validDays: c.valid_days,
-  active: c.active === 1,
-});
-const presentKind = (k: KindTable, cinemaIds: string[]): KindView => ({
-  kindId: k.kind_id,
-  name: k.kind_name,
-  priceFen: k.price_fen,
-  marketPriceFen: k.market_price_fen,
-  validDays: k.valid_days,
-  remark: k.remark,
-  active: k.active === 1,
-  cinemaIds,
-});
-
-const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-
 /** Cities, regions, cinemas, kinds and their default and market prices; CSV import of cinemas. */
 export class CatalogAdminService {
+  private readonly imports: CatalogImportService;
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.imports = new CatalogImportService(db, clock);
+  }
 
   async list(by: Actor): Promise<CatalogView> {
     requireRole(by, STAFF, 'see the catalog');
@@ -414,66 +297,12 @@ export class CatalogAdminService {
    * Imports cinemas from CSV (see CINEMA_CSV_COLUMNS). All or nothing: a file with any bad row
    * changes nothing and the report lists every problem. A dry run only reports.
    */
-  async importCinemas(by: Actor, csv: string, opts: ImportOptions = {}): Promise<ImportReport> {
-    requireRole(by, STAFF, 'manage the catalog');
-    if (typeof csv !== 'string') throw required('file');
-    const dryRun = opts.dryRun === true;
-    const run = async (tx: Executor): Promise<ImportReport> => {
-      const plan = planCinemaImport(csv, await loadCatalogTables(tx), opts.onProgress);
-      const report: ImportReport = {
-        dryRun,
-        applied: false,
-        rows: plan.rows,
-        created: plan.newCinemas.length,
-        updated: plan.changedCinemas.length,
-        unchanged: plan.unchanged,
-        citiesCreated: plan.newCities.length,
-        regionsCreated: plan.newRegions.length,
-        errors: plan.errors,
-      };
-      if (dryRun || plan.errors.length) return report;
-      const total = plan.newCinemas.length + plan.changedCinemas.length;
-      if (total === 0) return report;
-      const at = this.clock.now();
-      const audit = (action: string, entityType: string, entityId: string, before: unknown, after: unknown) =>
-        recordAudit(tx, { at, actor: by.actor, action, entityType, entityId, before, after });
-      await insertCities(tx, plan.newCities);
-      for (const c of plan.newCities) await audit('city.create', 'city', c.code_id, null, presentCity(c));
-      await insertRegions(tx, plan.newRegions);
-      for (const r of plan.newRegions)
-        await audit('region.create', 'region', r.code_id, null, presentRegion(r));
-      let done = 0;
-      const progress = (n: number) => {
-        const next = done + n;
-        if (Math.floor(next / 500) > Math.floor(done / 500))
-          opts.onProgress?.({ phase: 'write', done: next, total });
-        done = next;
-      };
-      for (let i = 0; i < plan.newCinemas.length; i += 500) {
-        const batch = plan.newCinemas.slice(i, i + 500);
-        await insertCinemas(tx, batch);
-        for (const c of batch) await audit('cinema.create', 'cinema', c.cinema_id, null, presentCinema(c));
-        progress(batch.length);
-      }
-      for (const { before, after } of plan.changedCinemas) {
-        const { cinema_id: id, ...set } = after;
-        await updateCinemaRow(tx, id, set);
-        await audit('cinema.update', 'cinema', id, presentCinema(before), presentCinema(after));
-        progress(1);
-      }
-      const summary = {
-        rows: report.rows,
-        created: report.created,
-        updated: report.updated,
-        unchanged: report.unchanged,
-        citiesCreated: report.citiesCreated,
-        regionsCreated: report.regionsCreated,
-      };
-      await audit('catalog.import', 'catalog', opts.source ?? 'csv', null, summary);
-      opts.onProgress?.({ phase: 'write', done: total, total });
-      return { ...report, applied: true };
-    };
-    return dryRun ? run(this.db.kysely) : inTransaction(this.db, run);
+  /**
+   * Imports cinemas from CSV (see CINEMA_CSV_COLUMNS). All or nothing: a file with any bad row
+   * changes nothing and the report lists every problem. A dry run only reports.
+   */
+  importCinemas(by: Actor, csv: string, opts: ImportOptions = {}): Promise<ImportReport> {
+    return this.imports.importCinemas(by, csv, opts);
   }
 
   private updateCinema(

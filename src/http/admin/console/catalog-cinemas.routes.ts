@@ -1,6 +1,6 @@
 import { notFound } from '../../../errors.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { CinemaView } from '../../../domain/admin/catalog-admin.service.js';
+import type { CinemaView } from '../../../domain/admin/catalog-views.js';
 import { actorOf, type ConsoleContext } from './context.js';
 import { formatYuan } from './format.js';
 import { bodyOf, checked, type Fields, intOf, pageOf, queryOf, str } from './forms.js';

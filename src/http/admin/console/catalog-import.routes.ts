@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { ImportReport } from '../../../domain/admin/catalog-admin.service.js';
+import type { ImportReport } from '../../../domain/admin/catalog-import.service.js';
 import { CINEMA_CSV_COLUMNS } from '../../../domain/admin/catalog-import.js';
 import { uploadedFile } from '../body.js';
 import { actorOf, type ConsoleContext } from './context.js';

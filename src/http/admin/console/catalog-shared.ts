@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { CatalogView } from '../../../domain/admin/catalog-admin.service.js';
+import type { CatalogView } from '../../../domain/admin/catalog-views.js';
 import type { ConsoleContext } from './context.js';
 import { isRefusal, refusalOf } from './format.js';
 import { bodyOf, type Fields, str } from './forms.js';

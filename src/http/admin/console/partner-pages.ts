@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { CatalogView } from '../../../domain/admin/catalog-admin.service.js';
-import type { NotifyLog, PartnerDetail } from '../../../domain/admin/partner-admin.service.js';
+import type { CatalogView } from '../../../domain/admin/catalog-views.js';
+import type { NotifyLog } from '../../../domain/admin/partner-callback.service.js';
+import type { PartnerDetail } from '../../../domain/admin/partner-views.js';
 import { INTERFACE_NAMES } from '../../partner/interfaces.js';
 import { actorOf, type ConsoleContext, userOf } from './context.js';
 import {

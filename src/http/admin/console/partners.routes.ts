@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { PriceTargetType, SignMode } from '../../../domain/admin/partner-admin.service.js';
+import type { PriceTargetType, SignMode } from '../../../domain/admin/partner-views.js';
 import { INTERFACE_NAMES } from '../../partner/interfaces.js';
 import { actorOf, type ConsoleContext } from './context.js';
 import { isRefusal, refusalOf } from './format.js';

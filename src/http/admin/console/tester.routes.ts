@@ -8,7 +8,7 @@ import {
   signingString,
   type SignMode,
 } from '../../../client/index.js';
-import type { KeyView, PartnerSummary } from '../../../domain/admin/partner-admin.service.js';
+import type { KeyView, PartnerSummary } from '../../../domain/admin/partner-views.js';
 import { INTERFACE_NAMES, INTERFACES } from '../../partner/interfaces.js';
 import { actorOf, type ConsoleContext, userOf } from './context.js';
 import { INTERFACE_LABEL } from './format.js';
