@@ -9,9 +9,9 @@ import { buildServices, type ServiceDeps } from './composition.js';
 import type { CardService } from './domain/card.service.js';
 import type { Registry } from './domain/registry.js';
 import type { RequestLog } from './domain/request-log.js';
-import { contractError } from './errors.js';
+import { contractError, httpRefusal } from './errors.js';
 import { createAdminDeps, registerAdmin } from './http/admin/index.js';
-import { AdminHttpError, sendError } from './http/admin/errors.js';
+import { sendError } from './http/admin/errors.js';
 import { clientErrorHandler } from './http/client-errors.js';
 import { errorResponse, type Format } from './http/envelope.js';
 import { Metrics } from './http/metrics.js';
@@ -66,8 +66,8 @@ export async function buildApp(deps: AppDeps): Promise<App> {
       if (request.url.startsWith('/admin')) {
         const adminError =
           apiError.partnerStatus === 404
-            ? new AdminHttpError(404, 'not_found', 'not found')
-            : new AdminHttpError(500, 'internal', 'internal error');
+            ? httpRefusal('not_found', 'not found')
+            : httpRefusal('internal', 'internal error');
         void sendError(request as FastifyRequest, reply as FastifyReply, adminError);
         return;
       }

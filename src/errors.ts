@@ -95,6 +95,11 @@ export interface ErrorOptions {
   details?: ErrorDetails;
   headers?: Record<string, string>;
   cause?: unknown;
+  /**
+   * Refused by the HTTP layer (sign-in, CSRF, a malformed body) rather than by a service: the
+   * console answers it with its error page instead of beside the form.
+   */
+  httpLayer?: boolean;
 }
 
 /** An error whose code, message and parameters are safe to show to the caller. */
@@ -106,6 +111,7 @@ export class AppError extends Error {
   readonly field: string | undefined;
   readonly details: ErrorDetails;
   readonly headers: Record<string, string>;
+  readonly httpLayer: boolean;
 
   constructor(
     readonly code: ErrorCode,
@@ -122,6 +128,7 @@ export class AppError extends Error {
     this.field = opts.field;
     this.details = opts.details ?? {};
     this.headers = opts.headers ?? {};
+    this.httpLayer = opts.httpLayer ?? false;
   }
 
   /** The HTTP status the partner API answers with: the contract's, by type. */
@@ -195,8 +202,15 @@ export const cardState = (cardNo: string, status: string, action: string, detail
     params: { card_no: cardNo, status, action },
   });
 
-export const forbidden = (message: string, id = 'forbidden', params: Params = {}) =>
+export const forbidden = (message = 'your role may not do this', id = 'forbidden', params: Params = {}) =>
   new AppError('forbidden', message, { id, params });
+
+/** A refusal of the HTTP layer (see `ErrorOptions.httpLayer`). */
+export const httpRefusal = (code: ErrorCode, message: string, opts: Omit<ErrorOptions, 'httpLayer'> = {}) =>
+  new AppError(code, message, { ...opts, httpLayer: true });
+export const unauthenticated = () => httpRefusal('unauthenticated', 'sign in first');
+export const badCsrf = () => httpRefusal('csrf', 'missing or invalid CSRF token');
+export const crossOrigin = () => httpRefusal('cross_origin', 'cross-origin requests may not change anything');
 
 /**
  * Input `field` breaks a rule. `rule` is the English sentence after the field's name; `id` and

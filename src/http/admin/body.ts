@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parseForm } from '../partner/body.js';
-import { AdminHttpError, unauthenticated } from './errors.js';
+import { httpRefusal, unauthenticated } from '../../errors.js';
 
 /**
  * Request bodies under /admin. The app's root parsers serve the partner contract (16 KiB forms,
@@ -55,7 +55,7 @@ function addParam(params: Record<string, unknown>, name: string, value: unknown)
   else params[name] = [prev, value];
 }
 
-const malformed = () => new AdminHttpError(400, 'invalid', '表单内容格式有误，请刷新页面后重新提交。');
+const malformed = () => httpRefusal('invalid', '表单内容格式有误，请刷新页面后重新提交。');
 
 /** The `boundary` parameter of a multipart content type (RFC 2046: 1 to 70 characters). */
 function boundaryOf(contentType: string): string | undefined {
@@ -80,11 +80,7 @@ async function parseMultipart(contentType: string, body: Buffer): Promise<Record
   // Every part opens with a delimiter and the body closes with one: count before parsing, which
   // costs a scan of the bytes rather than an object per part.
   if (countDelimiters(body, boundary, MAX_PARTS + 1) > MAX_PARTS + 1) {
-    throw new AdminHttpError(
-      400,
-      'invalid',
-      `表单内容过多：最多 ${MAX_PARTS} 项（含文件），请减少后重新提交。`,
-    );
+    throw httpRefusal('invalid', `表单内容过多：最多 ${MAX_PARTS} 项（含文件），请减少后重新提交。`);
   }
   let form: FormData;
   try {
@@ -97,12 +93,12 @@ async function parseMultipart(contentType: string, body: Buffer): Promise<Record
   for (const [name, value] of form) {
     if (typeof value === 'string') {
       if (Buffer.byteLength(value) > FIELD_LIMIT) {
-        throw new AdminHttpError(400, 'invalid', '表单中有一项内容超过 1 MiB，请改为上传文件。');
+        throw httpRefusal('invalid', '表单中有一项内容超过 1 MiB，请改为上传文件。');
       }
       addParam(params, name, value);
     } else {
       if (++files > MAX_FILES) {
-        throw new AdminHttpError(400, 'invalid', `一次最多上传 ${MAX_FILES} 个文件。`);
+        throw httpRefusal('invalid', `一次最多上传 ${MAX_FILES} 个文件。`);
       }
       const file: UploadedFile = {
         filename: value.name,

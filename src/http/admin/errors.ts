@@ -1,30 +1,10 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { AppError, type ErrorCode, type ErrorDetails } from '../../errors.js';
+import { AppError } from '../../errors.js';
 
 /**
  * Errors of the management API and console. The JSON API answers `{error: {code, message,
  * field?, details?}}`; pages get a small Chinese HTML page. Messages of 5xx are never shown.
  */
-
-/** A refusal of the HTTP layer (sign-in, CSRF, body parsing), as opposed to one of a service. */
-export class AdminHttpError extends AppError {
-  constructor(
-    status: number,
-    code: ErrorCode,
-    message: string,
-    extra: { field?: string; headers?: Record<string, string>; details?: ErrorDetails } = {},
-  ) {
-    super(code, message, { status, field: extra.field, headers: extra.headers, details: extra.details });
-    this.name = 'AdminHttpError';
-  }
-}
-
-export const unauthenticated = () => new AdminHttpError(401, 'unauthenticated', 'sign in first');
-export const forbidden = (message = 'your role may not do this') =>
-  new AdminHttpError(403, 'forbidden', message);
-export const badCsrf = () => new AdminHttpError(403, 'csrf', 'missing or invalid CSRF token');
-export const crossOrigin = () =>
-  new AdminHttpError(403, 'cross_origin', 'cross-origin requests may not change anything');
 
 export interface ErrorBody {
   error: { code: string; message: string; field?: string; details?: object };

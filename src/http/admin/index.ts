@@ -4,7 +4,8 @@ import { registerAdminAuth } from './auth/index.js';
 import { installBodyParsers } from './body.js';
 import { registerConsole } from './console/index.js';
 import type { AdminDeps } from './deps.js';
-import { AdminHttpError, sendError } from './errors.js';
+import { httpRefusal } from '../../errors.js';
+import { sendError } from './errors.js';
 import { installOnce } from './once.js';
 import { collectApiRoutes, registerDocs } from './openapi.js';
 
@@ -47,8 +48,7 @@ export async function registerAdmin(fastify: FastifyInstance, deps: AdminDeps): 
         sendError(
           request,
           reply,
-          new AdminHttpError(
-            404,
+          httpRefusal(
             'not_found',
             `not found: ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`,
           ),

@@ -9,7 +9,7 @@ import {
 } from '../../domain/admin/idempotency.service.js';
 import { html } from './console/html.js';
 import { sendPage } from './console/layout.js';
-import { AdminHttpError } from './errors.js';
+import { httpRefusal } from '../../errors.js';
 
 /*
  * A change submitted twice happens once (see idempotency.service.ts for what is stored).
@@ -162,8 +162,7 @@ export function onceHeader(service: IdempotencyService): preHandlerAsyncHookHand
     const header = request.headers[IDEMPOTENCY_HEADER];
     if (header === undefined || !UNSAFE_METHODS.has(request.method) || !request.user) return;
     if (typeof header !== 'string' || !API_KEY.test(header)) {
-      throw new AdminHttpError(
-        400,
+      throw httpRefusal(
         'invalid',
         'Idempotency-Key 须为 16–255 个可见 ASCII 字符，建议使用随机 UUID（invalid Idempotency-Key）',
         { field: 'Idempotency-Key' },
@@ -179,23 +178,20 @@ export function onceHeader(service: IdempotencyService): preHandlerAsyncHookHand
     });
     return settle(request, reply, result, {
       mismatch: () => {
-        throw new AdminHttpError(
-          409,
+        throw httpRefusal(
           'idempotency_key_reused',
           '该 Idempotency-Key 已用于另一个请求（方法、路径或请求体不同），新请求请使用新的键（idempotency_key_reused）',
         );
       },
       inProgress: () => {
-        throw new AdminHttpError(
-          409,
+        throw httpRefusal(
           'idempotency_key_in_progress',
           '使用该 Idempotency-Key 的请求仍在处理中，请稍后重试（idempotency_key_in_progress）',
           { headers: { 'retry-after': '1' } },
         );
       },
       tooLarge: () => {
-        throw new AdminHttpError(
-          409,
+        throw httpRefusal(
           'idempotency_response_not_stored',
           '使用该 Idempotency-Key 的请求已执行，但其响应过大未保存（idempotency_response_not_stored）',
         );

@@ -4,7 +4,7 @@ import { dayOf } from '../../../domain/dates.js';
 import { badInput } from '../../../errors.js';
 import type { AdminDeps } from '../deps.js';
 import type { SessionUser } from '../auth/guards.js';
-import { forbidden } from '../errors.js';
+import { forbidden } from '../../../errors.js';
 import { ANYONE, Day, Id, Strict } from './common.js';
 import { apiRoute } from './route.js';
 import {

@@ -4,7 +4,7 @@ import type { Role } from '../../../db/schema.js';
 import type { Actor } from '../../../domain/admin/audit.service.js';
 import type { IdempotencyService } from '../../../domain/admin/idempotency.service.js';
 import { requireRole, type SessionUser, verifyCsrf, verifySameOrigin } from '../auth/guards.js';
-import { unauthenticated } from '../errors.js';
+import { unauthenticated } from '../../../errors.js';
 import { onceHeader } from '../once.js';
 import { ErrorSchema } from './schemas.js';
 

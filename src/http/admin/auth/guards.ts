@@ -2,16 +2,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest, preHandlerHookHandler, RouteOptions } from 'fastify';
 import type { Role } from '../../../db/schema.js';
 import type { SessionUser } from '../../../domain/admin/session.service.js';
-import {
-  type AdminHttpError,
-  badCsrf,
-  crossOrigin,
-  errorPage,
-  forbidden,
-  isApiUrl,
-  sendError,
-  unauthenticated,
-} from '../errors.js';
+import { type AppError, badCsrf, crossOrigin, forbidden, unauthenticated } from '../../../errors.js';
+import { errorPage, isApiUrl, sendError } from '../errors.js';
 
 /*
  * Who may pass: the role guards, CSRF and same-origin checks of the management platform (see
@@ -88,12 +80,7 @@ export function safeNext(next: unknown): string | undefined {
   return url.pathname + url.search;
 }
 
-export function refuse(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  err: AdminHttpError,
-  pageMessage?: string,
-) {
+export function refuse(request: FastifyRequest, reply: FastifyReply, err: AppError, pageMessage?: string) {
   if (isApiUrl(request.url)) return sendError(request, reply, err);
   return reply.code(err.status).type('text/html; charset=utf-8').send(errorPage(err.status, pageMessage));
 }

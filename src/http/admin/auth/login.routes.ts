@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { isToken, type SessionService } from '../../../domain/admin/session.service.js';
 import type { AdminDeps } from '../deps.js';
-import { badCsrf, crossOrigin } from '../errors.js';
+import { badCsrf, crossOrigin } from '../../../errors.js';
 import {
   clearLoginCookie,
   clearSessionCookie,

@@ -6,7 +6,7 @@ import {
 } from '../../../domain/admin/session.service.js';
 import { type ApiRoute, apiRoute } from '../api/route.js';
 import { ErrorSchema, SessionInfoSchema } from '../api/schemas.js';
-import { AdminHttpError } from '../errors.js';
+import { httpRefusal } from '../../../errors.js';
 import { clearSessionCookie, readCookie, SESSION_COOKIE, setSessionCookie } from './cookies.js';
 import { ALL_ROLES } from './guards.js';
 import { liveSession } from './session-hook.js';
@@ -39,11 +39,11 @@ export function sessionRoutes(sessions: SessionService): ApiRoute[] {
         const previous = readCookie(request, SESSION_COOKIE);
         const result = await sessions.login(body.username, body.password, request.ip, previous);
         if (!result.ok && result.reason === 'throttled') {
-          throw new AdminHttpError(429, 'rate_limited', 'too many failed sign-ins; try again later', {
+          throw httpRefusal('rate_limited', 'too many failed sign-ins; try again later', {
             headers: { 'retry-after': String(result.retryAfterSec) },
           });
         }
-        if (!result.ok) throw new AdminHttpError(401, 'invalid_credentials', 'invalid username or password');
+        if (!result.ok) throw httpRefusal('invalid_credentials', 'invalid username or password');
         setSessionCookie(reply, result.token);
         return info(result.session);
       },

@@ -3,7 +3,7 @@ import { formatDateTime } from '../../../domain/dates.js';
 import { formatYuan } from '../../../domain/money.js';
 import { maskMobile } from '../../../domain/sms-template.js';
 import { AppError } from '../../../errors.js';
-import { AdminHttpError } from '../errors.js';
+import {} from '../errors.js';
 import { addressKind, sentenceOf } from './messages.zh.js';
 
 export { CARD_STATUS_LABEL } from './messages.zh.js';
@@ -82,7 +82,7 @@ export function messageOf(err: unknown): string {
  * a refusal of the HTTP layer (sign-in, CSRF), which get the error page.
  */
 export function isRefusal(err: unknown): err is AppError {
-  return err instanceof AppError && !(err instanceof AdminHttpError) && err.status < 500;
+  return err instanceof AppError && !err.httpLayer && err.status < 500;
 }
 
 /** The input field a refusal names, when it names one. */
