@@ -1,5 +1,6 @@
 import { type Insertable, type Selectable, type Updateable, sql } from 'kysely';
 import type { Executor } from './executor.js';
+import { fixedStatement } from './fixed.js';
 import type { CardEventTable, CardStatus, CardTable } from './schema.js';
 
 export type CardRow = Selectable<CardTable>;
@@ -33,18 +34,24 @@ export const CARD_COLUMNS = [
   'updated_at',
 ] as const satisfies readonly (keyof CardTable)[];
 
-const cardColumnList = sql.join(CARD_COLUMNS.map((c) => sql.ref(c)));
+const FIND_CARD = fixedStatement<CardRow>('select * from cards where card_no = ?');
 
 export async function findCard(db: Executor, cardNo: string): Promise<CardRow | undefined> {
-  const { rows } = await sql<CardRow>`select * from cards where card_no = ${cardNo}`.execute(db);
+  const { rows } = await FIND_CARD.run(db, [cardNo]);
   return rows[0];
 }
 
+const INSERT_CARD = fixedStatement(
+  `insert into cards (${CARD_COLUMNS.join(', ')}) values (${CARD_COLUMNS.map(() => '?').join(', ')})
+   on conflict (card_no) do nothing`,
+);
+
 /** False when the card number is taken (the caller draws another). */
 export async function insertCard(db: Executor, card: CardRow): Promise<boolean> {
-  const values = sql.join(CARD_COLUMNS.map((c) => sql`${card[c]}`));
-  const result = await sql`insert into cards (${cardColumnList}) values (${values})
-    on conflict (card_no) do nothing`.execute(db);
+  const result = await INSERT_CARD.run(
+    db,
+    CARD_COLUMNS.map((c) => card[c]),
+  );
   return Number(result.numAffectedRows ?? 0) === 1;
 }
 
@@ -75,16 +82,17 @@ export async function updateCard(
   await db.updateTable('cards').set(changes).where('card_no', '=', cardNo).execute();
 }
 
+const INSERT_EVENT = fixedStatement(
+  'insert into card_events (card_no, seq, type, at, actor, data) values (?, ?, ?, ?, ?, ?)',
+);
+
 /** Appends to the card's ledger; without a seq, takes the card's next number in the same statement. */
 export async function appendCardEvent(
   db: Executor,
   event: Omit<Insertable<CardEventTable>, 'seq'> & { seq?: number },
 ): Promise<void> {
   if (event.seq !== undefined) {
-    await db
-      .insertInto('card_events')
-      .values({ ...event, seq: event.seq })
-      .execute();
+    await INSERT_EVENT.run(db, [event.card_no, event.seq, event.type, event.at, event.actor, event.data]);
     return;
   }
   await sql`insert into card_events (card_no, seq, type, at, actor, data)

@@ -1,5 +1,6 @@
 import { type Insertable, sql } from 'kysely';
 import type { Executor } from './executor.js';
+import { fixedStatement } from './fixed.js';
 import type { AnswerTable, RequestTable } from './schema.js';
 
 /**
@@ -55,15 +56,26 @@ export function findRequests(
  * holder to commit or roll back, and then judges the row as that holder left it.
  */
 export async function claimRequest(db: Executor, row: RequestRow): Promise<boolean> {
-  const result =
-    await sql`insert into requests (partner_id, req_id, method, params_hash, code, body, created_at)
-    values (${row.partner_id}, ${row.req_id}, ${row.method}, ${row.params_hash}, ${row.code}, ${row.body}, ${row.created_at})
-    on conflict (partner_id, req_id) do update
-    set code = excluded.code, body = excluded.body, answer_hash = null, created_at = excluded.created_at
-    where requests.code = ${BOUND_CODE} and excluded.code <> ${BOUND_CODE}
-      and requests.method = excluded.method and requests.params_hash = excluded.params_hash`.execute(db);
+  const result = await CLAIM_REQUEST.run(db, [
+    row.partner_id,
+    row.req_id,
+    row.method,
+    row.params_hash,
+    row.code,
+    row.body,
+    row.created_at,
+  ]);
   return Number(result.numAffectedRows ?? 0) === 1;
 }
+
+const CLAIM_REQUEST = fixedStatement(
+  `insert into requests (partner_id, req_id, method, params_hash, code, body, created_at)
+   values (?, ?, ?, ?, ?, ?, ?)
+   on conflict (partner_id, req_id) do update
+   set code = excluded.code, body = excluded.body, answer_hash = null, created_at = excluded.created_at
+   where requests.code = ${BOUND_CODE} and excluded.code <> ${BOUND_CODE}
+     and requests.method = excluded.method and requests.params_hash = excluded.params_hash`,
+);
 
 /**
  * Records remembered requests: read answers, read refusals and bindings. An answer takes the

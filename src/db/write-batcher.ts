@@ -1,6 +1,11 @@
-import { type Kysely, sql } from 'kysely';
+import { CompiledQuery, type Kysely } from 'kysely';
 import type { Database } from './schema.js';
 import type { Executor } from './executor.js';
+
+// Run as they are, not built per job.
+const SAVEPOINT = CompiledQuery.raw('savepoint job');
+const RELEASE = CompiledQuery.raw('release savepoint job');
+const ROLLBACK_TO = CompiledQuery.raw('rollback to savepoint job');
 
 interface Job {
   fn: (tx: Executor) => Promise<unknown>;
@@ -41,14 +46,14 @@ export class WriteBatcher {
       try {
         await this.kysely.transaction().execute(async (tx) => {
           for (const job of batch) {
-            await sql`savepoint job`.execute(tx);
+            await tx.executeQuery(SAVEPOINT);
             try {
               const value = await job.fn(tx);
-              await sql`release savepoint job`.execute(tx);
+              await tx.executeQuery(RELEASE);
               outcomes.push({ ok: true, value });
             } catch (err) {
-              await sql`rollback to savepoint job`.execute(tx);
-              await sql`release savepoint job`.execute(tx);
+              await tx.executeQuery(ROLLBACK_TO);
+              await tx.executeQuery(RELEASE);
               outcomes.push({ ok: false, value: err });
             }
           }

@@ -1,0 +1,25 @@
+import { CompiledQuery, PostgresAdapter, type QueryResult } from 'kysely';
+import type { Executor } from './executor.js';
+
+/**
+ * A statement of the write path written once as SQL with `?` placeholders and run as it is: no
+ * query building and no compiling per request (the builder costs several times what SQLite needs
+ * to run such a statement). PostgreSQL gets the same text with `$1, $2, …`.
+ */
+export interface FixedStatement<R> {
+  run(db: Executor, params: readonly unknown[]): Promise<QueryResult<R>>;
+}
+
+export function fixedStatement<R = never>(text: string): FixedStatement<R> {
+  const sqlite = text.replace(/\s+/g, ' ').trim();
+  let n = 0;
+  const postgres = sqlite.replace(/\?/g, () => `$${++n}`);
+  return {
+    run: (db, params) =>
+      db.executeQuery<R>(
+        CompiledQuery.raw(db.getExecutor().adapter instanceof PostgresAdapter ? postgres : sqlite, [
+          ...params,
+        ]),
+      ),
+  };
+}
