@@ -19,6 +19,12 @@ describe('configuration', () => {
     expect(c.payDeadlineMin).toBe(30);
   });
 
+  it('syncs every SQLite commit unless told otherwise, and refuses an unknown mode', () => {
+    expect(loadConfig({}).sqliteSync).toBe('full');
+    expect(loadConfig({ MOVTICKET_SQLITE_SYNC: 'normal' }).sqliteSync).toBe('normal');
+    expect(() => loadConfig({ MOVTICKET_SQLITE_SYNC: 'off' })).toThrow(ConfigError);
+  });
+
   it('reads the secret key file as an absolute path and refuses one that names no file', () => {
     expect(loadConfig({}).secretKeyFile).toBeUndefined();
     expect(loadConfig({ MOVTICKET_SECRET_KEY_FILE: '/etc/movticket/secret.key' }).secretKeyFile).toBe(

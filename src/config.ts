@@ -11,6 +11,12 @@ export interface Config {
   databaseUrl: string | undefined;
   dataDir: string;
   /**
+   * SQLite's `synchronous`: `full` fsyncs every commit (a shared commit, see WriteBatcher), so
+   * an answered request survives a power cut; `normal` fsyncs only at checkpoints, so a power
+   * cut may lose the last answered requests (a process crash loses nothing either way).
+   */
+  sqliteSync: 'full' | 'normal';
+  /**
    * File holding the keys that seal card passwords at rest (`MOVTICKET_SECRET_KEY_FILE`), owner-only.
    * Unset: the demo makes and uses `secret.key` in `dataDir`; otherwise start-up refuses.
    */
@@ -76,6 +82,14 @@ function intVar(env: Env, name: string, fallback: number, min: number, max: numb
     throw new ConfigError(`${name}=${raw} is invalid: expected an integer from ${min} to ${max}`);
   }
   return Number(raw);
+}
+
+function sqliteSyncVar(env: Env): 'full' | 'normal' {
+  const v = env.MOVTICKET_SQLITE_SYNC || 'full';
+  if (v !== 'full' && v !== 'normal') {
+    throw new ConfigError(`MOVTICKET_SQLITE_SYNC=${v} is invalid: expected full or normal`);
+  }
+  return v;
 }
 
 function boolVar(env: Env, name: string, fallback: boolean): boolean {
@@ -190,6 +204,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     host,
     databaseUrl,
     dataDir: path.resolve(env.MOVTICKET_DATA_DIR || './data'),
+    sqliteSync: sqliteSyncVar(env),
     secretKeyFile: keyFile === undefined ? undefined : path.resolve(keyFile),
     demo: boolVar(env, 'MOVTICKET_DEMO', false),
     demoKey,

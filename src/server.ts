@@ -19,7 +19,9 @@ export async function serve(
   // Before the database opens: without a key nothing can be stored properly.
   const secrets = loadSecretBox(config, { demo: config.demo, warn: warnOnStderr });
   const db = await openDatabase(
-    config.databaseUrl ? { url: config.databaseUrl } : { sqlitePath, warn: warnOnStderr },
+    config.databaseUrl
+      ? { url: config.databaseUrl }
+      : { sqlitePath, sync: config.sqliteSync, warn: warnOnStderr },
   );
   const logger = { level: config.logLevel, redact: ['req.headers.authorization', '*.md5key', '*.password'] };
   let demoKey: string | undefined;

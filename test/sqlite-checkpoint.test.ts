@@ -64,3 +64,26 @@ describe('SQLite checkpoints', () => {
     }
   });
 });
+
+describe('SQLite durability', () => {
+  it('fsyncs every commit by default and only at checkpoints when asked for normal', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'movticket-sync-'));
+    try {
+      for (const [sync, expected] of [
+        [undefined, 2],
+        ['full', 2],
+        ['normal', 1],
+      ] as const) {
+        const db = await openDatabase({ sqlitePath: path.join(dir, `db-${sync}.sqlite`), sync });
+        try {
+          const { rows } = await sql<Record<string, number>>`pragma synchronous`.execute(db.kysely);
+          expect(Object.values(rows[0]!)[0], String(sync)).toBe(expected);
+        } finally {
+          await db.close();
+        }
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -31,7 +31,11 @@ export async function withCli<T>(fn: (ctx: CliContext) => Promise<T>): Promise<T
   const db = await openDatabase(
     config.databaseUrl
       ? { url: config.databaseUrl }
-      : { sqlitePath: path.join(config.dataDir, 'movticket.sqlite'), warn: warnOnStderr },
+      : {
+          sqlitePath: path.join(config.dataDir, 'movticket.sqlite'),
+          sync: config.sqliteSync,
+          warn: warnOnStderr,
+        },
   );
   let secrets: SecretBox | undefined;
   try {

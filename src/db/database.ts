@@ -64,6 +64,8 @@ export interface DatabaseOptions {
   url?: string;
   /** File path, or `:memory:`. */
   sqlitePath?: string;
+  /** SQLite's `synchronous` (see Config.sqliteSync); `full` when absent. */
+  sync?: 'full' | 'normal';
   poolSize?: number;
   /** Reports a data directory or database file whose permissions had to be tightened. */
   warn?: Warn;
@@ -72,14 +74,14 @@ export interface DatabaseOptions {
 export async function openDatabase(opts: DatabaseOptions): Promise<Db> {
   const db = opts.url
     ? openPostgres(opts.url, opts.poolSize ?? 10)
-    : openSqlite(opts.sqlitePath ?? ':memory:', opts.warn ?? warnOnStderr);
+    : openSqlite(opts.sqlitePath ?? ':memory:', opts.sync ?? 'full', opts.warn ?? warnOnStderr);
   await migrateToLatest(db.kysely as Kysely<unknown>);
   return db;
 }
 
 const SQLITE_FILES = ['', '-wal', '-shm'];
 
-function openSqlite(file: string, warn: Warn): Db {
+function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db {
   const onDisk = file !== ':memory:';
   if (onDisk) {
     // The database holds card data: owner only. SQLite gives the -wal and -shm files the
@@ -91,8 +93,10 @@ function openSqlite(file: string, warn: Warn): Db {
   const sqlite = new SQLite(file);
   sqlite.pragma('journal_mode = WAL');
   if (onDisk) for (const suffix of SQLITE_FILES) tightenFile(file + suffix, warn);
-  // WAL + NORMAL survives a process crash (kill -9); only an OS crash can lose the last commits.
-  sqlite.pragma('synchronous = NORMAL');
+  // WAL + FULL: every commit (shared by the jobs of a write batch) is on disk before anyone is
+  // told "done", power cut included. NORMAL syncs only at checkpoints: a process crash loses
+  // nothing, a power cut or OS crash may lose the last commits.
+  sqlite.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   // Each job of a write batch has its own savepoint, whose journal SQLite would otherwise spill
