@@ -16,6 +16,7 @@ import { ensurePrivateDir, tightenFile, type Warn, warnOnStderr } from '../priva
 import { readRegistryVersion } from './catalog.repository.js';
 import { migrateToLatest } from './migrations/index.js';
 import { Checkpointer } from './checkpointer.js';
+import { GroupSync } from './group-sync.js';
 import { FastSqliteDialect } from './sqlite-driver.js';
 import type { Executor } from './executor.js';
 import { WriteBatcher } from './write-batcher.js';
@@ -93,10 +94,12 @@ function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db {
   const sqlite = new SQLite(file);
   sqlite.pragma('journal_mode = WAL');
   if (onDisk) for (const suffix of SQLITE_FILES) tightenFile(file + suffix, warn);
-  // WAL + FULL: every commit (shared by the jobs of a write batch) is on disk before anyone is
-  // told "done", power cut included. NORMAL syncs only at checkpoints: a process crash loses
-  // nothing, a power cut or OS crash may lose the last commits.
-  sqlite.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
+  // SQLite itself syncs only at checkpoints (NORMAL): a process crash loses nothing. With
+  // `full`, the write batcher also fsyncs the WAL after each shared commit, on libuv's thread
+  // pool, before any of its jobs is answered: a power cut or OS crash loses nothing answered
+  // either, and the event loop never waits for the disk (SQLite's FULL would fsync inside the
+  // commit, on it).
+  sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('busy_timeout = 5000');
   sqlite.pragma('foreign_keys = ON');
   // Each job of a write batch has its own savepoint, whose journal SQLite would otherwise spill
@@ -124,7 +127,8 @@ function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db {
   const kysely = new Kysely<Database>({
     dialect: translatingErrors(new FastSqliteDialect(sqlite), sqliteUnavailable),
   });
-  const batcher = new WriteBatcher(kysely);
+  const walSync = onDisk && sync === 'full' ? new GroupSync(`${file}-wal`) : undefined;
+  const batcher = new WriteBatcher(kysely, walSync && (() => walSync.sync()));
   let versionStmt: SQLite.Statement<[], number> | undefined;
   return {
     kysely,
@@ -154,6 +158,7 @@ function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db {
       await sql`select 1`.execute(kysely);
     },
     close: async () => {
+      await walSync?.close();
       await checkpointer?.stop();
       await kysely.destroy();
     },

@@ -16,8 +16,9 @@ interface Job {
 /**
  * Group commit for a single-writer database (SQLite): write jobs that arrive together run one
  * after another inside one transaction, each in its own savepoint, so a job that fails is
- * rolled back alone while the others share one commit. A job's promise settles only after
- * the commit, so nobody is told "done" before it is durable.
+ * rolled back alone while the others share one commit. A job's promise settles only after the
+ * commit and then `durable()` (the WAL's fsync, run off the event loop), so nobody is told
+ * "done" before it is on disk; the next batch runs while the fsync of the last one is under way.
  */
 export class WriteBatcher {
   private queue: Job[] = [];
@@ -25,6 +26,8 @@ export class WriteBatcher {
 
   constructor(
     private readonly kysely: Kysely<Database>,
+    /** Resolves once everything committed so far is on disk; none: a commit is enough. */
+    private readonly durable?: () => Promise<void>,
     private readonly maxBatch = 64,
   ) {}
 
@@ -63,11 +66,15 @@ export class WriteBatcher {
         for (const job of batch) job.reject(err);
         continue;
       }
-      batch.forEach((job, i) => {
-        const o = outcomes[i]!;
-        if (o.ok) job.resolve(o.value);
-        else job.reject(o.value);
-      });
+      const settle = (syncError?: unknown): void =>
+        batch.forEach((job, i) => {
+          const o = outcomes[i]!;
+          if (!o.ok) job.reject(o.value);
+          else if (syncError !== undefined) job.reject(syncError);
+          else job.resolve(o.value);
+        });
+      if (this.durable) this.durable().then(() => settle(), settle);
+      else settle();
     }
     this.draining = false;
   }
