@@ -1,31 +1,11 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { CinemaView, KindView } from '../../domain/admin/catalog-views.js';
+import { CINEMA_CSV_COLUMNS } from '../../domain/admin/catalog-csv.js';
 import { formatYuan } from '../../domain/money.js';
 import { intArg, listArg } from '../args.js';
 import { fields, json, table } from '../output.js';
 import { type Runner, UsageError } from '../runner.js';
-
-/**
- * The import file's columns, as CINEMA_CSV_COLUMNS (domain/admin/catalog-import.ts) names them;
- * repeated here so that `--help` need not load the import code (test/cli-help.test.ts holds them equal).
- */
-const CINEMA_CSV_COLUMNS = [
-  'city_id',
-  'city_name',
-  'city_remark',
-  'region_id',
-  'region_name',
-  'region_remark',
-  'cinema_id',
-  'cinema_name',
-  'address',
-  'tel',
-  'price',
-  'market_price',
-  'valid_days',
-  'active',
-];
 
 /** Imports this long report their progress on stderr. */
 const PROGRESS_FROM = 500;

@@ -3,24 +3,9 @@ import type { CatalogTables } from '../../db/catalog-admin.repository.js';
 import type { CinemaTable, CityTable, RegionTable } from '../../db/schema.js';
 import { AppError, invalid } from '../../errors.js';
 import { CITY_ID, ID, integer, pattern, text, yuanToFen } from '../validate.js';
+import { CINEMA_CSV_COLUMNS } from './catalog-csv.js';
 
-/** The import file's columns; the header row must name each once, in any order. */
-export const CINEMA_CSV_COLUMNS = [
-  'city_id',
-  'city_name',
-  'city_remark',
-  'region_id',
-  'region_name',
-  'region_remark',
-  'cinema_id',
-  'cinema_name',
-  'address',
-  'tel',
-  'price',
-  'market_price',
-  'valid_days',
-  'active',
-] as const;
+export { CINEMA_CSV_COLUMNS };
 
 type Column = (typeof CINEMA_CSV_COLUMNS)[number];
 
