@@ -57,7 +57,10 @@ export interface Services {
 export async function buildServices(deps: ServiceDeps, log: ServiceLogger): Promise<Services> {
   const { config, db, clock, secrets } = deps;
   const sealed = await sealLegacySecrets(db, secrets);
-  if (sealed) log.info(sealed, 'sealed card passwords stored in plaintext by an earlier version');
+  // A new database has nothing to seal: say so only when an earlier version left plaintext.
+  if (sealed && Object.values(sealed).some((n) => n > 0)) {
+    log.info(sealed, 'sealed card passwords stored in plaintext by an earlier version');
+  }
   const registry = await Registry.load(db);
   const requestLog = new RequestLog(db, clock, secrets, (err) =>
     log.error({ err }, 'could not record read requests'),
