@@ -62,6 +62,65 @@ const paramSchema = (name: string, param: string) =>
 const COMMON = COMMON_RULES.map((r) => r.name);
 const errorTypes = Object.keys(ERROR_STATUS) as ErrorType[];
 
+interface SchemaNode {
+  type?: string;
+  const?: unknown;
+  enum?: unknown[];
+  required?: string[];
+  properties?: Record<string, unknown>;
+  items?: unknown;
+  allOf?: unknown[];
+}
+
+/**
+ * Where `value` breaks the documented schema (the subset of JSON Schema the document uses), and
+ * every object key the document does not describe: the document must name all that is sent.
+ */
+function violations(node: unknown, value: unknown, at = '$'): string[] {
+  const flatten = (n: unknown): SchemaNode[] => {
+    const s = resolve<SchemaNode>(n);
+    return [s, ...(s.allOf ?? []).flatMap(flatten)];
+  };
+  const parts = flatten(node);
+  const found: string[] = [];
+  const isObject = typeof value === 'object' && value !== null && !Array.isArray(value);
+  for (const part of parts) {
+    if (part.const !== undefined && value !== part.const) found.push(`${at}: not ${String(part.const)}`);
+    if (part.enum && !part.enum.includes(value)) found.push(`${at}: ${String(value)} not in the enum`);
+    const typeOk = {
+      string: typeof value === 'string',
+      integer: Number.isInteger(value),
+      object: isObject,
+      array: Array.isArray(value),
+    }[part.type ?? ''];
+    if (typeOk === false) found.push(`${at}: not of type ${part.type}`);
+    if (!isObject) continue;
+    const obj = value as Json;
+    for (const key of part.required ?? []) if (!(key in obj)) found.push(`${at}: misses ${key}`);
+    for (const [key, sub] of Object.entries(part.properties ?? {})) {
+      if (key in obj) found.push(...violations(sub, obj[key], `${at}.${key}`));
+    }
+  }
+  if (Array.isArray(value)) {
+    for (const part of parts) {
+      if (part.items) value.forEach((v, i) => found.push(...violations(part.items, v, `${at}[${i}]`)));
+    }
+  }
+  const described = new Set(parts.flatMap((p) => Object.keys(p.properties ?? {})));
+  if (isObject && described.size > 0) {
+    for (const key of Object.keys(value as Json)) {
+      if (!described.has(key)) found.push(`${at}: ${key} is not documented`);
+    }
+  }
+  return found;
+}
+
+/** The documented schema of `name`'s answer with HTTP `status` in `media`. */
+function answerSchema(name: string, status: string, media = 'application/json'): unknown {
+  const responses = post(name).responses as Record<string, unknown>;
+  return resolve<{ content: Record<string, { schema: unknown }> }>(responses[status]).content[media]!.schema;
+}
+
 describe('the partner API OpenAPI document', () => {
   it('is OpenAPI 3.1 with one POST path for every interface and no other', () => {
     expect(doc.openapi).toMatch(/^3\.1\.\d+$/);
@@ -192,11 +251,24 @@ for (const engine of engines()) {
     const answer = async (
       name: string,
       params: Record<string, string>,
-    ): Promise<{ status: number; type?: string; message: string }> => {
+    ): Promise<{ status: number; type?: string; message: string; data?: Json }> => {
       const res = await t.post(name, { ...params, format: 'json' });
-      const body = JSON.parse(res.body) as { code: number; error?: { type: string; message: string } };
+      const body = JSON.parse(res.body) as {
+        code: number;
+        data?: Json;
+        error?: { type: string; message: string };
+      };
       expect(body.code).toBe(res.status);
-      return { status: res.status, type: body.error?.type, message: body.error?.message ?? '' };
+      // Every answer, success or refusal, is what the document says this interface answers.
+      const documented = INTERFACES.has(name) ? answerSchema(name, String(res.status)) : undefined;
+      if (documented !== undefined) expect(violations(documented, body), `${name} ${res.body}`).toEqual([]);
+      else expect(violations(doc.components.schemas.ErrorEnvelope, body), res.body).toEqual([]);
+      return {
+        status: res.status,
+        type: body.error?.type,
+        message: body.error?.message ?? '',
+        data: body.data,
+      };
     };
 
     /** A signed request of `name` carrying the documented valid example of each own parameter. */
@@ -231,6 +303,41 @@ for (const engine of engines()) {
             expect(refused.message).toContain(rule.name);
           }
         }
+      }
+    });
+
+    it('answers every interface with the success envelope the document describes, in JSON and XML', async () => {
+      const ok = async (name: string, own: Record<string, string> = {}) => {
+        const got = await answer(name, t.signed(undefined, own));
+        expect(got, `${name}: ${got.message}`).toMatchObject({ status: 200 });
+        return got.data!;
+      };
+      expect((await ok('cities')).cities).not.toEqual([]);
+      expect((await ok('regionsByCity', { city_id: '001' })).regions).not.toEqual([]);
+      expect((await ok('cinemasByRegion', { region_id: '001001' })).cinemas).not.toEqual([]);
+      expect((await ok('kinds')).kinds).not.toEqual([]);
+      expect((await ok('cinemasByKind', { kind_id: 'K2D', city_id: '001' })).cinemas).not.toEqual([]);
+      const card = (data: Json) => (data.card as { card_no: string }).card_no;
+      const byCinema = card(await ok('buyByCinema', { cinema_id: '1001', count: '2', order_no: 'ORD1' }));
+      const byKind = card(await ok('buyByKind', { kind_id: 'K3D', count: '1' }));
+      await ok('payByCard', { card_no: byCinema, mobile: '13812345678', total_price: '70.00' });
+      await ok('status', { card_no: byCinema });
+      await ok('resendSms', { card_no: byCinema, mobile: '13987654321' });
+      await ok('ban', { card_no: byKind, reason: '用户取消订单' });
+      await ok('status', { card_no: byKind });
+
+      // XML is the documented alternative media type, for success and refusal alike.
+      for (const [params, code] of [
+        [t.signed(), 200],
+        [t.signed(undefined, {}, { md5key: 'wrong' }), 401],
+      ] as const) {
+        const res = await t.post('cities', { ...params, format: 'xml' });
+        expect(res.status).toBe(code);
+        expect(res.headers['content-type']).toBe('application/xml; charset=utf-8');
+        expect(
+          Object.keys(resolve<{ content: Json }>((post('cities').responses as Json)[String(code)]).content),
+        ).toContain('application/xml');
+        expect(res.body).toContain(`<response><code>${code}</code>`);
       }
     });
 
