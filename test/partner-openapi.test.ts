@@ -118,6 +118,7 @@ function violations(node: unknown, value: unknown, at = '$'): string[] {
 /** The documented schema of `name`'s answer with HTTP `status` in `media`. */
 function answerSchema(name: string, status: string, media = 'application/json'): unknown {
   const responses = post(name).responses as Record<string, unknown>;
+  expect(responses[status], `${name} answered ${status}, which the document does not list`).toBeDefined();
   return resolve<{ content: Record<string, { schema: unknown }> }>(responses[status]).content[media]!.schema;
 }
 
