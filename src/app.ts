@@ -13,6 +13,7 @@ import { contractError, httpRefusal } from './errors.js';
 import { createAdminDeps, registerAdmin } from './http/admin/index.js';
 import { sendError } from './http/admin/errors.js';
 import { clientErrorHandler } from './http/client-errors.js';
+import { registerDocs } from './http/docs.js';
 import { errorResponse, type Format } from './http/envelope.js';
 import { Metrics } from './http/metrics.js';
 import { installShutdownGate, registerOps } from './http/ops.js';
@@ -86,6 +87,7 @@ export async function buildApp(deps: AppDeps): Promise<App> {
   installShutdownGate(fastify, isClosing);
   await registerPartnerApi(fastify, { config, db, clock, ...services, metrics, log });
   await registerAdmin(fastify, createAdminDeps({ db, clock, config, registry, cards, outbox, secrets }));
+  registerDocs(fastify);
   const metricsServer = registerOps(fastify, { config, db, metrics, log, isClosing });
 
   return {
