@@ -62,6 +62,11 @@ for (const engine of engines()) {
       await expect(
         t.client.payByCard({ cardNo: first.card.card_no, mobile: MOBILE, totalPrice: '70.01' }),
       ).rejects.toMatchObject({ code: 406, type: 'price_mismatch' });
+      // Empty is not "no amount to check": it is refused, and the card stays unpaid.
+      await expect(
+        t.client.payByCard({ cardNo: first.card.card_no, mobile: MOBILE, totalPrice: '' }),
+      ).rejects.toMatchObject({ code: 400, type: 'invalid_param' });
+      expect((await t.client.status({ cardNo: first.card.card_no })).card.status).toBe('inactive');
       const second = await t.client.buyByCinema({ cinemaId: '1001', count: 2 });
       const { card } = await t.client.payByCard({
         cardNo: second.card.card_no,

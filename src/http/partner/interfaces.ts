@@ -5,6 +5,11 @@ import { INTERFACE_NAMES } from '../../domain/interface-names.js';
 export interface ParamRule {
   name: string;
   optional?: boolean;
+  /**
+   * An optional parameter sent empty is normally taken as not sent; this one is refused
+   * instead, because leaving it out changes what the request does.
+   */
+  emptyRefused?: boolean;
   pattern: RegExp;
   rule: string;
 }
@@ -65,6 +70,8 @@ export const INTERFACES: ReadonlyMap<string, InterfaceDef> = new Map(
           {
             name: 'total_price',
             optional: true,
+            // Empty must not quietly switch the amount check off.
+            emptyRefused: true,
             pattern: /^(0|[1-9][0-9]{0,8})(\.[0-9]{1,2})?$/,
             rule: 'must be an amount in yuan such as 35.00',
           },

@@ -265,7 +265,7 @@ export class PartnerApi {
   ): Promise<Outcome> {
     for (const rule of def.params) {
       const v = params[rule.name];
-      if (v === undefined || v === '') {
+      if (v === undefined || (v === '' && !rule.emptyRefused)) {
         if (rule.optional) {
           delete params[rule.name];
           continue;
