@@ -8,6 +8,7 @@ import { openDatabase, type Db } from '../src/db/database.js';
 import { CatalogAdminService } from '../src/domain/admin/catalog-admin.service.js';
 import { PartnerAdminService } from '../src/domain/admin/partner-admin.service.js';
 import { systemClock } from '../src/domain/clock.js';
+import { openSmsText } from '../src/domain/sms-template.js';
 import { createPgDatabase } from './support/engines.js';
 import { makeTestApp, type TestApp } from './support/harness.js';
 
@@ -122,6 +123,22 @@ for (const engine of sharedEngines) {
       await catalog.setDefaultPrices(ROOT, { type: 'cinema', id: '1002' }, { price: '41.00' });
       expect(await priceOf('1002')).toBe('41.00');
       expect((await t.client.buyByCinema({ cinemaId: '1002', count: 1 })).card.price).toBe('41.00');
+    });
+
+    it("dates a payment and words its SMS with another process's catalog changes", async () => {
+      const { card } = await t.client.buyByCinema({ cinemaId: '1001', count: 1 });
+      await catalog.editCinema(ROOT, '1001', { name: '改名影城', validDays: 7 });
+      const paid = await t.client.payByCard({ cardNo: card.card_no, mobile: '13812345678' });
+      // Dates as the contract writes them (digits only, or with separators): compare the days.
+      const day = (t: string) => {
+        const d = t.replace(/[^0-9]/g, '');
+        return Date.UTC(Number(d.slice(0, 4)), Number(d.slice(4, 6)) - 1, Number(d.slice(6, 8)));
+      };
+      const days = (day(paid.card.valid_until) - day(paid.card.paid_at)) / 86_400_000;
+      expect(days).toBe(7);
+      const texts = await t.db.kysely.selectFrom('sms_messages').select('text').execute();
+      expect(texts).toHaveLength(1);
+      expect(openSmsText(t.secrets, texts[0]!.text).text).toContain('改名影城');
     });
 
     it('sees a change no service announced: a plain SQL update in another process', async () => {

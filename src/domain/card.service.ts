@@ -132,6 +132,8 @@ export class CardService {
     cardNo: string,
     mobile: string,
     totalFen?: number,
+    /** The snapshot the request was authorized with: its validity days and names are current. */
+    snap: RegistrySnapshot = this.registry.snapshot,
   ): Promise<WireObject> {
     const now = this.clock.now();
     const card = await this.ownCard(tx, partner, cardNo);
@@ -142,12 +144,12 @@ export class CardService {
       now,
       mobile,
       sealedPassword: this.secrets.seal(password),
-      validUntil: now + this.validDays(card) * DAY_MS,
+      validUntil: now + this.validDays(card, snap) * DAY_MS,
       totalFen,
     });
     // The answer shows the password in the clear (the request log seals the stored answer).
     const paid: CardRow = { ...activated, password };
-    await this.queueSms(tx, paid, password, mobile, 'activation', now);
+    await this.queueSms(tx, paid, password, mobile, 'activation', now, snap);
     return { card: presentPaidCard(paid, this.settings.timeZone) };
   }
 
@@ -168,7 +170,13 @@ export class CardService {
     return { card: presentCardStatus(card, now, this.settings.timeZone) };
   }
 
-  async resendSms(tx: Executor, partner: Partner, cardNo: string, mobile?: string): Promise<WireObject> {
+  async resendSms(
+    tx: Executor,
+    partner: Partner,
+    cardNo: string,
+    mobile?: string,
+    snap: RegistrySnapshot = this.registry.snapshot,
+  ): Promise<WireObject> {
     const now = this.clock.now();
     const card = await this.ownCard(tx, partner, cardNo);
     const status = effectiveStatus(card, now);
@@ -186,7 +194,7 @@ export class CardService {
     const changes = { mobile: to, sms_status: 'queued' as const, updated_at: now };
     await updateCard(tx, cardNo, changes);
     const updated: CardRow = { ...card, ...changes };
-    await this.queueSms(tx, updated, this.secrets.open(card.password ?? ''), to, 'resend', now);
+    await this.queueSms(tx, updated, this.secrets.open(card.password ?? ''), to, 'resend', now, snap);
     return { card: presentCardStatus(updated, now, this.settings.timeZone) };
   }
 
@@ -197,13 +205,18 @@ export class CardService {
     mobile: string,
     reason: 'activation' | 'resend',
     now: number,
+    snap: RegistrySnapshot,
   ) {
     const id = randomUUID();
     await insertSmsMessage(tx, {
       id,
       card_no: card.card_no,
       mobile,
-      text: sealSmsText(this.secrets, this.smsText(card, password), this.smsText(card, PASSWORD_MASK)),
+      text: sealSmsText(
+        this.secrets,
+        this.smsText(card, password, snap),
+        this.smsText(card, PASSWORD_MASK, snap),
+      ),
       reason,
       status: 'queued',
       attempts: 0,
@@ -222,8 +235,7 @@ export class CardService {
     });
   }
 
-  private smsText(card: CardRow, password: string): string {
-    const snap = this.registry.snapshot;
+  private smsText(card: CardRow, password: string, snap: RegistrySnapshot): string {
     const target = card.cinema_id
       ? (snap.cinemasById.get(card.cinema_id)?.cinema_name ?? card.cinema_id)
       : (snap.kindsById.get(card.kind_id ?? '')?.kind_name ?? card.kind_id ?? '');
@@ -237,8 +249,7 @@ export class CardService {
     });
   }
 
-  private validDays(card: CardRow): number {
-    const snap = this.registry.snapshot;
+  private validDays(card: CardRow, snap: RegistrySnapshot): number {
     if (card.kind_id) return snap.kindsById.get(card.kind_id)?.valid_days ?? this.settings.cinemaValidDays;
     return snap.cinemasById.get(card.cinema_id ?? '')?.valid_days ?? this.settings.cinemaValidDays;
   }

@@ -285,11 +285,12 @@ export class CardAdminService {
     if (!found) throw notFound('card', cardNo);
     const newMobile = to !== undefined && to !== found.mobile;
     const reason = newMobile ? await this.newMobileReason(by, opts) : undefined;
-    const partner = (await this.deps.registry.current()).partners.get(found.partner_id);
+    const snap = await this.deps.registry.current();
+    const partner = snap.partners.get(found.partner_id);
     if (!partner) throw notFound('partner', found.partner_id);
     const now = this.deps.clock.now();
     return inTransaction(db, async (tx) => {
-      await this.deps.cards.resendSms(tx, partner, cardNo, to);
+      await this.deps.cards.resendSms(tx, partner, cardNo, to, snap);
       const card = (await findCard(tx, cardNo))!;
       // The ledger's order is exact (two messages can share a millisecond).
       const queued = (await listCardEvents(tx, cardNo)).filter((e) => e.type === 'sms_queued').at(-1);

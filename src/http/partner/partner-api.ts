@@ -341,11 +341,12 @@ export class PartnerApi {
           p.card_no!,
           p.mobile!,
           p.total_price === undefined ? undefined : parseYuan(p.total_price)!,
+          snap,
         );
       case 'ban':
         return cards.ban(tx, partner, p.card_no!, p.reason);
       case 'resendSms':
-        return cards.resendSms(tx, partner, p.card_no!, p.mobile);
+        return cards.resendSms(tx, partner, p.card_no!, p.mobile, snap);
       default:
         throw new Error(`not a mutating interface: ${name}`);
     }
