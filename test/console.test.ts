@@ -751,6 +751,17 @@ for (const engine of engines()) {
       }
     });
 
+    it('answers an unknown console address with a Chinese page, and the API with its JSON code', async () => {
+      const page = await admin.get('/admin/no-such-page?x=1');
+      expect(page.status).toBe(404);
+      expect(page.headers['content-type']).toMatch(/^text\/html/);
+      expect(page.body).toContain('页面不存在：/admin/no-such-page');
+      expect(page.body).not.toMatch(/not found/i);
+      const api = await admin.get('/admin/api/no-such-thing');
+      expect(api.status).toBe(404);
+      expect(JSON.parse(api.body)).toMatchObject({ error: { code: 'not_found' } });
+    });
+
     it('lets admins create, disable and enable accounts', async () => {
       const res = await admin.post('/admin/users', { username: 'x', password: 'short', role: 'operator' });
       expect(res.status).toBe(400);

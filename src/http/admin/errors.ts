@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../../errors.js';
+import { sentenceOf } from './console/messages.zh.js';
 
 /**
  * Errors of the management API and console. The JSON API answers `{error: {code, message,
@@ -114,5 +115,10 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: unk
   if (isApiUrl(request.url)) return reply.type('application/json; charset=utf-8').send(body);
   return reply
     .type('text/html; charset=utf-8')
-    .send(errorPage(status, status >= 500 ? undefined : body.error.message));
+    .send(
+      errorPage(
+        status,
+        status >= 500 ? undefined : err instanceof AppError ? sentenceOf(err) : body.error.message,
+      ),
+    );
 }

@@ -48,13 +48,16 @@ export async function registerAdmin(fastify: FastifyInstance, deps: AdminDeps): 
         sendError(
           request,
           reply,
-          httpRefusal(
-            'not_found',
-            `not found: ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`,
-          ),
+          httpRefusal('not_found', `not found: ${request.method} ${pathOf(request.url)}`, {
+            id: 'http.not_found',
+            params: { path: pathOf(request.url) },
+          }),
         );
       });
     },
     { prefix: '/admin' },
   );
 }
+
+/** The path of a URL, without its query, cut to a length fit to show. */
+const pathOf = (url: string): string => url.split('?')[0]!.slice(0, 200);

@@ -86,6 +86,7 @@ type Sentence = (p: Params) => string;
 const SENTENCES: Record<string, Sentence> = {
   'field.required': (p) => `${field(p)}为必填项`,
   'text.unstorable': () => '输入中含有无法保存的字符（如 NUL 等控制字符）',
+  'http.not_found': (p) => `页面不存在：${p.path}`,
   'field.text': (p) => `${field(p)}须为 ${p.min}–${p.max} 个可打印字符`,
   'field.integer': (p) => `${field(p)}须为 ${p.min} 到 ${p.max} 的整数`,
   'field.yuan': (p) => `${field(p)}须为大于 0 的金额（元），如 35.00`,
