@@ -1,5 +1,5 @@
 import { formatYuan } from '../domain/money.js';
-import { formatYmdHis } from '../domain/time.js';
+import { formatDateTime } from '../domain/dates.js';
 
 /** Plain-text and JSON output shared by every command. */
 
@@ -41,9 +41,7 @@ export const json = (v: unknown): string => JSON.stringify(v, null, 2);
 
 /** `YYYY-MM-DD HH:MM:SS` in the zone; empty for no time. */
 export function formatTime(ms: number | null, tz: string): string {
-  if (ms === null) return '';
-  const s = formatYmdHis(ms, tz);
-  return `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)} ${s.slice(8, 10)}:${s.slice(10, 12)}:${s.slice(12, 14)}`;
+  return ms === null ? '' : formatDateTime(ms, tz);
 }
 
 const TIME_KEY = /(_at|_until|_deadline)$/;

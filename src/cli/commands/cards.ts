@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { AdminCardView, CardSearch } from '../../domain/admin/card-admin.service.js';
 import { formatYuan } from '../../domain/money.js';
 import { maskMobile } from '../../domain/sms-template.js';
+import { intArg } from '../args.js';
 import { formatTime, presentJson, printJson, printTable } from '../output.js';
 import { withServices } from '../runner.js';
 import { AppError } from '../../errors.js';
@@ -87,8 +88,8 @@ export function registerCardCommands(program: Command): void {
     .option('--status <status>', 'inactive | active | used | expired | banned')
     .option('--since <date>', 'created on or after YYYY-MM-DD')
     .option('--until <date>', 'created on or before YYYY-MM-DD')
-    .option('--limit <n>', 'at most this many (1-500)', '50')
-    .option('--offset <n>', 'skip this many', '0')
+    .option('--limit <n>', 'at most this many', intArg(1, 500), 50)
+    .option('--offset <n>', 'skip this many', intArg(0, 1_000_000_000), 0)
     .option('--json', 'print JSON')
     .action(
       (opts: {
@@ -99,8 +100,8 @@ export function registerCardCommands(program: Command): void {
         status?: string;
         since?: string;
         until?: string;
-        limit: string;
-        offset: string;
+        limit: number;
+        offset: number;
         json?: boolean;
       }) =>
         withServices(async (ctx, services) => {
@@ -114,8 +115,8 @@ export function registerCardCommands(program: Command): void {
             status: opts.status as CardSearch['status'],
             since: opts.since,
             until: opts.until,
-            limit: wholeNumber(opts.limit, '--limit'),
-            offset: wholeNumber(opts.offset, '--offset'),
+            limit: opts.limit,
+            offset: opts.offset,
           });
           const tz = ctx.config.timeZone;
           if (opts.json) return printJson(ctx, page);
@@ -187,18 +188,18 @@ export function registerSmsCommands(program: Command): void {
     .description('SMS messages, newest first, with their delivery state')
     .option('--status <state>', 'queued | sent | failed')
     .option('--card <card_no>', "one card's messages")
-    .option('--limit <n>', 'at most this many (1-500)', '50')
-    .option('--offset <n>', 'skip this many', '0')
+    .option('--limit <n>', 'at most this many', intArg(1, 500), 50)
+    .option('--offset <n>', 'skip this many', intArg(0, 1_000_000_000), 0)
     .option('--json', 'print JSON')
-    .action((opts: { status?: string; card?: string; limit: string; offset: string; json?: boolean }) =>
+    .action((opts: { status?: string; card?: string; limit: number; offset: number; json?: boolean }) =>
       withServices(async (ctx, services) => {
         const page = await (
           await services.cardAdmin()
         ).smsLog({
           status: opts.status as 'queued' | 'sent' | 'failed' | undefined,
           cardNo: opts.card,
-          limit: wholeNumber(opts.limit, '--limit'),
-          offset: wholeNumber(opts.offset, '--offset'),
+          limit: opts.limit,
+          offset: opts.offset,
         });
         const tz = ctx.config.timeZone;
         if (opts.json) return printJson(ctx, page);
@@ -236,11 +237,6 @@ function describeCard(c: AdminCardView, tz: string): string[] {
   if (c.banned_at !== null) lines.push(`  banned ${formatTime(c.banned_at, tz)}: ${c.ban_reason ?? ''}`);
   if (c.expired_at !== null) lines.push(`  expired ${formatTime(c.expired_at, tz)}`);
   return lines;
-}
-
-function wholeNumber(text: string, name: string): number {
-  if (!/^[0-9]{1,9}$/.test(text)) throw new Error(`${name} must be a whole number`);
-  return Number(text);
 }
 
 /** The options to add, for the refusals of a resend to a new number. */
