@@ -24,8 +24,7 @@ const tick = () => {
   if (busy) return;
   busy = true;
   try {
-    const r = checkpoint.get();
-    parentPort.postMessage({ walPages: r.log, checkpointed: r.checkpointed });
+    checkpoint.get();
   } catch (err) {
     // SQLITE_BUSY: another checkpoint is running; the next tick tries again.
     if (!/BUSY|LOCKED/.test(String(err && err.code))) throw err;
@@ -56,8 +55,6 @@ export class Checkpointer {
   private readonly worker: Worker;
   private failed = false;
   private stopped: Promise<void> | null = null;
-  /** WAL size in pages after the last checkpoint (for metrics and tests). */
-  lastWalPages = 0;
 
   constructor(opts: CheckpointerOptions) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
@@ -68,9 +65,6 @@ export class Checkpointer {
       resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 },
     });
     this.worker.unref();
-    this.worker.on('message', (m: { walPages: number }) => {
-      this.lastWalPages = m.walPages;
-    });
     const fail = (err: unknown) => {
       if (this.failed || this.stopped) return;
       this.failed = true;

@@ -7,19 +7,17 @@ import type { Executor } from './executor.js';
  * to run such a statement). PostgreSQL gets the same text with `$1, $2, …`.
  */
 export interface FixedStatement<R> {
-  run(db: Executor, params: readonly unknown[]): Promise<QueryResult<R>>;
+  run(db: Executor, params: unknown[]): Promise<QueryResult<R>>;
 }
 
 export function fixedStatement<R = never>(text: string): FixedStatement<R> {
-  const sqlite = text.replace(/\s+/g, ' ').trim();
   let n = 0;
-  const postgres = sqlite.replace(/\?/g, () => `$${++n}`);
+  // The write path's statements carry no `?` inside a string literal.
+  const postgres = text.replace(/\?/g, () => `$${++n}`);
   return {
     run: (db, params) =>
       db.executeQuery<R>(
-        CompiledQuery.raw(db.getExecutor().adapter instanceof PostgresAdapter ? postgres : sqlite, [
-          ...params,
-        ]),
+        CompiledQuery.raw(db.getExecutor().adapter instanceof PostgresAdapter ? postgres : text, params),
       ),
   };
 }
