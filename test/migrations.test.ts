@@ -56,7 +56,7 @@ afterAll(async () => {
 for (const target of targets) {
   describe(`schema upgrades (${target.name})`, () => {
     it('records every migration under the name existing databases already hold, in order', async () => {
-      const { kysely } = await target.raw('009_login_attempts');
+      const { kysely } = await target.raw('013_registry_notify');
       try {
         const rows = await kysely
           .selectFrom('kysely_migration' as never)
@@ -72,6 +72,7 @@ for (const target of targets) {
           '007_secrets_at_rest',
           '008_registry_version',
           '009_login_attempts',
+          '013_registry_notify',
         ]);
       } finally {
         await kysely.destroy();

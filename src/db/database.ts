@@ -17,6 +17,7 @@ import { readRegistryVersion } from './catalog.repository.js';
 import { migrateToLatest } from './migrations/index.js';
 import { Checkpointer } from './checkpointer.js';
 import { GroupSync } from './group-sync.js';
+import { RegistryListener } from './registry-listener.js';
 import { FastSqliteDialect } from './sqlite-driver.js';
 import type { Executor } from './executor.js';
 import { WriteBatcher } from './write-batcher.js';
@@ -53,6 +54,13 @@ export interface Db {
    * reads asked for in one turn of the event loop share one round trip.
    */
   registryVersion(): Promise<number>;
+  /**
+   * Calls `onChange` when the registry may have changed elsewhere: on PostgreSQL for every
+   * committed change (LISTEN/NOTIFY, migration 013) and after the listening connection came back;
+   * on SQLite never (there is nothing to listen with; the version check covers it). Returns a
+   * function that stops the calls.
+   */
+  watchRegistry(onChange: () => void): () => void;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -144,6 +152,7 @@ function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db {
         return Promise.reject(sqliteUnavailable(err) ? new StorageUnavailable(err) : err);
       }
     },
+    watchRegistry: () => () => {},
     writeTransaction: (fn) => batcher.run(fn),
     isUniqueViolation: (err) =>
       typeof err === 'object' &&
@@ -311,10 +320,12 @@ function openPostgres(url: string, poolSize: number): Db {
   const kysely = new Kysely<Database>({
     dialect: translatingErrors(new PostgresDialect({ pool }), pgUnavailable),
   });
+  const listener = new RegistryListener(url);
   return {
     kysely,
     engine: 'postgres',
     registryVersion: coalescePerTurn(() => readRegistryVersion(kysely)),
+    watchRegistry: (onChange) => listener.watch(onChange),
     writeTransaction: (fn) => kysely.transaction().execute(fn),
     isUniqueViolation: (err) =>
       typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505',
@@ -326,7 +337,10 @@ function openPostgres(url: string, poolSize: number): Db {
     ping: async () => {
       await sql`select 1`.execute(kysely);
     },
-    close: () => kysely.destroy(),
+    close: async () => {
+      await listener.close();
+      await kysely.destroy();
+    },
   };
 }
 
