@@ -184,7 +184,9 @@ const sqliteUnavailable = (err: unknown) =>
 /** character_not_in_repertoire (NUL, invalid byte sequence), untranslatable_character. */
 const PG_UNSTORABLE = new Set(['22021', '22P05']);
 
-const PG_UNAVAILABLE = /^(08|57P0|53)/; // connection exceptions, admin shutdown, insufficient resources
+// Connection exceptions, admin shutdown, insufficient resources; and read_only_sql_transaction:
+// a node demoted to standby under a connection that survived the failover.
+const PG_UNAVAILABLE = /^(08|57P0|53|25006$)/;
 
 function pgUnavailable(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
@@ -193,7 +195,7 @@ function pgUnavailable(err: unknown): boolean {
   return (
     PG_UNAVAILABLE.test(code) ||
     /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND)$/.test(code) ||
-    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(
       message,
     )
   );
@@ -278,6 +280,20 @@ const MAX_PREPARED_PER_CONNECTION = 256;
 function preparingStatements(client: pg.PoolClient): void {
   const names = new Map<string, string>();
   let next = 0;
+  // A connection that reached a node now in recovery (demoted after a failover, reached before
+  // the proxy noticed) would fail every write it is given: end it, so that the pool, which drops
+  // an ended client on release, connects afresh through the proxy to the new primary.
+  const dropIfDemoted = (err: unknown): void => {
+    if ((err as { code?: unknown } | null)?.code === '25006') client.end().catch(() => {});
+  };
+  const watched = (result: unknown): unknown => {
+    // A cursor (streamed query) is no promise: it reports its errors to its reader.
+    if (!(result instanceof Promise)) return result;
+    return result.catch((err: unknown) => {
+      dropIfDemoted(err);
+      throw err;
+    });
+  };
   const query = client.query.bind(client) as (config: unknown, values?: unknown) => Promise<unknown>;
   const named = (text: string): string | undefined => {
     let name = names.get(text);
@@ -289,11 +305,12 @@ function preparingStatements(client: pg.PoolClient): void {
   };
   (client as { query: unknown }).query = (config: unknown, values?: unknown) => {
     if (typeof config !== 'string' || !Array.isArray(values) || values.length === 0) {
-      return query(config, values);
+      return watched(query(config, values));
     }
     const name = named(config);
-    if (name === undefined) return query(config, values);
+    if (name === undefined) return watched(query(config, values));
     return query({ name, text: config, values }).catch((err: unknown) => {
+      dropIfDemoted(err);
       if ((err as { code?: unknown } | null)?.code !== '0A000') throw err;
       // Every plan of this connection may be stale: prepare them all again. Inside a
       // transaction the error aborted it, and the retry fails too: a transient refusal then
