@@ -86,7 +86,7 @@ export function installMissing(log: (line: string) => void): void {
       env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
     });
   apt(['update', '-qq']);
-  apt(['install', '-y', '-qq', '--no-install-recommends', ...packages]);
+  apt(['install', '-y', '-qq', ...packages]);
   // The packages' own services must not run: this cluster starts its own processes.
   for (const service of ['etcd', 'haproxy', 'patroni']) {
     try {
