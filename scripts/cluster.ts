@@ -74,7 +74,12 @@ switch (command) {
       log(`already up in ${values.dir}; \`npm run cluster -- down\` first`);
       process.exit(1);
     }
-    installMissing(log);
+    try {
+      installMissing(log);
+    } catch (err) {
+      log(err instanceof Error ? err.message : String(err));
+      process.exit(2);
+    }
     try {
       await cluster.up(log);
       if (!values['no-apps']) await appsUp();
