@@ -4,6 +4,7 @@
 # under a time limit, and ends with exactly one verdict line:
 #   drill: passed | drill: failed | drill: skipped (<reason>)
 # Exit status 0 when passed or skipped, 1 when failed. Needs root (PostgreSQL runs as `postgres`).
+# Bounded: apt-get 2 + 4 min at most, the drill 7 min (about 1.5 min on a quiet machine).
 set -u
 cd "$(dirname "$0")/.." || exit 1
 
@@ -24,8 +25,8 @@ command -v haproxy >/dev/null 2>&1 || missing="$missing haproxy"
 if [ -n "$missing" ]; then
   command -v apt-get >/dev/null 2>&1 || skip "no apt-get to install$missing"
   apt_log=$(mktemp)
-  if ! { DEBIAN_FRONTEND=noninteractive timeout 300 apt-get -o DPkg::Lock::Timeout=60 update -qq &&
-    DEBIAN_FRONTEND=noninteractive timeout 300 apt-get -o DPkg::Lock::Timeout=60 install -y -qq $missing; } \
+  if ! { DEBIAN_FRONTEND=noninteractive timeout 120 apt-get -o DPkg::Lock::Timeout=60 update -qq &&
+    DEBIAN_FRONTEND=noninteractive timeout 240 apt-get -o DPkg::Lock::Timeout=60 install -y -qq $missing; } \
     >"$apt_log" 2>&1; then
     tail -n 5 "$apt_log"
     rm -f "$apt_log"
@@ -39,7 +40,7 @@ if [ -n "$missing" ]; then
 fi
 
 out=$(mktemp)
-timeout -k 30 540 npm run -s drill:failover -- --rounds 1 >"$out" 2>&1
+timeout -k 30 420 npm run -s drill:failover -- --rounds 1 >"$out" 2>&1
 rc=$?
 cat "$out"
 last=$(tail -n 1 "$out")
@@ -63,7 +64,7 @@ case "$rc" in
     esac
     ;;
   *)
-    [ "$rc" = 124 ] && echo "drill: the drill did not finish within 540 s"
+    [ "$rc" = 124 ] && echo "drill: the drill did not finish within 420 s"
     echo "drill: failed"
     exit 1
     ;;
