@@ -101,8 +101,12 @@ const cleanUp = () =>
     await cluster.down().catch((err: unknown) => log(`stopping the cluster: ${String(err)}`));
     fs.rmSync(dir, { recursive: true, force: true });
   })());
+// Run with `node --import tsx` (package.json), not the tsx command: that one relays a signal to
+// its child and SIGKILLs it when no acknowledgement comes within 30 ms, which on a busy machine
+// would leave the cluster running. `on`, not `once`: a second Ctrl-C must not cut the clean-up.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
+  process.on(signal, () => {
+    if (cleaning) return;
     log(`${signal}: stopping everything`);
     void cleanUp().finally(() => process.exit(1));
   });
