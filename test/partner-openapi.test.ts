@@ -149,6 +149,9 @@ describe('the partner API OpenAPI document', () => {
         expect(names, def.name).toEqual([...COMMON.slice(0, 6), ...own, 'hashcode', 'format']);
         const required = [...COMMON, ...def.params.filter((p) => !p.optional).map((p) => p.name)];
         expect([...schema.required].sort(), def.name).toEqual(required.sort());
+        // Exactly one of these (status: card_no or order_no).
+        const oneOf = (schema as { oneOf?: { required: string[] }[] }).oneOf?.map((o) => o.required);
+        expect(oneOf, def.name).toEqual(def.oneOf?.map((name) => [name]));
       }
       for (const rule of [...COMMON_RULES, ...def.params]) {
         expect(paramSchema(def.name, rule.name).pattern, `${def.name} ${rule.name}`).toBe(
@@ -272,10 +275,16 @@ for (const engine of engines()) {
       };
     };
 
-    /** A signed request of `name` carrying the documented valid example of each own parameter. */
+    /**
+     * A signed request of `name` carrying the documented valid example of each own parameter (of
+     * parameters only one of which may be given, the first).
+     */
     const exampleRequest = (name: string) => {
+      const def = INTERFACES.get(name)!;
       const own = Object.fromEntries(
-        INTERFACES.get(name)!.params.map((p) => [p.name, paramSchema(name, p.name).examples![0]!]),
+        def.params
+          .filter((p) => !def.oneOf?.slice(1).includes(p.name))
+          .map((p) => [p.name, paramSchema(name, p.name).examples![0]!]),
       );
       return t.signed(nextReqId(), own);
     };
@@ -384,6 +393,17 @@ for (const engine of engines()) {
           t.signed(undefined, { card_no: unpaid, mobile: '13812345678', total_price: '1.00' }),
         ),
       );
+
+      await provoke(
+        'order_exists',
+        answer('buyByKind', t.signed(undefined, { kind_id: 'K2D', count: '1', order_no: 'ORD-DOC' })).then(
+          () => answer('buyByKind', t.signed(undefined, { kind_id: 'K2D', count: '1', order_no: 'ORD-DOC' })),
+        ),
+      );
+      const paid = (await t.client.buyByCinema({ cinemaId: '1001', count: 1 })).card.card_no;
+      await t.client.payByCard({ cardNo: paid, mobile: '13812345678' });
+      for (let i = 0; i < 5; i++) await t.client.resendSms({ cardNo: paid });
+      await provoke('sms_daily_limit', answer('resendSms', t.signed(undefined, { card_no: paid })));
 
       const reqId = nextReqId();
       expect((await answer('cities', t.signed(reqId))).status).toBe(200);

@@ -21,6 +21,8 @@ export interface InterfaceDef {
   /** Its answer carries a card password, so the copy kept for retries is sealed at rest. */
   answerHoldsSecret?: boolean;
   params: readonly ParamRule[];
+  /** Optional parameters of which exactly one must be given. */
+  oneOf?: readonly string[];
 }
 
 const ID = { pattern: /^[A-Za-z0-9_-]{1,32}$/, rule: 'must be 1-32 letters, digits, _ or -' };
@@ -77,7 +79,12 @@ export const INTERFACES: ReadonlyMap<string, InterfaceDef> = new Map(
           },
         ],
       },
-      { name: 'status', mutates: false, params: [cardNo] },
+      {
+        name: 'status',
+        mutates: false,
+        params: [{ ...cardNo, optional: true }, orderNo],
+        oneOf: ['card_no', 'order_no'],
+      },
       {
         name: 'ban',
         mutates: true,

@@ -274,6 +274,9 @@ export class PartnerApi {
       }
       if (!rule.pattern.test(v)) throw invalidParam(rule.name, rule.rule);
     }
+    if (def.oneOf && def.oneOf.filter((name) => params[name] !== undefined).length !== 1) {
+      throw contractError('invalid_param', `give exactly one of ${def.oneOf.join(' and ')}`);
+    }
 
     if (!def.mutates) {
       const cached = await this.read(def.name, snap, partner, params);
@@ -291,7 +294,8 @@ export class PartnerApi {
 
   private async read(name: string, snap: RegistrySnapshot, partner: Partner, p: Params): Promise<Cached> {
     if (name === 'status') {
-      const data = await this.deps.cards.status(this.deps.db.kysely, partner, p.card_no!);
+      const by = p.order_no === undefined ? { cardNo: p.card_no! } : { orderNo: p.order_no };
+      const data = await this.deps.cards.status(this.deps.db.kysely, partner, by);
       return { code: 200, data, json: JSON.stringify(data), replayed: false };
     }
     // Catalog answers change only with the registry: build each once per snapshot.
