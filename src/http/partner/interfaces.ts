@@ -23,6 +23,8 @@ export interface InterfaceDef {
   params: readonly ParamRule[];
   /** Optional parameters of which exactly one must be given. */
   oneOf?: readonly string[];
+  /** Served only by a sandbox server, to every partner (no permission needed). */
+  sandbox?: boolean;
 }
 
 const ID = { pattern: /^[A-Za-z0-9_-]{1,32}$/, rule: 'must be 1-32 letters, digits, _ or -' };
@@ -105,6 +107,23 @@ export const INTERFACES: ReadonlyMap<string, InterfaceDef> = new Map(
 );
 
 export { INTERFACE_NAMES };
+
+/** The sandbox's interfaces: a channel drives its own cards; answered 404 outside a sandbox. */
+export const SANDBOX_INTERFACES: ReadonlyMap<string, InterfaceDef> = new Map(
+  (
+    [
+      {
+        name: 'sandboxRedeem',
+        mutates: true,
+        sandbox: true,
+        params: [cardNo, { ...count, optional: true }],
+      },
+      { name: 'sandboxUndo', mutates: true, sandbox: true, params: [cardNo] },
+      { name: 'sandboxExpire', mutates: true, sandbox: true, params: [cardNo] },
+      { name: 'sandboxTestEvent', mutates: false, sandbox: true, params: [] },
+    ] satisfies InterfaceDef[]
+  ).map((d) => [d.name, d]),
+);
 
 // The grantable names (domain) and the interfaces served here must be the same list.
 if (INTERFACE_NAMES.join() !== [...INTERFACES.keys()].join()) {
