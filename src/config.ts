@@ -23,6 +23,11 @@ export interface Config {
   secretKeyFile: string | undefined;
   demo: boolean;
   demoKey: string | undefined;
+  /**
+   * The sandbox interfaces (`movTicket/sandbox…`): a channel drives its own cards (redeem, expire,
+   * undo) and sends itself a test callback. Never for a production server: default the demo's value.
+   */
+  sandbox: boolean;
   timeZone: string;
   /** `console`, `file:PATH`, or an http(s) gateway URL. */
   sms: string;
@@ -208,6 +213,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     secretKeyFile: keyFile === undefined ? undefined : path.resolve(keyFile),
     demo: boolVar(env, 'MOVTICKET_DEMO', false),
     demoKey,
+    sandbox: false,
     timeZone,
     sms,
     smsTemplate: env.MOVTICKET_SMS_TEMPLATE || DEFAULT_SMS_TEMPLATE,
@@ -232,6 +238,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     callbackAllow,
     ...overrides,
   };
+  // Unset, the sandbox follows the demo (also when --demo turned it on).
+  if (overrides.sandbox === undefined) config.sandbox = boolVar(env, 'MOVTICKET_SANDBOX', config.demo);
   // Node refuses a headers timeout above the whole-request timeout.
   if (config.headersTimeoutMs > config.receiveTimeoutMs) {
     throw new ConfigError(

@@ -83,6 +83,11 @@ export interface CardTable {
   cinema_id: string | null;
   kind_id: string | null;
   order_no: string | null;
+  /**
+   * 1 on a card whose order_no another card of its partner holds: cards bought before order_no
+   * was unique (migration 010) keep their order_no, and only the holder is found by it.
+   */
+  order_superseded: number;
   status: CardStatus;
   count: number;
   used_count: number;

@@ -1,10 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { appendCardEvent, findCard, insertCard, updateCard, type CardRow } from '../db/card.repository.js';
+import {
+  appendCardEvent,
+  findCard,
+  findCardByOrder,
+  insertCard,
+  updateCard,
+  type CardRow,
+} from '../db/card.repository.js';
 import { activateCard, banCard } from './card-commands.js';
 import type { CardTable } from '../db/schema.js';
 import { countResendsSince, insertSmsMessage } from '../db/sms.repository.js';
 import type { Executor } from '../db/tx.js';
-import { cardState, contractError, notFound, rateLimited } from '../errors.js';
+import { cardState, contractError, notFound, orderExists, smsDailyLimit } from '../errors.js';
 import { effectiveStatus, presentBoughtCard, presentCardStatus, presentPaidCard } from './card.presenter.js';
 import type { Clock } from './clock.js';
 import type { Partner, Registry, RegistrySnapshot } from './registry.js';
@@ -83,6 +90,7 @@ export class CardService {
       partner_id: partner.partnerId,
       ...target,
       order_no: req.orderNo ?? null,
+      order_superseded: 0,
       status: 'inactive',
       count: req.count,
       used_count: 0,
@@ -104,6 +112,11 @@ export class CardService {
     for (let attempt = 0; ; attempt++) {
       card.card_no = generateCardNo();
       if (await insertCard(tx, card)) break;
+      // The unique index on (partner_id, order_no) decides between racing buys of one order.
+      if (req.orderNo !== undefined) {
+        const holder = await findCardByOrder(tx, partner.partnerId, req.orderNo);
+        if (holder) throw orderExists(req.orderNo, holder.card_no);
+      }
       if (attempt >= 5) throw contractError('internal', 'could not draw a unique card number');
     }
     await appendCardEvent(tx, {
@@ -153,8 +166,17 @@ export class CardService {
     return { card: presentPaidCard(paid, this.settings.timeZone) };
   }
 
-  async status(db: Executor, partner: Partner, cardNo: string): Promise<WireObject> {
-    const card = await this.ownCard(db, partner, cardNo);
+  /** The card by its number or by the channel's order number it was bought under. */
+  async status(
+    db: Executor,
+    partner: Partner,
+    by: { cardNo: string } | { orderNo: string },
+  ): Promise<WireObject> {
+    let card: CardRow | undefined;
+    if ('orderNo' in by) {
+      card = await findCardByOrder(db, partner.partnerId, by.orderNo);
+      if (!card) throw notFound('order', by.orderNo);
+    } else card = await this.ownCard(db, partner, by.cardNo);
     return { card: presentCardStatus(card, this.clock.now(), this.settings.timeZone) };
   }
 
@@ -183,12 +205,7 @@ export class CardService {
     if (status !== 'active') throw cardState(cardNo, status, 'resend its SMS');
     const dayStart = startOfDay(now, this.settings.timeZone);
     if ((await countResendsSince(tx, cardNo, dayStart)) >= MAX_RESENDS_PER_DAY) {
-      throw rateLimited(
-        `card ${cardNo} reached ${MAX_RESENDS_PER_DAY} SMS resends today`,
-        (dayStart + DAY_MS - now) / 1000,
-        'card.resend_limit',
-        { card_no: cardNo, max: MAX_RESENDS_PER_DAY },
-      );
+      throw smsDailyLimit(cardNo, MAX_RESENDS_PER_DAY, (dayStart + DAY_MS - now) / 1000);
     }
     const to = mobile ?? card.mobile ?? '';
     const changes = { mobile: to, sms_status: 'queued' as const, updated_at: now };

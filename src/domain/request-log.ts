@@ -55,7 +55,12 @@ export function paramsHash(method: string, signed: readonly string[]): string {
  * Refusals an interface gives after it started running that depend on nothing a retry could
  * change: stored with the req_id and answered again to an identical request.
  */
-const FINAL_REFUSALS: ReadonlySet<ErrorType> = new Set(['not_found', 'card_state', 'price_mismatch']);
+const FINAL_REFUSALS: ReadonlySet<ErrorType> = new Set([
+  'not_found',
+  'card_state',
+  'price_mismatch',
+  'order_exists',
+]);
 
 export function isFinalRefusal(err: unknown): err is AppError {
   return err instanceof AppError && FINAL_REFUSALS.has(err.type);
@@ -65,7 +70,12 @@ export function isDuplicateReqId(err: unknown): boolean {
   return err instanceof AppError && err.type === 'duplicate_req_id';
 }
 
-const refusalBody = (err: AppError) => JSON.stringify({ type: err.type, message: err.message });
+const refusalBody = (err: AppError) =>
+  JSON.stringify(
+    Object.keys(err.extra).length > 0
+      ? { type: err.type, message: err.message, extra: err.extra }
+      : { type: err.type, message: err.message },
+  );
 
 class TwinCommitted extends Error {}
 
@@ -86,8 +96,12 @@ function replayOf(stored: StoredResult, key: RequestKey): Outcome | undefined {
   if (!sameRequest(stored, key)) throw duplicate(key.reqId);
   if (stored.code === BOUND_CODE || stored.body === null) return undefined;
   if (stored.code !== 200) {
-    const refusal = JSON.parse(stored.body) as { type: ErrorType; message: string };
-    throw contractError(refusal.type, refusal.message);
+    const refusal = JSON.parse(stored.body) as {
+      type: ErrorType;
+      message: string;
+      extra?: Record<string, string>;
+    };
+    throw new AppError(refusal.type, refusal.message, { extra: refusal.extra });
   }
   return {
     code: stored.code,

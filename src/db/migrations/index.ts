@@ -7,6 +7,7 @@ import * as idempotency from './006_idempotency.js';
 import * as secretsAtRest from './007_secrets_at_rest.js';
 import * as registryVersion from './008_registry_version.js';
 import * as loginAttempts from './009_login_attempts.js';
+import * as uniqueOrderNo from './010_unique_order_no.js';
 import * as registryNotify from './013_registry_notify.js';
 
 /**
@@ -23,6 +24,7 @@ const migrations: Record<string, Migration> = {
   '007_secrets_at_rest': secretsAtRest,
   '008_registry_version': registryVersion,
   '009_login_attempts': loginAttempts,
+  '010_unique_order_no': uniqueOrderNo,
   '013_registry_notify': registryNotify,
 };
 

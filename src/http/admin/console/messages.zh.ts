@@ -115,6 +115,9 @@ const SENTENCES: Record<string, Sentence> = {
   'field.partner_id': () => '渠道编号须为 2 个大写字母加 6 位数字，如 CS000001',
   'card.state': (p) => `卡 ${p.card_no} ${status(p)}，不能${action(p)}`,
   'card.resend_limit': (p) => `卡 ${p.card_no} 今天已重发短信 ${p.max} 次，请明天再试`,
+  'callback.test_no_url': () => '还没有回调 URL：请先保存回调 URL，再发送测试通知',
+  'callback.test_failed': (p) => `测试通知未送达：${p.reason}`,
+  'order.exists': (p) => `渠道订单号 ${p.order_no} 已用于卡 ${p.card_no}`,
   // Wrong passwords say how many tries are left or until when the card is locked.
   'card.wrong_password': (p) => `密码错误，还可尝试 ${p.tries_left} 次。`,
   'card.wrong_password_locked': (p) => `密码错误。错误次数过多，此卡已锁定至 ${p.until}。`,
