@@ -1,4 +1,3 @@
-import { type SpawnOptions, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -12,6 +11,7 @@ import { createKeyFile } from '../src/secret-key-file.js';
 import { CLI_ENTRY } from './support/build-dist.js';
 import { createPgDatabase } from './support/engines.js';
 import { type ServerProcess, startDemoServer } from './support/server-process.js';
+import { cleanEnv, goEnv, type LanguageName, missingToolchain, run } from './support/toolchains.js';
 
 // The example clients in examples/ (Java, Python, PHP, Go) are run as a channel runs them: as
 // processes, against a real server, through a proxy that loses answers and answers 503 once, so
@@ -28,56 +28,13 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const EXAMPLES = path.join(ROOT, 'examples');
 const TEST_URL = process.env.TEST_DATABASE_URL;
 const DEMO_KEY = randomBytes(16).toString('hex');
-const NOT_INHERITED = /^(MOVTICKET_.*|MT_.*|DATABASE_URL|PORT|HOST|LOG_LEVEL)$/;
 /** Interfaces whose first answer the proxy loses after the server ran them. */
 const LOSE_FIRST_ANSWER = new Set(['buyByCinema', 'buyByKind']);
 /** An interface the proxy answers `503 unavailable` on first sight, without forwarding. */
 const UNAVAILABLE_FIRST = 'kinds';
 
-interface Run {
-  code: number | string;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: string[], opts: SpawnOptions & { timeoutMs: number }): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout!.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
-    child.stderr!.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
-    // A hang guard only: a client that never finishes is killed and fails its test.
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? signal ?? 'unknown', stdout, stderr });
-    });
-  });
-}
-
-/** Whether `cmd args` runs at all (a toolchain is installed). */
-function hasTool(cmd: string, args: string[]): boolean {
-  const r = spawnSync(cmd, args, { stdio: 'ignore', timeout: 60_000 });
-  return r.error === undefined && r.status === 0;
-}
-
-function inheritedEnv(): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(process.env).filter(
-      (e): e is [string, string] => e[1] !== undefined && !NOT_INHERITED.test(e[0]),
-    ),
-  );
-}
-
 interface Language {
-  name: string;
-  /** Why it cannot run here, or undefined. */
-  missing(): string | undefined;
+  name: LanguageName;
   /** Compiles once; returns the command that runs the demo. */
   build(dir: string): Promise<{ cmd: string; args: string[]; cwd: string; env?: Record<string, string> }>;
 }
@@ -85,35 +42,24 @@ interface Language {
 const LANGUAGES: Language[] = [
   {
     name: 'java',
-    missing: () =>
-      hasTool('javac', ['-version']) && hasTool('java', ['-version'])
-        ? undefined
-        : 'javac/java not found (apt-get install default-jdk-headless)',
     build: async (dir) => {
       const out = path.join(dir, 'java');
       const sources = ['MovTicketClient.java', 'MovTicketDemo.java'].map((f) =>
         path.join(EXAMPLES, 'java', f),
       );
-      const r = await run('javac', ['-Xlint:all', '-Werror', '-d', out, ...sources], { timeoutMs: 300_000 });
+      const args = ['-encoding', 'UTF-8', '-Xlint:all', '-Werror', '-d', out, ...sources];
+      const r = await run('javac', args, { timeoutMs: 300_000 });
       expect(r, r.stderr).toMatchObject({ code: 0 });
       return { cmd: 'java', args: ['-cp', out, 'MovTicketDemo'], cwd: ROOT };
     },
   },
   {
     name: 'python',
-    missing: () =>
-      hasTool('python3', ['-c', 'import sys; assert sys.version_info >= (3, 11)'])
-        ? undefined
-        : 'python3 (3.11 or later) not found',
     build: () =>
       Promise.resolve({ cmd: 'python3', args: [path.join(EXAMPLES, 'python', 'demo.py')], cwd: ROOT }),
   },
   {
     name: 'php',
-    missing: () =>
-      hasTool('php', ['-r', 'exit(extension_loaded("simplexml") && extension_loaded("json") ? 0 : 1);'])
-        ? undefined
-        : 'php with SimpleXML not found (apt-get install php-cli php-xml)',
     build: async () => {
       const lint = await run('php', ['-l', path.join(EXAMPLES, 'php', 'MovTicketClient.php')], {
         timeoutMs: 60_000,
@@ -124,19 +70,8 @@ const LANGUAGES: Language[] = [
   },
   {
     name: 'go',
-    missing: () => (hasTool('go', ['version']) ? undefined : 'go not found (apt-get install golang)'),
     build: async (dir) => {
-      // A build cache that outlives the run (rebuilding net/http cold costs a minute on CI), in
-      // the temp dir so that a read-only home does not matter; no network, no module downloads.
-      const cache = path.join(os.tmpdir(), 'movticket-examples-go');
-      const env = {
-        ...inheritedEnv(),
-        GOCACHE: path.join(cache, 'build'),
-        GOPATH: path.join(cache, 'path'),
-        GOPROXY: 'off',
-        GOFLAGS: '-buildvcs=false',
-        GOTOOLCHAIN: 'local',
-      };
+      const env = goEnv();
       const bin = path.join(dir, 'movticket-demo');
       const cwd = path.join(EXAMPLES, 'go');
       const vet = await run('go', ['vet', './...'], { cwd, env, timeoutMs: 300_000 });
@@ -232,7 +167,7 @@ async function startFaultProxy(target: string) {
 
 const engineNames = TEST_URL ? (['sqlite', 'postgres'] as const) : (['sqlite'] as const);
 
-const available = LANGUAGES.map((lang) => ({ lang, missing: lang.missing() }));
+const available = LANGUAGES.map((lang) => ({ lang, missing: missingToolchain(lang.name) }));
 for (const { lang, missing } of available) {
   if (missing) console.warn(`[example clients] ${lang.name} SKIPPED: ${missing}`);
 }
@@ -282,7 +217,7 @@ describe('example clients in the channels’ languages', { timeout: 600_000 }, (
         const created = await run(
           process.execPath,
           [CLI_ENTRY, 'key', 'create', 'CS000001', '--sec-id', 'full1', '--mode', 'full', '--json'],
-          { cwd: ROOT, env: { ...inheritedEnv(), ...env }, timeoutMs: 120_000 },
+          { cwd: ROOT, env: { ...cleanEnv(), ...env }, timeoutMs: 120_000 },
         );
         expect(created, created.stderr).toMatchObject({ code: 0 });
         fullKey = (JSON.parse(created.stdout) as { md5key: string }).md5key;
@@ -325,7 +260,7 @@ describe('example clients in the channels’ languages', { timeout: 600_000 }, (
             const r = await run(demo.cmd, demo.args, {
               cwd: demo.cwd,
               env: {
-                ...inheritedEnv(),
+                ...cleanEnv(),
                 ...demo.env,
                 MT_URL: proxy!.url,
                 MT_PARTNER_ID: 'CS000001',
