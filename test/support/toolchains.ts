@@ -69,8 +69,8 @@ export function cleanEnv(): Record<string, string> {
 }
 
 /**
- * Settings for `go`: a build cache that outlives the run (building net/http cold costs a minute
- * on a small machine) in the temp dir, so a read-only home does not matter; no network.
+ * Settings for `go`: its build cache and module path in the temp dir (a CI user's home may be
+ * missing or read-only), no network (the examples have no dependencies), the installed toolchain.
  */
 export function goEnv(): Record<string, string> {
   const cache = path.join(os.tmpdir(), 'movticket-go-cache');
