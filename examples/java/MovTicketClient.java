@@ -172,13 +172,19 @@ public final class MovTicketClient {
     return b;
   }
 
-  /** The signed parameters of one attempt, in wire order. */
-  public List<String[]> form(String method, Map<String, String> params, String reqId) {
+  /** The interface's own parameters; throws on an unknown interface or a parameter it does not take. */
+  static List<String> checkParams(String method, Map<String, String> params) {
     List<String> own = INTERFACE_PARAMS.get(method);
     if (own == null) throw new IllegalArgumentException("unknown interface " + method);
     for (String name : params.keySet()) {
       if (!own.contains(name)) throw new IllegalArgumentException(method + " takes no " + name);
     }
+    return own;
+  }
+
+  /** The signed parameters of one attempt, in wire order. */
+  public List<String[]> form(String method, Map<String, String> params, String reqId) {
+    List<String> own = checkParams(method, params);
     List<String[]> fields = new ArrayList<>();
     fields.add(new String[] {"partner_id", partnerId});
     fields.add(new String[] {"sec_id", secId});
@@ -205,6 +211,7 @@ public final class MovTicketClient {
    */
   @SuppressWarnings("unchecked")
   public Map<String, Object> call(String method, Map<String, String> params, String reqId) throws ApiException {
+    checkParams(method, params); // a mistake in the call is not worth retrying
     Duration delay = retryDelay;
     for (int attempt = 1; ; attempt++) {
       boolean last = attempt >= attempts;

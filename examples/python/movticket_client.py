@@ -131,10 +131,16 @@ class Client:
     def timestamp(self) -> str:
         return datetime.now(ZoneInfo(self.tz)).strftime("%Y%m%d%H%M%S")
 
-    def form(self, method: str, params: dict[str, str], req_id: str) -> list[tuple[str, str]]:
+    @staticmethod
+    def check_params(method: str, params: dict[str, str]) -> None:
+        if method not in INTERFACE_PARAMS:
+            raise ValueError(f"unknown interface {method}")
         unknown = set(params) - set(INTERFACE_PARAMS[method])
         if unknown:
             raise ValueError(f"{method} takes no {sorted(unknown)}")
+
+    def form(self, method: str, params: dict[str, str], req_id: str) -> list[tuple[str, str]]:
+        self.check_params(method, params)
         fields = [
             ("partner_id", self.partner_id), ("sec_id", self.sec_id), ("bus_id", self.bus_id),
             ("req_id", req_id), ("ver", "1000"), ("timestamp", self.timestamp()),
@@ -161,13 +167,14 @@ class Client:
     def call(self, method: str, params: dict[str, str] | None = None, req_id: str | None = None) -> dict:
         """Calls an interface and returns its data; retries with the same req_id and parameters."""
         params = params or {}
+        self.check_params(method, params)  # a mistake in the call is not worth retrying
         req_id = req_id or new_req_id()
         delay = self.retry_delay
         for attempt in range(1, self.attempts + 1):
             last = attempt == self.attempts
             try:
                 status, envelope, headers = self.send_once(method, params, req_id)
-            except (OSError, ValueError) as err:  # no answer, or not an envelope: the call may have run
+            except (OSError, ValueError, ET.ParseError) as err:  # no answer, or not an envelope: it may have run
                 if last:
                     raise ApiError(method, 0, "network_error", str(err), req_id) from err
                 self._retrying(method, req_id, f"network error {err}")

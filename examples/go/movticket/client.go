@@ -234,11 +234,11 @@ func NewReqID() string {
 	return time.Now().Format("060102150405") + hex.EncodeToString(b)
 }
 
-// Form builds the signed request body of one attempt.
-func (c *Client) Form(method string, params map[string]string, reqID string) ([]Param, error) {
+// CheckParams reports an unknown interface or a parameter the interface does not take.
+func CheckParams(method string, params map[string]string) error {
 	own, ok := InterfaceParams[method]
 	if !ok {
-		return nil, fmt.Errorf("unknown interface %s", method)
+		return fmt.Errorf("unknown interface %s", method)
 	}
 	known := map[string]bool{}
 	for _, name := range own {
@@ -246,9 +246,18 @@ func (c *Client) Form(method string, params map[string]string, reqID string) ([]
 	}
 	for name := range params {
 		if !known[name] {
-			return nil, fmt.Errorf("%s takes no %s", method, name)
+			return fmt.Errorf("%s takes no %s", method, name)
 		}
 	}
+	return nil
+}
+
+// Form builds the signed request body of one attempt.
+func (c *Client) Form(method string, params map[string]string, reqID string) ([]Param, error) {
+	if err := CheckParams(method, params); err != nil {
+		return nil, err
+	}
+	own := InterfaceParams[method]
 	fields := []Param{{Name: "partner_id", Value: c.PartnerID}, {Name: "sec_id", Value: c.SecID}, {Name: "bus_id", Value: c.BusID},
 		{Name: "req_id", Value: reqID}, {Name: "ver", Value: "1000"}, {Name: "timestamp", Value: time.Now().In(c.Location).Format("20060102150405")}}
 	for _, name := range own { // table order; absent optional parameters are not sent
@@ -292,6 +301,9 @@ func (c *Client) Call(method string, params map[string]string) (map[string]any, 
 // 500/503/504 and 429 are retried with the same req_id and parameters (fresh timestamp and
 // hashcode), so a mutating call takes effect once however many attempts it needs.
 func (c *Client) CallWithReqID(method string, params map[string]string, reqID string) (map[string]any, error) {
+	if err := CheckParams(method, params); err != nil {
+		return nil, err // a mistake in the call is not worth retrying
+	}
 	delay := c.RetryDelay
 	for attempt := 1; ; attempt++ {
 		last := attempt >= c.Attempts
