@@ -14,7 +14,7 @@ import { type ServerProcess, startDemoServer } from './support/server-process.js
 import { cleanEnv, goEnv, type LanguageName, missingToolchain, run } from './support/toolchains.js';
 
 // The example clients in examples/ (Java, Python, PHP, Go) are run as a channel runs them: as
-// processes, against a real server, through a proxy that loses answers and answers 503 once, so
+// processes, against a real server, through a proxy that loses answers and answers 503 and 429 once, so
 // their retries with the same req_id are exercised. A language whose toolchain is missing is
 // skipped with a printed reason; CI installs all four.
 
@@ -30,8 +30,11 @@ const TEST_URL = process.env.TEST_DATABASE_URL;
 const DEMO_KEY = randomBytes(16).toString('hex');
 /** Interfaces whose first answer the proxy loses after the server ran them. */
 const LOSE_FIRST_ANSWER = new Set(['buyByCinema', 'buyByKind', 'payByCard', 'ban']);
-/** An interface the proxy answers `503 unavailable` on first sight, without forwarding. */
-const UNAVAILABLE_FIRST = 'kinds';
+/** Interfaces the proxy refuses on first sight, without forwarding: a busy platform. */
+const REFUSE_FIRST: Readonly<Record<string, { code: number; type: string; retryAfter?: string }>> = {
+  kinds: { code: 503, type: 'unavailable' },
+  regionsByCity: { code: 429, type: 'rate_limited', retryAfter: '1' },
+};
 
 interface Language {
   name: LanguageName;
@@ -87,7 +90,7 @@ interface Attempt {
   method: string;
   /** The request's parameters without timestamp and hashcode, which a retry recomputes. */
   request: string;
-  fault?: 'answer lost' | '503';
+  fault?: 'answer lost' | 'unavailable' | 'rate_limited';
 }
 
 /**
@@ -110,17 +113,19 @@ async function startFaultProxy(target: string) {
       const attempt: Attempt = { method, request };
       seen.push(attempt);
       const first = seen.length === 1;
-      if (first && method === UNAVAILABLE_FIRST) {
-        attempt.fault = '503';
+      const refusal = first ? REFUSE_FIRST[method] : undefined;
+      if (refusal) {
+        attempt.fault = refusal.type as Attempt['fault'];
         const json = form.get('format') === 'json';
-        res.writeHead(503, {
+        res.writeHead(refusal.code, {
           'content-type': json ? 'application/json; charset=utf-8' : 'application/xml; charset=utf-8',
+          ...(refusal.retryAfter ? { 'retry-after': refusal.retryAfter } : {}),
         });
-        const message = 'service temporarily unavailable';
+        const message = 'try again later';
         res.end(
           json
-            ? JSON.stringify({ code: 503, error: { message, type: 'unavailable' } })
-            : `<?xml version="1.0" encoding="UTF-8"?><response><code>503</code><error><message>${message}</message><type>unavailable</type></error></response>`,
+            ? JSON.stringify({ code: refusal.code, error: { message, type: refusal.type } })
+            : `<?xml version="1.0" encoding="UTF-8"?><response><code>${refusal.code}</code><error><message>${message}</message><type>${refusal.type}</type></error></response>`,
         );
         return;
       }
@@ -305,7 +310,10 @@ describe('example clients in the channels’ languages', { timeout: 600_000 }, (
             const faulted = [...attempts].filter(([, seen]) => seen.some((a) => a.fault));
             const lost = faulted.filter(([, seen]) => seen[0]!.fault === 'answer lost');
             expect(new Set(lost.map(([, seen]) => seen[0]!.method)), output).toEqual(LOSE_FIRST_ANSWER);
-            expect(faulted.some(([, seen]) => seen[0]!.fault === '503')).toBe(true);
+            const refused = faulted.filter(([, seen]) => seen[0]!.fault !== 'answer lost');
+            expect(new Set(refused.map(([, seen]) => seen[0]!.method))).toEqual(
+              new Set(Object.keys(REFUSE_FIRST)),
+            );
             // (A client may reuse a req_id on purpose later, e.g. to show 409 duplicate_req_id.)
             for (const [reqId, seen] of faulted) {
               const retry = seen[1];

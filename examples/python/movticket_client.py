@@ -16,6 +16,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -126,7 +127,7 @@ class Client:
     attempts: int = 4
     retry_delay: float = 0.2
     max_retry_after: float = 5.0
-    log: object = None
+    log: Callable[[str], None] | None = None
 
     def timestamp(self) -> str:
         return datetime.now(ZoneInfo(self.tz)).strftime("%Y%m%d%H%M%S")
