@@ -140,6 +140,11 @@ async function prepare(lang: LanguageName, code: string, vectors: Vector[], dir:
   }
 }
 
+const MISSING = new Map(LANGUAGES.map((lang) => [lang, missingToolchain(lang)]));
+for (const [lang, missing] of MISSING) {
+  if (missing) console.warn(`[guide snippets] ${lang} SKIPPED: ${missing}`);
+}
+
 describe('signing snippets in the guides (section 5.4)', { timeout: 300_000 }, () => {
   let dir: string;
   beforeAll(() => {
@@ -173,8 +178,7 @@ describe('signing snippets in the guides (section 5.4)', { timeout: 300_000 }, (
     });
 
     for (const lang of LANGUAGES) {
-      const missing = missingToolchain(lang);
-      if (missing) console.warn(`[guide snippets] ${lang} SKIPPED: ${missing}`);
+      const missing = MISSING.get(lang);
       it.skipIf(missing !== undefined)(
         `${guide}: the ${lang} snippet computes the hashcode of every worked example`,
         async () => {
