@@ -14,9 +14,9 @@ import { type ServerProcess, startDemoServer } from './support/server-process.js
 import { cleanEnv, goEnv, type LanguageName, missingToolchain, run } from './support/toolchains.js';
 
 // The example clients in examples/ (Java, Python, PHP, Go) are run as a channel runs them: as
-// processes, against a real server, through a proxy that loses answers and answers 503 and 429 once, so
-// their retries with the same req_id are exercised. A language whose toolchain is missing is
-// skipped with a printed reason; CI installs all four.
+// processes, against a real server, through a proxy that loses answers and answers 503 and 429
+// once, so their retries with the same req_id are exercised. A language whose toolchain is
+// missing is skipped with a printed reason; CI installs all four.
 
 /**
  * Until servers answer `status` by `order_no`, the clients only report that step. Set to true
@@ -200,9 +200,10 @@ describe('example clients in the channels’ languages', { timeout: 600_000 }, (
       let dropDb: (() => Promise<void>) | undefined;
       let fullKey = '';
       let callbackBody = '';
+      let own: string | undefined;
 
       beforeAll(async () => {
-        const own = fs.mkdtempSync(path.join(os.tmpdir(), `mt-examples-${engine}-`));
+        own = fs.mkdtempSync(path.join(os.tmpdir(), `mt-examples-${engine}-`));
         const keyFile = path.join(own, 'movticket.key');
         createKeyFile(keyFile);
         const env: Record<string, string> = {
@@ -247,13 +248,13 @@ describe('example clients in the channels’ languages', { timeout: 600_000 }, (
           'Asia/Shanghai',
         );
         callbackBody = new URLSearchParams(form).toString();
-        fs.rmSync(own, { recursive: true, force: true, maxRetries: 3 });
       }, 180_000);
 
       afterAll(async () => {
         await proxy?.close();
         await server?.stop();
         await dropDb?.();
+        if (own) fs.rmSync(own, { recursive: true, force: true });
       });
 
       for (const { lang, missing } of available) {
