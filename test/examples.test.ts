@@ -18,11 +18,8 @@ import { cleanEnv, goEnv, type LanguageName, missingToolchain, run } from './sup
 // once, so their retries with the same req_id are exercised. A language whose toolchain is
 // missing is skipped with a printed reason; CI installs all four.
 
-/**
- * Until servers answer `status` by `order_no`, the clients only report that step. Set to true
- * once they do: every client must then recover the lost buy by its order_no.
- */
-const REQUIRE_ORDER_NO_RECOVERY = false;
+/** Every client must recover the lost buy by its order_no (the clients tolerate older servers). */
+const REQUIRE_ORDER_NO_RECOVERY = true;
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const EXAMPLES = path.join(ROOT, 'examples');
