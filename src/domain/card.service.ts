@@ -8,6 +8,13 @@ import {
   type CardRow,
 } from '../db/card.repository.js';
 import { activateCard, banCard } from './card-commands.js';
+import {
+  type CreatedEvent,
+  isCardNoTaken,
+  isUniqueViolation,
+  storeIssuedCardOnce,
+} from '../db/issue.repository.js';
+import type { DirectMutation } from './request-log.js';
 import type { CardTable } from '../db/schema.js';
 import { countResendsSince, insertSmsMessage } from '../db/sms.repository.js';
 import type { Executor } from '../db/tx.js';
@@ -46,18 +53,19 @@ export class CardService {
     private readonly secrets: SecretBox,
   ) {}
 
-  /** `snap` is the snapshot the request was authorized with, so its price is the one it saw. */
+  /**
+   * A card bought at a cinema, ready to store (see `DirectMutation`). `snap` is the snapshot the
+   * request was authorized with, so its price is the one it saw.
+   */
   buyByCinema(
-    tx: Executor,
     partner: Partner,
     cinemaId: string,
     req: BuyRequest,
     snap: RegistrySnapshot = this.registry.snapshot,
-  ): Promise<WireObject> {
+  ): DirectMutation {
     const cinema = snap.cinemasById.get(cinemaId);
     if (!cinema || !cinema.active) throw notFound('cinema', cinemaId);
     return this.issue(
-      tx,
       partner,
       { cinema_id: cinemaId, kind_id: null },
       snap.cinemaPrice(partner, cinema),
@@ -66,24 +74,22 @@ export class CardService {
   }
 
   buyByKind(
-    tx: Executor,
     partner: Partner,
     kindId: string,
     req: BuyRequest,
     snap: RegistrySnapshot = this.registry.snapshot,
-  ): Promise<WireObject> {
+  ): DirectMutation {
     const kind = snap.kindsById.get(kindId);
     if (!kind || !kind.active) throw notFound('kind', kindId);
-    return this.issue(tx, partner, { cinema_id: null, kind_id: kindId }, snap.kindPrice(partner, kind), req);
+    return this.issue(partner, { cinema_id: null, kind_id: kindId }, snap.kindPrice(partner, kind), req);
   }
 
-  private async issue(
-    tx: Executor,
+  private issue(
     partner: Partner,
     target: Pick<CardTable, 'cinema_id' | 'kind_id'>,
     priceFen: number,
     req: BuyRequest,
-  ): Promise<WireObject> {
+  ): DirectMutation {
     const now = this.clock.now();
     const card: CardRow = {
       card_no: '',
@@ -108,20 +114,7 @@ export class CardService {
       sms_status: 'none',
       updated_at: now,
     };
-    // 10^15 random numbers: a collision is rare; draw again if one happens.
-    for (let attempt = 0; ; attempt++) {
-      card.card_no = generateCardNo();
-      if (await insertCard(tx, card)) break;
-      // The unique index on (partner_id, order_no) decides between racing buys of one order.
-      if (req.orderNo !== undefined) {
-        const holder = await findCardByOrder(tx, partner.partnerId, req.orderNo);
-        if (holder) throw orderExists(req.orderNo, holder.card_no);
-      }
-      if (attempt >= 5) throw contractError('internal', 'could not draw a unique card number');
-    }
-    await appendCardEvent(tx, {
-      card_no: card.card_no,
-      seq: 1,
+    const event: CreatedEvent = {
       type: 'created',
       at: now,
       actor: `partner:${partner.partnerId}`,
@@ -135,8 +128,45 @@ export class CardService {
         total_fen: card.total_fen,
         pay_deadline: card.pay_deadline,
       }),
-    });
-    return { card: presentBoughtCard(card, this.settings.timeZone) };
+    };
+    const answer = () => ({ card: presentBoughtCard(card, this.settings.timeZone) });
+    // 10^15 random numbers: a collision is rare; draw again if one happens.
+    const drawn = () => (card.card_no = generateCardNo());
+    const tooManyDraws = () => contractError('internal', 'could not draw a unique card number');
+    // The unique index on (partner_id, order_no) decides between racing buys of one order.
+    const refuseTakenOrder = async (db: Executor) => {
+      if (req.orderNo === undefined) return;
+      const holder = await findCardByOrder(db, partner.partnerId, req.orderNo);
+      if (holder) throw orderExists(req.orderNo, holder.card_no);
+    };
+    return {
+      write: async (tx) => {
+        for (let attempt = 0; ; attempt++) {
+          drawn();
+          if (await insertCard(tx, card)) break;
+          await refuseTakenOrder(tx);
+          if (attempt >= 5) throw tooManyDraws();
+        }
+        await appendCardEvent(tx, { card_no: card.card_no, seq: 1, ...event });
+        return answer();
+      },
+      writeWithClaim: async (db, claimOf) => {
+        for (let attempt = 0; ; attempt++) {
+          drawn();
+          const data = answer();
+          const json = JSON.stringify(data);
+          try {
+            return (await storeIssuedCardOnce(db, claimOf(json), card, event)) ? { data, json } : undefined;
+          } catch (err) {
+            if (!isCardNoTaken(err)) {
+              if (isUniqueViolation(err)) await refuseTakenOrder(db);
+              throw err;
+            }
+            if (attempt >= 5) throw tooManyDraws();
+          }
+        }
+      },
+    };
   }
 
   async pay(

@@ -293,11 +293,23 @@ export class PartnerApi {
       this.deps.requestLog.rememberRead(key, cached);
       return cached;
     }
-    const outcome = await this.deps.requestLog.runOnce(
-      key,
-      (tx) => this.mutate(def.name, tx, snap, partner, params),
-      { sealAnswer: def.answerHoldsSecret === true },
-    );
+    const opts = { sealAnswer: def.answerHoldsSecret === true };
+    const { cards, requestLog } = this.deps;
+    const buy = { count: Number(params.count), orderNo: params.order_no };
+    const outcome =
+      def.name === 'buyByCinema'
+        ? await requestLog.runOnceDirect(
+            key,
+            () => cards.buyByCinema(partner, params.cinema_id!, buy, snap),
+            opts,
+          )
+        : def.name === 'buyByKind'
+          ? await requestLog.runOnceDirect(
+              key,
+              () => cards.buyByKind(partner, params.kind_id!, buy, snap),
+              opts,
+            )
+          : await requestLog.runOnce(key, (tx) => this.mutate(def.name, tx, snap, partner, params), opts);
     this.deps.onMutation?.(def.name);
     return outcome;
   }
@@ -346,12 +358,7 @@ export class PartnerApi {
     p: Params,
   ) {
     const { cards } = this.deps;
-    const buy = { count: Number(p.count), orderNo: p.order_no };
     switch (name) {
-      case 'buyByCinema':
-        return cards.buyByCinema(tx, partner, p.cinema_id!, buy, snap);
-      case 'buyByKind':
-        return cards.buyByKind(tx, partner, p.kind_id!, buy, snap);
       case 'payByCard':
         return cards.pay(
           tx,
