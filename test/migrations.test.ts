@@ -56,7 +56,7 @@ afterAll(async () => {
 for (const target of targets) {
   describe(`schema upgrades (${target.name})`, () => {
     it('records every migration under the name existing databases already hold, in order', async () => {
-      const { kysely } = await target.raw('009_login_attempts');
+      const { kysely } = await target.raw('011_sms_receipts');
       try {
         const rows = await kysely
           .selectFrom('kysely_migration' as never)
@@ -72,6 +72,7 @@ for (const target of targets) {
           '007_secrets_at_rest',
           '008_registry_version',
           '009_login_attempts',
+          '011_sms_receipts',
         ]);
       } finally {
         await kysely.destroy();
