@@ -370,3 +370,54 @@ describe('provider request signing', () => {
     });
   }
 });
+
+describe('provider settings', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mt-sms-settings-'));
+  afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const env = (sms: string) =>
+    fakeProviderEnv(sms, { aliyun: 'http://127.0.0.1:1/', tencent: 'http://127.0.0.1:2/' }, dir);
+
+  it('reads both providers in the order given, with their template parameters', () => {
+    const config = loadConfig(env('tencent,aliyun'));
+    expect(config.sms).toBe('tencent,aliyun');
+    expect(config.smsAliyun?.templateParams).toContainEqual(['card', 'card_no']);
+    expect(config.smsTencent?.templateParams).toEqual([
+      'target',
+      'count',
+      'card_no',
+      'password',
+      'valid_until',
+    ]);
+    expect(senderFromConfig(config, quiet).name).toBe('tencent,aliyun');
+  });
+
+  it('refuses missing credentials, unknown placeholders, a provider named twice and plain http off this host', () => {
+    expect(() => loadConfig({ ...env('aliyun'), MOVTICKET_SMS_ALIYUN_KEY_ID: '' })).toThrow(
+      /MOVTICKET_SMS_ALIYUN_KEY_ID is required/,
+    );
+    expect(() => loadConfig({ ...env('tencent'), MOVTICKET_SMS_TENCENT_SECRET_KEY_FILE: '' })).toThrow(
+      /MOVTICKET_SMS_TENCENT_SECRET_KEY_FILE is required/,
+    );
+    expect(() =>
+      loadConfig({ ...env('tencent'), MOVTICKET_SMS_TENCENT_TEMPLATE_PARAMS: 'card_no,pin' }),
+    ).toThrow(/"pin" is not one of/);
+    expect(() => loadConfig(env('aliyun,aliyun'))).toThrow(/named twice/);
+    expect(() => loadConfig(env('sms-gateway'))).toThrow(/MOVTICKET_SMS=sms-gateway is invalid/);
+    expect(() =>
+      loadConfig({ ...env('aliyun'), MOVTICKET_SMS_ALIYUN_ENDPOINT: 'http://dysmsapi.aliyuncs.com/' }),
+    ).toThrow(/expected https:\/\//);
+  });
+
+  it('keeps the secrets out of the error a bad setting gives', () => {
+    const e = env('aliyun');
+    const secret = fs.readFileSync(e.MOVTICKET_SMS_ALIYUN_KEY_SECRET_FILE!, 'utf8');
+    let message = '';
+    try {
+      loadConfig({ ...e, MOVTICKET_SMS_ALIYUN_TEMPLATE_PARAMS: 'x' });
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    expect(message).toMatch(/MOVTICKET_SMS_ALIYUN_TEMPLATE_PARAMS/);
+    expect(message).not.toContain(secret);
+  });
+});
