@@ -20,10 +20,19 @@ const TENCENT_FINAL = new Set([
   'UnsupportedOperation.UnsupportedRegion',
 ]);
 
+// Internal errors after which the provider may still send the message: the message stays with it.
+const ALIYUN_UNCERTAIN = new Set(['isp.SYSTEM_ERROR']);
+const TENCENT_UNCERTAIN = new Set(['InternalError.Timeout', 'InternalError.SendAndRecvFail']);
+
+/** Every code that fails a message for good: each has a Chinese explanation for the console. */
+export const FINAL_CODES: readonly string[] = [...ALIYUN_FINAL, ...TENCENT_FINAL];
+
 export function aliyunFailure(code: string): SendFailureKind {
+  if (ALIYUN_UNCERTAIN.has(code)) return 'uncertain';
   return ALIYUN_FINAL.has(code) ? 'final' : 'failover';
 }
 
 export function tencentFailure(code: string): SendFailureKind {
+  if (TENCENT_UNCERTAIN.has(code)) return 'uncertain';
   return TENCENT_FINAL.has(code) ? 'final' : 'failover';
 }

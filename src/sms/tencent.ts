@@ -30,8 +30,6 @@ export interface TencentSmsOptions {
 const NAME = 'tencent';
 const VERSION = '2021-01-11';
 const CONTENT_TYPE = 'application/json; charset=utf-8';
-/** Codes after which the provider may still send the message. */
-const UNCERTAIN = new Set(['InternalError.Timeout']);
 
 /** Tencent Cloud SMS (API 2021-01-11, TC3-HMAC-SHA256): SendSms, PullSmsSendStatusByPhoneNumber. */
 export function tencentProvider(o: TencentSmsOptions): SmsProvider {
@@ -119,8 +117,12 @@ export function tencentProvider(o: TencentSmsOptions): SmsProvider {
 }
 
 function refusal(code: string, message: string | undefined): SmsSendError {
-  const kind = UNCERTAIN.has(code) ? 'uncertain' : tencentFailure(code);
-  return new SmsSendError(kind, NAME, code, `tencent refused: ${code} ${message ?? ''}`.trim());
+  return new SmsSendError(
+    tencentFailure(code),
+    NAME,
+    code,
+    `tencent refused: ${code} ${message ?? ''}`.trim(),
+  );
 }
 
 /** Mainland numbers are stored as 11 digits; Tencent wants E.164. */
