@@ -421,3 +421,36 @@ describe('provider settings', () => {
     expect(message).not.toContain(secret);
   });
 });
+
+describe('provider lookups', () => {
+  for (const provider of ['aliyun', 'tencent'] as const) {
+    it(`finds a message whose answer was lost among more than a page of the number's messages (${provider})`, async () => {
+      const fake = provider === 'aliyun' ? await FakeAliyun.start() : await FakeTencent.start();
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mt-sms-lookup-'));
+      try {
+        const sender = senderFromConfig(
+          loadConfig(fakeProviderEnv(provider, { [provider]: fake.url }, dir)),
+          quiet,
+        );
+        const params = { card_no: '1', password: '2', count: '1', valid_until: '2030-01-01', target: 't' };
+        const since = Date.now();
+        // More than a page of QuerySendDetails (50) or PullSmsSendStatusByPhoneNumber (100).
+        for (let i = 0; i < 130; i++) await sender.send({ id: `m${i}`, mobile: MOBILE, text: 'x', params });
+        fake.mode = 'drop';
+        await expect(sender.send({ id: 'lost', mobile: MOBILE, text: 'x', params })).rejects.toMatchObject({
+          kind: 'uncertain',
+        });
+        fake.mode = 'ok';
+        // The retry finds it and sends nothing.
+        await expect(
+          sender.send({ id: 'lost', mobile: MOBILE, text: 'x', params, provider, createdAt: since }),
+        ).resolves.toMatchObject({ provider });
+        expect(fake.acceptances.get('lost')).toBe(1);
+        expect(fake.sendCalls).toBe(131);
+      } finally {
+        await fake.close();
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    }, 30_000);
+  }
+});

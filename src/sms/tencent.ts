@@ -30,6 +30,9 @@ export interface TencentSmsOptions {
 const NAME = 'tencent';
 const VERSION = '2021-01-11';
 const CONTENT_TYPE = 'application/json; charset=utf-8';
+/** Reports per PullSmsSendStatusByPhoneNumber page (its maximum), and pages read at most. */
+const PAGE_SIZE = 100;
+const MAX_PAGES = 20;
 
 /** Tencent Cloud SMS (API 2021-01-11, TC3-HMAC-SHA256): SendSms, PullSmsSendStatusByPhoneNumber. */
 export function tencentProvider(o: TencentSmsOptions): SmsProvider {
@@ -88,20 +91,24 @@ export function tencentProvider(o: TencentSmsOptions): SmsProvider {
     },
 
     async find(q: ReceiptQuery): Promise<Receipt> {
-      const answer = await call('PullSmsSendStatusByPhoneNumber', {
-        BeginTime: Math.floor(q.since / 1000) - 60,
-        EndTime: Math.floor(q.now / 1000) + 60,
-        Offset: 0,
-        Limit: 100,
-        PhoneNumber: e164(q.mobile),
-        SmsSdkAppId: o.sdkAppId,
-      });
-      const set = Array.isArray(answer.PullSmsSendStatusSet)
-        ? (answer.PullSmsSendStatusSet as Record<string, unknown>[])
-        : [];
-      const mine = set.find(
-        (r) => str(r, 'SessionContext') === q.id || (q.ref !== null && str(r, 'SerialNo') === q.ref),
-      );
+      let mine: Record<string, unknown> | undefined;
+      for (let page = 0; page < MAX_PAGES && !mine; page++) {
+        const answer = await call('PullSmsSendStatusByPhoneNumber', {
+          BeginTime: Math.floor(q.since / 1000) - 60,
+          EndTime: Math.floor(q.now / 1000) + 60,
+          Offset: page * PAGE_SIZE,
+          Limit: PAGE_SIZE,
+          PhoneNumber: e164(q.mobile),
+          SmsSdkAppId: o.sdkAppId,
+        });
+        const set = Array.isArray(answer.PullSmsSendStatusSet)
+          ? (answer.PullSmsSendStatusSet as Record<string, unknown>[])
+          : [];
+        mine = set.find(
+          (r) => str(r, 'SessionContext') === q.id || (q.ref !== null && str(r, 'SerialNo') === q.ref),
+        );
+        if (set.length < PAGE_SIZE) break;
+      }
       // Tencent lists a message only once its report came: without one, only a known SerialNo
       // says that it was accepted.
       if (!mine) return q.ref ? { state: 'pending', ref: q.ref } : { state: 'unknown' };
