@@ -102,7 +102,7 @@ export function providerTarget(names: string[], fakes: FakeProvider[]): SoakTarg
       }
       return cards;
     },
-    duplicateLabel: 'sent twice (same id accepted again)',
+    duplicateLabel: 'sent twice (an id accepted again)',
     details: () => [
       ...names.map((n, i): [string, string] => [
         `${n} sends by mode`,
