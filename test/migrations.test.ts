@@ -77,6 +77,7 @@ for (const target of targets) {
           '008_registry_version',
           '009_login_attempts',
           '010_unique_order_no',
+          '011_sms_receipts',
           '013_registry_notify',
         ]);
       } finally {

@@ -261,8 +261,9 @@ export class CardService {
       mobile,
       text: sealSmsText(
         this.secrets,
-        this.smsText(card, password, snap),
-        this.smsText(card, PASSWORD_MASK, snap),
+        renderSmsText(this.settings.smsTemplate, this.smsValues(card, password, snap)),
+        renderSmsText(this.settings.smsTemplate, this.smsValues(card, PASSWORD_MASK, snap)),
+        this.smsValues(card, password, snap),
       ),
       reason,
       status: 'queued',
@@ -282,18 +283,13 @@ export class CardService {
     });
   }
 
-  private smsText(card: CardRow, password: string, snap: RegistrySnapshot): string {
+  /** The template's values: the text's placeholders, and a provider template's parameters. */
+  private smsValues(card: CardRow, password: string, snap: RegistrySnapshot): Record<string, string> {
     const target = card.cinema_id
       ? (snap.cinemasById.get(card.cinema_id)?.cinema_name ?? card.cinema_id)
       : (snap.kindsById.get(card.kind_id ?? '')?.kind_name ?? card.kind_id ?? '');
     const validUntil = card.valid_until === null ? '' : formatDate(card.valid_until, this.settings.timeZone);
-    return renderSmsText(this.settings.smsTemplate, {
-      target,
-      count: String(card.count),
-      card_no: card.card_no,
-      password,
-      valid_until: validUntil,
-    });
+    return { target, count: String(card.count), card_no: card.card_no, password, valid_until: validUntil };
   }
 
   private validDays(card: CardRow, snap: RegistrySnapshot): number {

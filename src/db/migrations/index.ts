@@ -8,6 +8,7 @@ import * as secretsAtRest from './007_secrets_at_rest.js';
 import * as registryVersion from './008_registry_version.js';
 import * as loginAttempts from './009_login_attempts.js';
 import * as uniqueOrderNo from './010_unique_order_no.js';
+import * as smsReceipts from './011_sms_receipts.js';
 import * as registryNotify from './013_registry_notify.js';
 
 /**
@@ -25,6 +26,7 @@ const migrations: Record<string, Migration> = {
   '008_registry_version': registryVersion,
   '009_login_attempts': loginAttempts,
   '010_unique_order_no': uniqueOrderNo,
+  '011_sms_receipts': smsReceipts,
   '013_registry_notify': registryNotify,
 };
 

@@ -8,6 +8,7 @@ import type {
 import { CARD_STATUSES, SMS_STATES } from '../../../domain/admin/card-admin.service.js';
 import { AppError } from '../../../errors.js';
 import { actorOf, type ConsoleContext, userOf } from './context.js';
+import { smsOutcome } from './sms-delivery.js';
 import {
   CARD_STATUS_LABEL,
   EVENT_LABEL,
@@ -238,7 +239,7 @@ function smsTable(c: ConsoleContext, items: readonly SmsView[], withCard: boolea
       '原因',
       '状态',
       { label: '尝试次数', num: true },
-      '最近错误',
+      '结果',
       '排队时间',
       '下次尝试',
       '发送时间',
@@ -251,7 +252,7 @@ function smsTable(c: ConsoleContext, items: readonly SmsView[], withCard: boolea
           <td>${label(SMS_REASON_LABEL, m.reason)}</td>
           <td>${smsBadge(m.status)}</td>
           <td class="num">${m.attempts}</td>
-          <td>${m.last_error ?? ''}</td>
+          <td>${smsOutcome(m)}</td>
           <td>${c.time(m.created_at)}</td>
           <td>${m.status === 'queued' ? c.time(m.next_attempt_at) : ''}</td>
           <td>${c.time(m.sent_at)}</td>
