@@ -56,7 +56,7 @@ afterAll(async () => {
 for (const target of targets) {
   describe(`schema upgrades (${target.name})`, () => {
     it('records every migration under the name existing databases already hold, in order', async () => {
-      const { kysely } = await target.raw('009_login_attempts');
+      const { kysely } = await target.raw('012_card_freeze');
       try {
         const rows = await kysely
           .selectFrom('kysely_migration' as never)
@@ -72,6 +72,7 @@ for (const target of targets) {
           '007_secrets_at_rest',
           '008_registry_version',
           '009_login_attempts',
+          '012_card_freeze',
         ]);
       } finally {
         await kysely.destroy();
@@ -265,6 +266,13 @@ for (const target of targets) {
         '【电影票】卡号6000000000000001，密码******，请凭卡号和密码到影院兑换。',
       );
       expect((await texts()).m2).toContain('24681357');
+      // Cards sold before the support desk's controls are neither frozen nor reset.
+      expect(
+        await db.kysely
+          .selectFrom('cards')
+          .select(['frozen_at', 'frozen_reason', 'tries_reset_at'])
+          .execute(),
+      ).toEqual(Array(3).fill({ frozen_at: null, frozen_reason: null, tries_reset_at: 0 }));
 
       const secrets = SecretBox.generate();
       const t = await makeTestApp(db, { seed: false, secrets });

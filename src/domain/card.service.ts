@@ -99,6 +99,9 @@ export class CardService {
       expired_at: null,
       sms_status: 'none',
       updated_at: now,
+      frozen_at: null,
+      frozen_reason: null,
+      tries_reset_at: 0,
     };
     // 10^15 random numbers: a collision is rare; draw again if one happens.
     for (let attempt = 0; ; attempt++) {

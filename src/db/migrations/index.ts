@@ -7,6 +7,7 @@ import * as idempotency from './006_idempotency.js';
 import * as secretsAtRest from './007_secrets_at_rest.js';
 import * as registryVersion from './008_registry_version.js';
 import * as loginAttempts from './009_login_attempts.js';
+import * as cardFreeze from './012_card_freeze.js';
 
 /**
  * Every migration, in the order they run, under the name existing databases record in
@@ -22,6 +23,7 @@ const migrations: Record<string, Migration> = {
   '007_secrets_at_rest': secretsAtRest,
   '008_registry_version': registryVersion,
   '009_login_attempts': loginAttempts,
+  '012_card_freeze': cardFreeze,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };
