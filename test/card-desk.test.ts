@@ -3,6 +3,7 @@ import { CardAdminService } from '../src/domain/admin/card-admin.service.js';
 import { RedemptionService, type StaffUser } from '../src/domain/admin/redemption.service.js';
 import { AppError } from '../src/errors.js';
 import { sentenceOf } from '../src/http/admin/console/messages.zh.js';
+import { adminCall, makeUser, signIn } from './support/admin.js';
 import { engines } from './support/engines.js';
 import { makeTestApp, type TestApp } from './support/harness.js';
 
@@ -215,6 +216,70 @@ for (const engine of engines()) {
       expect(all.map((x) => x.card_no).sort()).toEqual([cards[0]!.card_no, cards[1]!.card_no].sort());
       const tooMany = await refusal(admin.searchAll({}, 2));
       expect(tooMany).toMatchObject({ id: 'card.export_too_many', params: { total: 3, max: 2 } });
+    });
+
+    it('freezes, unfreezes and unlocks through the JSON admin API with the same command, for staff only', async () => {
+      await setup();
+      const card = await paid(2);
+      const op = await signIn(t, await makeUser(t, 'operator', { username: 'desk' }));
+      const staff = await signIn(t, await makeUser(t, 'cinema', { username: 'counter', cinemaId: '1001' }));
+      const url = (verb: string) => `/admin/api/cards/${card.card_no}/${verb}`;
+
+      const redeem = (password: string) =>
+        adminCall(t, 'POST', '/admin/api/redemption/redemptions', {
+          session: staff,
+          body: { cardNo: card.card_no, password, count: 1 },
+        });
+      expect((await redeem('wrong')).status).toBe(422);
+      expect(
+        (await adminCall(t, 'POST', url('freeze'), { session: staff, body: { reason: 'x' } })).status,
+      ).toBe(403);
+
+      const frozen = await adminCall(t, 'POST', url('freeze'), {
+        session: op,
+        body: { reason: 'SMS stolen' },
+      });
+      expect(frozen.status).toBe(200);
+      expect(frozen.json()).toMatchObject({
+        changed: true,
+        card: {
+          card_no: card.card_no,
+          status: 'active',
+          frozen_reason: 'SMS stolen',
+          target_name: '影城1001',
+        },
+        lock: { wrong_tries: 1, tries_left: 4, locked_until: null },
+      });
+      const refused = await redeem(card.password);
+      expect(refused.status).toBe(409);
+      expect(refused.json()).toMatchObject({ error: { code: 'card_state' } });
+
+      const shown = (await adminCall(t, 'GET', `/admin/api/cards/${card.card_no}`, { session: op })).json<{
+        card: { frozen_at: number | null };
+        lock: unknown;
+      }>();
+      expect(shown.card.frozen_at).toBe(t.clock.now());
+      expect(shown.lock).toEqual({ wrong_tries: 1, tries_left: 4, locked_until: null });
+
+      const unlocked = await adminCall(t, 'POST', url('unlock'), {
+        session: op,
+        body: { reason: 'verified' },
+      });
+      expect(unlocked.json()).toMatchObject({ changed: true, lock: { wrong_tries: 0, tries_left: 5 } });
+      const thawed = await adminCall(t, 'POST', url('unfreeze'), {
+        session: op,
+        body: { reason: 'verified' },
+      });
+      expect(thawed.json()).toMatchObject({ changed: true, card: { frozen_at: null } });
+      expect((await redeem(card.password)).status).toBe(201);
+
+      const noReason = await adminCall(t, 'POST', url('freeze'), { session: op, body: { reason: '' } });
+      expect(noReason.status).toBe(400);
+      expect(noReason.json()).toMatchObject({ error: { code: 'invalid' } });
+      const found = await adminCall(t, 'GET', '/admin/api/cards?mobile=5678&cinemaId=1001', { session: op });
+      expect(found.json<{ items: { card_no: string }[] }>().items.map((x) => x.card_no)).toEqual([
+        card.card_no,
+      ]);
     });
   });
 }

@@ -221,6 +221,58 @@ for (const target of targets) {
       }
     });
 
+    it('freezes and unfreezes a partly redeemed card and unlocks its password, through the same commands', async () => {
+      const no = cards.redeemed!.card_no;
+      const frozen = await cli('card', 'freeze', no, '--reason', 'SMS stolen');
+      expect(frozen).toMatchObject({ code: 0, stderr: '' });
+      expect(frozen.stdout).toMatch(
+        new RegExp(`^freeze: done; card ${no} active, frozen since .*, 0 wrong passwords count\n$`),
+      );
+      expect((await cli('card', 'freeze', no, '--reason', 'again')).stdout).toContain(
+        'freeze: nothing to change',
+      );
+      const shown = await cli('card', 'show', no);
+      expect(shown.stdout).toContain('frozen ');
+      expect(shown.stdout).toContain('SMS stolen');
+      expect(shown.stdout).toContain('password: 0 wrong, 5 tries left');
+      const thawed = await cli('card', 'unfreeze', no, '--reason', 'customer verified');
+      expect(thawed.stdout).toContain(`unfreeze: done; card ${no} active, not frozen`);
+      expect((await cli('card', 'unlock', no, '--reason', 'checked')).stdout).toContain(
+        'unlock: nothing to change',
+      );
+      const noReason = await cli('card', 'freeze', no, '--reason', ' ');
+      expect(noReason.code).toBe(1);
+      expect(noReason.stderr).toBe('movticket: a reason of 1 to 100 characters is required\n');
+
+      const db = await reopen();
+      try {
+        const events = await db.kysely
+          .selectFrom('card_events')
+          .select(['type', 'actor'])
+          .where('card_no', '=', no)
+          .where('type', 'in', ['frozen', 'unfrozen'])
+          .orderBy('seq')
+          .execute();
+        expect(events).toEqual([
+          { type: 'frozen', actor: 'cli:tester' },
+          { type: 'unfrozen', actor: 'cli:tester' },
+        ]);
+        const audit = await db.kysely
+          .selectFrom('audit_log')
+          .select(['actor', 'action'])
+          .where('entity_id', '=', no)
+          .orderBy('at')
+          .orderBy('audit_id')
+          .execute();
+        expect(audit).toEqual([
+          { actor: 'cli:tester', action: 'card.freeze' },
+          { actor: 'cli:tester', action: 'card.unfreeze' },
+        ]);
+      } finally {
+        await db.close();
+      }
+    });
+
     it('resends an SMS to a new number only with --reason and --yes, audited, and lists the queued messages', async () => {
       const no = cards.shown!.card_no;
       const [bare, noReason] = await Promise.all([
