@@ -186,3 +186,38 @@ export async function setTriesResetAt(db: Executor, cardNo: string, at: number):
     .where('card_no', '=', cardNo)
     .execute();
 }
+
+/**
+ * Sold cards with tickets left at a cinema at `now`: paid and neither used, expired nor banned,
+ * bought for the cinema (`cinema`) or of a kind that includes it (`kind`); and unpaid ones still
+ * within their payment deadline (`unpaid`, of the cinema itself).
+ */
+export async function countOpenCardsAt(
+  db: Executor,
+  cinemaId: string,
+  now: number,
+): Promise<{ cinema: number; kind: number; unpaid: number }> {
+  const count = async (where: (eb: ExpressionBuilder<Database, 'cards'>) => ReturnType<typeof eb.and>) => {
+    const row = await db
+      .selectFrom('cards')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where(where)
+      .executeTakeFirst();
+    return Number(row?.n ?? 0);
+  };
+  const [cinema, kind, unpaid] = await Promise.all([
+    count((eb) => eb.and([eb('cinema_id', '=', cinemaId), effectiveStatusIs(eb, 'active', now)])),
+    count((eb) =>
+      eb.and([
+        eb(
+          'kind_id',
+          'in',
+          eb.selectFrom('kind_cinemas').select('kind_id').where('cinema_id', '=', cinemaId),
+        ),
+        effectiveStatusIs(eb, 'active', now),
+      ]),
+    ),
+    count((eb) => eb.and([eb('cinema_id', '=', cinemaId), effectiveStatusIs(eb, 'inactive', now)])),
+  ]);
+  return { cinema, kind, unpaid };
+}

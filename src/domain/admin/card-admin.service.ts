@@ -3,6 +3,7 @@ import {
   listAuditFor,
   listCardSms,
   listSms,
+  countOpenCardsAt,
   findCardWithTarget,
   searchCards,
 } from '../../db/card-admin.repository.js';
@@ -399,6 +400,14 @@ export class CardAdminService {
       });
     }
     return reason;
+  }
+
+  /**
+   * Cards with tickets left at a cinema (what deactivating it would leave behind): its own paid
+   * cards, paid kind cards that include it, and its unpaid cards still within their deadline.
+   */
+  openCardsAt(cinemaId: string): Promise<{ cinema: number; kind: number; unpaid: number }> {
+    return countOpenCardsAt(this.deps.db.kysely, cinemaId, this.deps.clock.now());
   }
 
   /** SMS messages, newest first, optionally of one state or one card. */
