@@ -10,7 +10,7 @@ import {
   SMS_STATUS_LABEL,
   yuan,
 } from './format.js';
-import { href, html, type Html, seg } from './html.js';
+import { href, html, type Html, raw, seg } from './html.js';
 import { badge, csrfField, jsonBlock, sendPage, table, textareaField } from './layout.js';
 
 /** The card page and its forms: the summary, the ledger, SMS, redemptions, the desk's controls. */
@@ -31,6 +31,13 @@ const STATUS_COLOR: Record<string, '' | 'green' | 'red' | 'yellow' | 'blue'> = {
 
 export const cardStatusBadge = (s: string) => badge(label(CARD_STATUS_LABEL, s), STATUS_COLOR[s] ?? '');
 const smsBadge = (s: string) => badge(label(SMS_STATUS_LABEL, s), STATUS_COLOR[s] ?? '');
+
+/** The desk's forms side by side, with a short reason box (the console's textareas are for CSV). */
+const DESK_CSS = `<style>
+.desk-forms{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:0 16px}
+.desk textarea{min-height:0;font:inherit}
+.desk h3{margin-top:0}
+</style>`;
 
 /** A card is banned by an operator while unpaid, or paid with no ticket redeemed. */
 const bannable = (card: AdminCardView) =>
@@ -321,6 +328,7 @@ function deskSection(request: FastifyRequest, d: CardDetail, refused?: Refused):
   }
   return forms.length
     ? html`<h2>客服操作</h2>
+        ${raw(DESK_CSS)}
         <div class="desk-forms">${forms}</div>`
     : html``;
 }
