@@ -180,6 +180,15 @@ for (const target of targets) {
       expect(text.code).toBe(0);
       expect(text.stdout).toContain(cards.unpaid!.card_no);
       expect(text.stdout).toContain('1-1 of 1 cards');
+
+      // The last 4 digits of the mobile and a cinema, as a desk asks; the cinema's name shows.
+      const desk = await cli('card', 'search', '--mobile', MOBILE.slice(-4), '--cinema', '1001');
+      expect(desk.code).toBe(0);
+      expect(desk.stdout).toContain(cards.shown!.card_no);
+      expect(desk.stdout).toContain(cards.redeemed!.card_no);
+      expect(desk.stdout).not.toContain(cards.toBan!.card_no);
+      expect(desk.stdout).toContain('影城1001');
+      expect(desk.stdout).toContain('1-2 of 2 cards');
     });
 
     it('bans a card as the CLI user, and refuses with one line on stderr when the card forbids it', async () => {
