@@ -1,4 +1,4 @@
-// `npm run bench -- [--db sqlite|postgres] [--duration SECONDS] [--connections N]`
+// `npm run bench -- [--db sqlite|postgres] [--duration SECONDS] [--connections N] [--instances 1|2]`
 //
 // Measures a bare node:http server (the ceiling) and then movticket on the same
 // machine, in child processes so neither shares an event loop with autocannon.
@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +31,8 @@ interface Options {
   db: 'sqlite' | 'postgres';
   duration: number;
   connections: number;
+  /** 2: also runs the workloads through HAProxy over two instances on the same database. */
+  instances: 1 | 2;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -39,6 +42,7 @@ function parseOptions(argv: string[]): Options {
       db: { type: 'string', default: 'sqlite' },
       duration: { type: 'string', default: '10' },
       connections: { type: 'string', default: '50' },
+      instances: { type: 'string', default: '1' },
     },
     strict: true,
   });
@@ -52,7 +56,10 @@ function parseOptions(argv: string[]): Options {
   if (!Number.isInteger(connections) || connections < 1) {
     throw new Error('--connections must be an integer ≥ 1');
   }
-  return { db, duration, connections };
+  const instances = Number(values.instances);
+  if (instances !== 1 && instances !== 2) throw new Error('--instances must be 1 or 2');
+  if (instances === 2 && db !== 'postgres') throw new Error('--instances 2 needs --db postgres');
+  return { db, duration, connections, instances };
 }
 
 // ---------------------------------------------------------------------------
@@ -728,6 +735,7 @@ async function main(): Promise<void> {
     for (const workload of WORKLOADS) {
       results.push(await measureWorkload(server, workload, signedForm, opts, ceiling.throughput));
     }
+    const scaling = opts.instances === 2 ? await measureInstances(server, env, signedForm, opts) : undefined;
     await stopChild(server);
 
     const cpus = os.cpus();
@@ -749,6 +757,7 @@ async function main(): Promise<void> {
       loopDelayMaxTargetMs: LOOP_DELAY_MAX_TARGET_MS,
       ceilingReqPerSec: ceiling.throughput,
       workloads: results,
+      ...(scaling ? { instances: scaling } : {}),
       warnings,
     };
     await writeFile(RESULTS_FILE, JSON.stringify(report, null, 2) + '\n');
@@ -765,12 +774,344 @@ async function main(): Promise<void> {
         `SQLite, WAL bytes on PostgreSQL); RSS right after the full-speed run. See bench/README.md.\n` +
         `Results written to ${path.relative(process.cwd(), RESULTS_FILE)}\n`,
     );
+    if (scaling) process.stdout.write(`\n${renderScaling(scaling)}\n`);
     if (warnings.length > 0) {
       process.stdout.write(`\n${warnings.map((w) => `WARNING: ${w}`).join('\n')}\n`);
     }
   } finally {
     await cleanUp();
   }
+}
+
+// ---------------------------------------------------------------------------
+// --instances 2: the same workloads through HAProxy over two instances on one database
+
+interface ScalingRow {
+  label: string;
+  unit: 'req/s' | 'pairs/s';
+  one: number;
+  two: number;
+  ratio: number;
+  /** Measured over the one-instance run, per response: database transactions and busy time. */
+  dbXactsPerResponse: number;
+  /** Round trips to the database per response (a third instance behind a counting proxy). */
+  roundTripsPerResponse: number;
+  dbActiveMsPerResponse: number;
+  /** Server CPU per response (both instances together in the two-instance run). */
+  cpuUsPerResponseOne: number;
+  cpuUsPerResponseTwo: number;
+}
+
+interface DbCounters {
+  xacts: number;
+  activeMs: number;
+}
+
+/** This database's committed + rolled-back transactions and time spent executing statements. */
+async function dbCounters(): Promise<DbCounters> {
+  // Backends report their statistics about once a second: let the last ones arrive.
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  const c = new pg.Client({ connectionString: walDatabase });
+  await c.connect();
+  try {
+    const { rows } = await c.query<{ xacts: string; active: number }>(
+      `select (xact_commit + xact_rollback)::text as xacts, active_time as active
+       from pg_stat_database where datname = current_database()`,
+    );
+    return { xacts: Number(rows[0]!.xacts), activeMs: Number(rows[0]!.active) };
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * A TCP proxy to PostgreSQL at `target` that counts round trips: the frontend's Sync (extended
+ * protocol) and Query (simple protocol) messages, each of which the client waits an answer for.
+ */
+async function countingProxy(
+  target: URL,
+): Promise<{ url: string; roundTrips: () => number; close: () => void }> {
+  let roundTrips = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    const upstream = net.connect(Number(target.port || 5432), target.hostname);
+    sockets.add(client).add(upstream);
+    upstream.pipe(client);
+    let pending = Buffer.alloc(0);
+    let started = false;
+    client.on('data', (chunk: Buffer) => {
+      upstream.write(chunk);
+      pending = Buffer.concat([pending, chunk]);
+      for (;;) {
+        if (!started) {
+          if (pending.length < 8) break;
+          const len = pending.readInt32BE(0);
+          if (pending.length < len) break;
+          // An SSLRequest (80877103) is followed by the real startup message.
+          started = pending.readInt32BE(4) !== 80877103;
+          pending = pending.subarray(len);
+          continue;
+        }
+        if (pending.length < 5) break;
+        const len = pending.readInt32BE(1);
+        if (pending.length < 1 + len) break;
+        const type = String.fromCharCode(pending[0]!);
+        if (type === 'S' || type === 'Q') roundTrips++;
+        pending = pending.subarray(1 + len);
+      }
+    });
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  const url = new URL(target.href);
+  url.host = `127.0.0.1:${port}`;
+  return {
+    url: url.href,
+    roundTrips: () => roundTrips,
+    close: () => {
+      for (const sock of sockets) sock.destroy();
+      server.close();
+    },
+  };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** HAProxy (the Debian package) round-robin over `servers`, on a free loopback port. */
+async function startBalancer(
+  servers: Child[],
+  dir: string,
+): Promise<{ url: string; stop: () => Promise<void> }> {
+  const port = await freePort();
+  const cfg = path.join(dir, 'haproxy.cfg');
+  await writeFile(
+    cfg,
+    [
+      'global',
+      '  maxconn 4000',
+      'defaults',
+      '  mode http',
+      '  timeout connect 2s',
+      '  timeout client 60s',
+      '  timeout server 60s',
+      'listen movticket',
+      `  bind 127.0.0.1:${port}`,
+      '  balance roundrobin',
+      ...servers.map((s, i) => `  server app${i + 1} ${new URL(s.url).host}`),
+      '',
+    ].join('\n'),
+  );
+  const proc = spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  proc.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4096)));
+  const spawned = await new Promise<boolean>((resolve) => {
+    proc.once('spawn', () => resolve(true));
+    proc.once('error', () => resolve(false));
+  });
+  if (!spawned) throw new Error('--instances 2 needs haproxy (apt-get install haproxy)');
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    const ok = await fetch(`${url}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) break;
+    if (i >= 50 || proc.exitCode !== null) throw new Error(`haproxy did not start: ${stderr}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const stop = async () => {
+    if (proc.exitCode !== null) return;
+    const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+    proc.kill('SIGTERM');
+    await exited;
+  };
+  return { url, stop };
+}
+
+/** One autocannon run at `url`: completed units per second. */
+async function unitsPerSec(
+  url: string,
+  workload: Workload,
+  signedForm: SignedForm,
+  opts: Options,
+): Promise<number> {
+  const probe = newProbe();
+  const instance = autocannon({
+    url,
+    connections: opts.connections,
+    duration: opts.duration,
+    requests: workload.requests(signedForm, probe),
+  });
+  runningLoad = instance;
+  try {
+    const result = await instance;
+    if (probe.firstFailure) warn(`${workload.label} at ${url}: first failure: ${probe.firstFailure}`);
+    return result.duration > 0 ? probe.units / result.duration : 0;
+  } finally {
+    runningLoad = undefined;
+  }
+}
+
+/**
+ * Starts a second instance on the same database and data directory (same demo partner, same
+ * key file) and HAProxy over both, then measures each workload through one instance and through
+ * the balancer, with the database's transactions and busy time per response.
+ */
+async function measureInstances(
+  first: Child,
+  env: NodeJS.ProcessEnv,
+  signedForm: SignedForm,
+  opts: Options,
+): Promise<ScalingRow[]> {
+  progress('starting a second movticket instance and HAProxy');
+  const second = await startChild(
+    'movticket 2',
+    ['dist/cli/main.js', 'serve', '--demo'],
+    env,
+    /movticket demo is serving on (\S+)/,
+  );
+  const balancer = await startBalancer([first, second], leftovers.dataDir!);
+  const proxy = await countingProxy(new URL(env.DATABASE_URL!));
+  const counted = await startChild(
+    'movticket (counted)',
+    ['dist/cli/main.js', 'serve', '--demo'],
+    { ...env, DATABASE_URL: proxy.url },
+    /movticket demo is serving on (\S+)/,
+  );
+  const rows: ScalingRow[] = [];
+  try {
+    for (const workload of WORKLOADS) {
+      progress(`${workload.label}: one instance, then two behind HAProxy, ${opts.duration} s each`);
+      await unitsPerSec(first.url, workload, signedForm, { ...opts, duration: WARMUP_SEC });
+      await ask(first, 'reset');
+      const db0 = await dbCounters();
+      await ask(first, 'reset');
+      const probeOne = newProbe();
+      const one = await (async () => {
+        const instance = autocannon({
+          url: first.url,
+          connections: opts.connections,
+          duration: opts.duration,
+          requests: workload.requests(signedForm, probeOne),
+        });
+        runningLoad = instance;
+        try {
+          return await instance;
+        } finally {
+          runningLoad = undefined;
+        }
+      })();
+      const cpuOne = ((await ask(first, 'read')) as { cpuUs: number }).cpuUs;
+      const db1 = await dbCounters();
+      const responsesOne = one.requests.total;
+      const oneRate = one.duration > 0 ? probeOne.units / one.duration : 0;
+
+      await unitsPerSec(balancer.url, workload, signedForm, { ...opts, duration: WARMUP_SEC });
+      await ask(first, 'reset');
+      await ask(second, 'reset');
+      const probeTwo = newProbe();
+      const two = await (async () => {
+        const instance = autocannon({
+          url: balancer.url,
+          connections: opts.connections,
+          duration: opts.duration,
+          requests: workload.requests(signedForm, probeTwo),
+        });
+        runningLoad = instance;
+        try {
+          return await instance;
+        } finally {
+          runningLoad = undefined;
+        }
+      })();
+      const cpuTwo =
+        ((await ask(first, 'read')) as { cpuUs: number }).cpuUs +
+        ((await ask(second, 'read')) as { cpuUs: number }).cpuUs;
+      const twoRate = two.duration > 0 ? probeTwo.units / two.duration : 0;
+      const per = (n: number, d: number) => (d > 0 ? n / d : 0);
+
+      const tripsBefore = proxy.roundTrips();
+      const probeCounted = newProbe();
+      const countedRun = await autocannon({
+        url: counted.url,
+        connections: opts.connections,
+        duration: Math.min(opts.duration, 3),
+        requests: workload.requests(signedForm, probeCounted),
+      });
+      const trips = proxy.roundTrips() - tripsBefore;
+      rows.push({
+        label: workload.label,
+        unit: workload.id === 'buyPay' ? 'pairs/s' : 'req/s',
+        one: oneRate,
+        two: twoRate,
+        ratio: per(twoRate, oneRate),
+        dbXactsPerResponse: per(db1.xacts - db0.xacts, responsesOne),
+        roundTripsPerResponse: per(trips, countedRun.requests.total),
+        dbActiveMsPerResponse: per(db1.activeMs - db0.activeMs, responsesOne),
+        cpuUsPerResponseOne: per(cpuOne, responsesOne),
+        cpuUsPerResponseTwo: per(cpuTwo, two.requests.total),
+      });
+    }
+  } finally {
+    await balancer.stop();
+    await stopChild(second);
+    await stopChild(counted);
+    proxy.close();
+  }
+  return rows;
+}
+
+function renderScaling(rows: ScalingRow[]): string {
+  const header = [
+    'workload',
+    'unit',
+    '1 instance',
+    '2 via HAProxy',
+    'ratio',
+    'db trips/resp',
+    'db xact/resp',
+    'db ms/resp',
+    'CPU µs/resp 1→2',
+  ];
+  const body = rows.map((r) => [
+    r.label,
+    r.unit,
+    r.one.toFixed(0),
+    r.two.toFixed(0),
+    r.ratio.toFixed(2),
+    r.roundTripsPerResponse.toFixed(2),
+    r.dbXactsPerResponse.toFixed(2),
+    r.dbActiveMsPerResponse.toFixed(3),
+    `${r.cpuUsPerResponseOne.toFixed(0)}→${r.cpuUsPerResponseTwo.toFixed(0)}`,
+  ]);
+  const all = [header, ...body];
+  const widths = header.map((_, i) => Math.max(...all.map((row) => (row[i] ?? '').length)));
+  const line = (row: string[]): string =>
+    row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ');
+  return [
+    `two instances on one PostgreSQL, behind HAProxy (round robin), ${os.cpus().length} CPUs shared by all processes:`,
+    line(header),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...body.map(line),
+    'db trips/resp: round trips to PostgreSQL per response (Sync and Query messages, counted by a proxy in front',
+    'of a third instance); db xact/resp: transactions per response (pg_stat_database); db ms/resp: time the',
+    'database spent executing statements per response (active_time, which includes waiting for the commit to flush).',
+  ].join('\n');
 }
 
 /** What a run leaves behind besides its children: the temp data dir and the PostgreSQL database. */

@@ -336,7 +336,8 @@ function draftCard(ctx: DraftContext, cardNo: string, createdAt: number): Draft 
   const count = ticketCount(random);
   const orderNo =
     random() < 0.8
-      ? `${partner.partnerId}${createdAt.toString(36).toUpperCase()}${Math.floor(random() * 1e4)}`
+      ? // Unique per partner in practice, as the platform requires (migration 010).
+        `${partner.partnerId}${createdAt.toString(36).toUpperCase()}${Math.floor(random() * 1e9)}`
       : null;
   const payDeadline = createdAt + opts.payDeadlineMin * MINUTE;
   const validDays = kind ? kind.valid_days : cinema!.valid_days || opts.cinemaValidDays;
@@ -502,6 +503,7 @@ function draftCard(ctx: DraftContext, cardNo: string, createdAt: number): Draft 
       cinema_id: cinema?.cinema_id ?? null,
       kind_id: kind?.kind_id ?? null,
       order_no: orderNo,
+      order_superseded: 0,
       count,
       price_fen: priceFen,
       total_fen: priceFen * count,

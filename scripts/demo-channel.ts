@@ -125,10 +125,34 @@ async function byKind(): Promise<void> {
   showStatus((await client.ban({ cardNo: unpaid.card_no, reason: 'demo: order cancelled' })).card);
 }
 
+async function lostBuy(): Promise<void> {
+  console.log('\n=== A purchase whose answer was lost, found again by its order_no ===');
+  const { kinds } = await client.kinds();
+  const kind = first(kinds, 'kinds');
+  const orderNo = `demoL${Date.now()}`;
+
+  step(`buyByKind ${kind.kind_id} with order_no ${orderNo}; suppose the answer never arrives`);
+  await client.buyByKind({ kindId: kind.kind_id, count: 1, orderNo });
+
+  step(`status by order_no ${orderNo}`);
+  try {
+    showStatus((await client.status({ orderNo })).card);
+  } catch (err) {
+    // A server without order_no in `status` does not know the parameter (and, in `full` mode,
+    // does not sign it).
+    if (err instanceof MovTicketError && (err.type === 'invalid_param' || err.type === 'invalid_signature')) {
+      show('order_no', 'recovery not supported by this server');
+      return;
+    }
+    throw err;
+  }
+}
+
 try {
   console.log(`Partner API at ${baseUrl}\n`);
   await byCinema();
   await byKind();
+  await lostBuy();
   console.log('\nBoth flows completed.');
 } catch (err) {
   if (err instanceof MovTicketError) {

@@ -7,7 +7,14 @@
  * take at least the whole timeout). `npm test` checks that a payment never waits on the gateway;
  * this script owns the latency bound, which only a run on a quiet machine can judge.
  *
- *   npx tsx scripts/sms-faults.ts [--minutes 3] [--rate 5] [--timeout-ms 1000] [--drain-minutes 10]
+ * With `--provider aliyun`, `tencent` or `aliyun,tencent` the server sends through its provider
+ * senders to loopback fakes of the providers' APIs (signatures verified as the providers do),
+ * cycled through fail → throttle → hang → slow → drop → ok; with two providers the faults hit
+ * the first and the second stays up. A real provider drops no duplicates, so the check is that
+ * every paid card's message was accepted exactly once, by one provider.
+ *
+ *   npx tsx scripts/sms-faults.ts [--provider http|aliyun|tencent|aliyun,tencent] [--minutes 3]
+ *                                 [--rate 5] [--timeout-ms 1000] [--drain-minutes 10]
  *                                 [--backoff-max-ms N] [--p99-bound-ms N] [--database-url postgres://…]
  */
 import fs from 'node:fs';
@@ -15,11 +22,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { MovTicketClient } from '../src/client/index.js';
-import { FakeGateway, type GatewayMode } from '../test/support/fake-gateway.js';
+import { FakeAliyun } from '../test/support/fake-aliyun.js';
+import { FakeGateway } from '../test/support/fake-gateway.js';
+import { fakeProviderEnv } from '../test/support/fake-provider-env.js';
 import { startDemoServer } from '../test/support/server-process.js';
+import { FakeTencent } from '../test/support/fake-tencent.js';
+import { type SoakTarget, gatewayTarget, providerTarget } from './sms-soak-targets.js';
 
 const { values: args } = parseArgs({
   options: {
+    provider: { type: 'string', default: 'http' },
     minutes: { type: 'string', default: '3' },
     rate: { type: 'string', default: '5' },
     'timeout-ms': { type: 'string', default: '1000' },
@@ -36,15 +48,21 @@ const rate = Number(args.rate);
 const timeoutMs = Number(args['timeout-ms']);
 const drainMs = Number(args['drain-minutes']) * 60_000;
 const p99BoundMs = args['p99-bound-ms'] === undefined ? timeoutMs / 2 : Number(args['p99-bound-ms']);
-if (!(minutes > 0) || !(rate > 0) || !(timeoutMs >= 100) || !(drainMs > 0) || !(p99BoundMs > 0)) {
+const provider = args.provider;
+if (
+  !(minutes > 0) ||
+  !(rate > 0) ||
+  !(timeoutMs >= 100) ||
+  !(drainMs > 0) ||
+  !(p99BoundMs > 0) ||
+  !/^(http|aliyun|tencent|aliyun,tencent|tencent,aliyun)$/.test(provider)
+) {
   console.error(
-    'usage: sms-faults.ts [--minutes N] [--rate PAYS_PER_S] [--timeout-ms MS] [--drain-minutes N] [--p99-bound-ms MS]',
+    'usage: sms-faults.ts [--provider http|aliyun|tencent|aliyun,tencent] [--minutes N] [--rate PAYS_PER_S] [--timeout-ms MS] [--drain-minutes N] [--p99-bound-ms MS]',
   );
   process.exit(2);
 }
 
-const PHASES: GatewayMode[] = ['fail', 'hang', 'slow', 'drop', 'ok'];
-const phaseMs = (minutes * 60_000) / PHASES.length;
 const DEMO_KEY = 'smsfaults0123456789';
 const MOBILE = '13800138000';
 
@@ -54,13 +72,31 @@ const quantile = (sorted: number[], q: number) =>
 const ms = (n: number) => (Number.isNaN(n) ? '-' : n.toFixed(1));
 
 const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'mt-sms-faults-'));
-const gateway = await FakeGateway.start();
 // In `slow`, every other answer comes within the timeout and every other one past it.
 let slowToggle = 0;
-gateway.slowMs = () => (slowToggle++ % 2 === 0 ? timeoutMs * 0.6 : timeoutMs * 1.5);
+const slowMs = () => (slowToggle++ % 2 === 0 ? timeoutMs * 0.6 : timeoutMs * 1.5);
+let target: SoakTarget;
+let smsEnv: Record<string, string>;
+if (provider === 'http') {
+  const gateway = await FakeGateway.start();
+  gateway.slowMs = slowMs;
+  target = gatewayTarget(gateway);
+  smsEnv = { MOVTICKET_SMS: gateway.url };
+} else {
+  const names = provider.split(',');
+  const fakes = await Promise.all(
+    names.map((n) => (n === 'aliyun' ? FakeAliyun.start() : FakeTencent.start())),
+  );
+  for (const f of fakes) f.slowMs = slowMs;
+  target = providerTarget(names, fakes);
+  const urls = Object.fromEntries(names.map((n, i) => [n, fakes[i]!.url]));
+  smsEnv = fakeProviderEnv(provider, urls, dataDir);
+}
+const PHASES = target.phases;
+const phaseMs = (minutes * 60_000) / PHASES.length;
 
 const server = await startDemoServer({
-  MOVTICKET_SMS: gateway.url,
+  ...smsEnv,
   MOVTICKET_SMS_TIMEOUT_MS: String(timeoutMs),
   MOVTICKET_DEMO_KEY: DEMO_KEY,
   MOVTICKET_DATA_DIR: dataDir,
@@ -106,14 +142,13 @@ let failures = 0;
 const started = new Date();
 console.log(
   `sms-faults: ${started.toISOString()} minutes=${minutes} phase=${(phaseMs / 1000).toFixed(0)}s rate=${rate}/s ` +
-    `timeout=${timeoutMs}ms backoff-max=${args['backoff-max-ms'] ?? 'default'} gateway=${gateway.url} server=${server.baseUrl} (pid ${server.pid}) ` +
+    `timeout=${timeoutMs}ms backoff-max=${args['backoff-max-ms'] ?? 'default'} sms=${target.describe} server=${server.baseUrl} (pid ${server.pid}) ` +
     `db=${args['database-url'] ? 'postgres' : 'sqlite'}`,
 );
 
-async function runPhase(mode: GatewayMode): Promise<void> {
-  gateway.mode = mode;
-  const before = gateway.stats();
-  const beforeRequests = Object.values(before.requests).reduce((a, b) => a + b, 0);
+async function runPhase(mode: string): Promise<void> {
+  target.setMode(mode);
+  const before = target.stats();
   const latencies: number[] = [];
   let errors = 0;
   const t0 = performance.now();
@@ -134,7 +169,7 @@ async function runPhase(mode: GatewayMode): Promise<void> {
     const wait = next - performance.now();
     if (wait > 0) await sleep(wait);
   }
-  const after = gateway.stats();
+  const after = target.stats();
   const sorted = latencies.sort((a, b) => a - b);
   const g = await smsGauge();
   rows.push({
@@ -145,7 +180,7 @@ async function runPhase(mode: GatewayMode): Promise<void> {
     p50: quantile(sorted, 0.5),
     p99: quantile(sorted, 0.99),
     max: sorted.at(-1) ?? NaN,
-    requests: Object.values(after.requests).reduce((a, b) => a + b, 0) - beforeRequests,
+    requests: after.requests - before.requests,
     distinct: after.distinct - before.distinct,
     duplicates: after.duplicates - before.duplicates,
     ...g,
@@ -199,15 +234,15 @@ try {
     console.log(`  phase ${mode} done: ${r.pays} pays, p99 ${ms(r.p99)} ms, queued ${r.queued}`);
   }
   // Recovery: the gateway stays up; retries that backed off during the outage come due.
-  gateway.mode = 'ok';
+  target.setMode('ok');
   const drainStart = performance.now();
-  const before = gateway.stats();
+  const before = target.stats();
   let g = await smsGauge();
   while (g.queued > 0 && performance.now() - drainStart < drainMs) {
     await sleep(1_000);
     g = await smsGauge();
   }
-  const after = gateway.stats();
+  const after = target.stats();
   rows.push({
     phase: 'drain',
     seconds: Math.round((performance.now() - drainStart) / 1000),
@@ -216,42 +251,34 @@ try {
     p50: NaN,
     p99: NaN,
     max: NaN,
-    requests:
-      Object.values(after.requests).reduce((a, b) => a + b, 0) -
-      Object.values(before.requests).reduce((a, b) => a + b, 0),
+    requests: after.requests - before.requests,
     distinct: after.distinct - before.distinct,
     duplicates: after.duplicates - before.duplicates,
     ...g,
   });
   printTable();
 
-  // Every paid card's message reached the gateway: its text names the card number.
-  const deliveredCards = new Set<string>();
-  for (const m of gateway.delivered.values()) {
-    const match = /卡号(\d+)/.exec(m.text);
-    if (match) deliveredCards.add(match[1]!);
-  }
+  // Every paid card's message reached the gateway or a provider.
+  const deliveredCards = target.deliveredCards();
   const missing = paidCards.filter((c) => !deliveredCards.has(c));
   let notSent = 0;
   for (const cardNo of paidCards) {
     const { card } = await client.status({ cardNo });
     if (card.sms_status !== 'sent') notSent++;
   }
-  const s = gateway.stats();
-  const dupIds = gateway.duplicatedIds();
+  const s = target.stats();
+  const dupIds = target.duplicatedIds();
   console.log('');
   console.log(`paid cards                         ${paidCards.length}`);
-  console.log(`delivered (distinct ids @gateway)  ${s.distinct}`);
+  console.log(`delivered (distinct ids accepted)  ${s.distinct}`);
   console.log(
     `paid cards missing at gateway      ${missing.length}${missing.length ? ` e.g. ${missing.slice(0, 3).join(', ')}` : ''}`,
   );
   console.log(`cards with sms_status != sent      ${notSent}`);
   console.log(
-    `duplicates (same id, acknowledged) ${s.duplicates} over ${dupIds.length} ids, max ${Math.max(1, ...dupIds.map(([, n]) => n))} acceptances of one id`,
+    `${target.duplicateLabel.padEnd(35)}${s.duplicates} over ${dupIds.length} ids, max ${Math.max(1, ...dupIds.map(([, n]) => n))} acceptances of one id`,
   );
-  console.log(`idempotency-key != body id         ${s.keyMismatches}`);
-  console.log(`malformed bodies                   ${s.malformed}`);
-  console.log(`gateway requests by mode           ${JSON.stringify(s.requests)}`);
+  for (const [label, value] of target.details()) console.log(`${label.padEnd(35)}${value}`);
   console.log(`metrics after drain                queued=${g.queued} sent=${g.sent} failed=${g.failed}`);
   console.log(`pay errors                         ${failures}`);
   const slowPhases = rows.filter((r) => r.pays > 0 && !(r.p99 < p99BoundMs));
@@ -266,12 +293,12 @@ try {
     g.queued === 0 &&
     g.failed === 0 &&
     g.sent === paidCards.length &&
-    s.keyMismatches === 0 &&
+    target.clean() &&
     failures === 0;
   console.log(ok ? 'RESULT: PASS' : 'RESULT: FAIL');
 } finally {
   const code = await server.stop();
-  await gateway.close();
+  await target.close();
   if (!ok) {
     const out = server.output();
     console.error(`server exit ${code}; last output:\n${out.slice(-4_000)}`);

@@ -86,7 +86,10 @@ export async function buildApp(deps: AppDeps): Promise<App> {
 
   installShutdownGate(fastify, isClosing);
   await registerPartnerApi(fastify, { config, db, clock, ...services, metrics, log });
-  await registerAdmin(fastify, createAdminDeps({ db, clock, config, registry, cards, outbox, secrets }));
+  await registerAdmin(
+    fastify,
+    createAdminDeps({ db, clock, config, registry, cards, outbox, notify, secrets }),
+  );
   registerDocs(fastify);
   const metricsServer = registerOps(fastify, { config, db, metrics, log, isClosing });
 

@@ -19,7 +19,7 @@ import { sealLegacySecrets } from './domain/secrets-at-rest.js';
 import { callbackTransport } from './workers/callback-transport.js';
 import { DEFAULT_NOTIFY_OUTBOX, NotifyOutbox } from './workers/notify-outbox.js';
 import { SmsOutbox } from './workers/sms-outbox.js';
-import type { SmsSender } from './workers/sms-senders.js';
+import type { SmsSender } from './sms/types.js';
 
 // Every entry point (the app, the CLI) builds its services here, so each is wired in one place.
 
@@ -73,6 +73,12 @@ export async function buildServices(deps: ServiceDeps, log: ServiceLogger): Prom
     pollMs: 250,
     backoffBaseMs: config.smsBackoffBaseMs,
     backoffMaxMs: config.smsBackoffMaxMs,
+    receipts: {
+      pollMs: config.smsReceiptPollMs,
+      firstAfterMs: Math.min(30_000, config.smsReceiptPollMs),
+      maxAgeMs: config.smsReceiptHours * 3_600_000,
+      batch: 200,
+    },
   });
   const notify = new NotifyOutbox(
     db,

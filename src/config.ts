@@ -23,9 +23,21 @@ export interface Config {
   secretKeyFile: string | undefined;
   demo: boolean;
   demoKey: string | undefined;
+  /**
+   * The sandbox interfaces (`movTicket/sandbox…`): a channel drives its own cards (redeem, expire,
+   * undo) and sends itself a test callback. Never for a production server: default the demo's value.
+   */
+  sandbox: boolean;
   timeZone: string;
-  /** `console`, `file:PATH`, or an http(s) gateway URL. */
+  /** `console`, `file:PATH`, an http(s) gateway URL, or providers in order: `aliyun`, `tencent`, `aliyun,tencent`. */
   sms: string;
+  /** Aliyun SMS settings, when `sms` names `aliyun`. */
+  smsAliyun: AliyunSmsSettings | undefined;
+  /** Tencent Cloud SMS settings, when `sms` names `tencent`. */
+  smsTencent: TencentSmsSettings | undefined;
+  /** How often to ask the providers for delivery reports, and for how long after sending. */
+  smsReceiptPollMs: number;
+  smsReceiptHours: number;
   smsTemplate: string;
   smsTimeoutMs: number;
   smsMaxAttempts: number;
@@ -64,6 +76,112 @@ export interface Config {
    * public (this host, private networks); everything else non-public is refused.
    */
   callbackAllow: string[];
+}
+
+export interface AliyunSmsSettings {
+  accessKeyId: string;
+  /** Read from MOVTICKET_SMS_ALIYUN_KEY_SECRET_FILE; never logged. */
+  accessKeySecret: string;
+  endpoint: string;
+  regionId: string;
+  signName: string;
+  templateCode: string;
+  /** Template variable name → placeholder, e.g. `[['code', 'card_no'], …]`. */
+  templateParams: [string, string][];
+}
+
+export interface TencentSmsSettings {
+  secretId: string;
+  /** Read from MOVTICKET_SMS_TENCENT_SECRET_KEY_FILE; never logged. */
+  secretKey: string;
+  endpoint: string;
+  region: string;
+  sdkAppId: string;
+  signName: string;
+  templateId: string;
+  /** The placeholders filling the template's {1}, {2}, … in order. */
+  templateParams: string[];
+}
+
+const SMS_PLACEHOLDERS = ['target', 'count', 'card_no', 'password', 'valid_until'];
+const SMS_PROVIDERS = /^(aliyun|tencent)(,(aliyun|tencent))?$/;
+
+function requiredVar(env: Env, name: string, why: string): string {
+  const v = env[name]?.trim();
+  if (!v) throw new ConfigError(`${name} is required ${why}`);
+  if (/[\0\r\n]/.test(v)) throw new ConfigError(`${name} is invalid: it holds a control character`);
+  return v;
+}
+
+/** A provider endpoint: https, or http only to this host (a local fake or relay). */
+function endpointVar(env: Env, name: string, fallback: string): string {
+  const raw = env[name] || fallback;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name}=${raw} is not a valid URL`);
+  }
+  const loopback = ['127.0.0.1', '[::1]', 'localhost'].includes(url.hostname);
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    throw new ConfigError(
+      `${name}=${raw} is invalid: expected https:// (http:// only to 127.0.0.1 or localhost)`,
+    );
+  }
+  return url.href;
+}
+
+function placeholderVar(name: string, raw: string, placeholder: string): string {
+  if (!SMS_PLACEHOLDERS.includes(placeholder)) {
+    throw new ConfigError(
+      `${name}=${raw} is invalid: "${placeholder}" is not one of ${SMS_PLACEHOLDERS.join(', ')}`,
+    );
+  }
+  return placeholder;
+}
+
+function aliyunSettings(env: Env): AliyunSmsSettings {
+  const why = 'with MOVTICKET_SMS=aliyun';
+  const name = 'MOVTICKET_SMS_ALIYUN_TEMPLATE_PARAMS';
+  const raw = env[name] || SMS_PLACEHOLDERS.map((p) => `${p}=${p}`).join(',');
+  const templateParams = raw.split(',').map((pair): [string, string] => {
+    const m = /^\s*([A-Za-z][A-Za-z0-9_]{0,31})=([a-z_]+)\s*$/.exec(pair);
+    if (!m)
+      throw new ConfigError(
+        `${name}=${raw} is invalid: expected variable=placeholder pairs separated by commas`,
+      );
+    return [m[1]!, placeholderVar(name, raw, m[2]!)];
+  });
+  const secret = tokenFile(env, 'MOVTICKET_SMS_ALIYUN_KEY_SECRET_FILE');
+  if (secret === undefined) throw new ConfigError(`MOVTICKET_SMS_ALIYUN_KEY_SECRET_FILE is required ${why}`);
+  return {
+    accessKeyId: requiredVar(env, 'MOVTICKET_SMS_ALIYUN_KEY_ID', why),
+    accessKeySecret: secret,
+    endpoint: endpointVar(env, 'MOVTICKET_SMS_ALIYUN_ENDPOINT', 'https://dysmsapi.aliyuncs.com/'),
+    regionId: env.MOVTICKET_SMS_ALIYUN_REGION || 'cn-hangzhou',
+    signName: requiredVar(env, 'MOVTICKET_SMS_ALIYUN_SIGN_NAME', why),
+    templateCode: requiredVar(env, 'MOVTICKET_SMS_ALIYUN_TEMPLATE_CODE', why),
+    templateParams,
+  };
+}
+
+function tencentSettings(env: Env): TencentSmsSettings {
+  const why = 'with MOVTICKET_SMS=tencent';
+  const name = 'MOVTICKET_SMS_TENCENT_TEMPLATE_PARAMS';
+  const raw = env[name] || SMS_PLACEHOLDERS.join(',');
+  const templateParams = raw.split(',').map((p) => placeholderVar(name, raw, p.trim()));
+  const secret = tokenFile(env, 'MOVTICKET_SMS_TENCENT_SECRET_KEY_FILE');
+  if (secret === undefined) throw new ConfigError(`MOVTICKET_SMS_TENCENT_SECRET_KEY_FILE is required ${why}`);
+  return {
+    secretId: requiredVar(env, 'MOVTICKET_SMS_TENCENT_SECRET_ID', why),
+    secretKey: secret,
+    endpoint: endpointVar(env, 'MOVTICKET_SMS_TENCENT_ENDPOINT', 'https://sms.tencentcloudapi.com/'),
+    region: env.MOVTICKET_SMS_TENCENT_REGION || 'ap-guangzhou',
+    sdkAppId: requiredVar(env, 'MOVTICKET_SMS_TENCENT_APP_ID', why),
+    signName: requiredVar(env, 'MOVTICKET_SMS_TENCENT_SIGN_NAME', why),
+    templateId: requiredVar(env, 'MOVTICKET_SMS_TENCENT_TEMPLATE_ID', why),
+    templateParams,
+  };
 }
 
 export const DEFAULT_SMS_TEMPLATE =
@@ -173,9 +291,13 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     throw new ConfigError(`MOVTICKET_TZ=${timeZone} is not a known IANA time zone`);
   }
   const sms = env.MOVTICKET_SMS || 'console';
-  if (!/^(console|file:.+|https?:\/\/.+)$/.test(sms)) {
+  const providers = SMS_PROVIDERS.test(sms) ? sms.split(',') : [];
+  if (providers.length === 2 && providers[0] === providers[1]) {
+    throw new ConfigError(`MOVTICKET_SMS=${sms} is invalid: a provider is named twice`);
+  }
+  if (providers.length === 0 && !/^(console|file:.+|https?:\/\/.+)$/.test(sms)) {
     throw new ConfigError(
-      `MOVTICKET_SMS=${sms} is invalid: expected console, file:PATH or an http(s):// URL`,
+      `MOVTICKET_SMS=${sms} is invalid: expected console, file:PATH, an http(s):// URL, aliyun, tencent or aliyun,tencent`,
     );
   }
   if (sms.startsWith('http')) {
@@ -208,8 +330,13 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     secretKeyFile: keyFile === undefined ? undefined : path.resolve(keyFile),
     demo: boolVar(env, 'MOVTICKET_DEMO', false),
     demoKey,
+    sandbox: false,
     timeZone,
     sms,
+    smsAliyun: providers.includes('aliyun') ? aliyunSettings(env) : undefined,
+    smsTencent: providers.includes('tencent') ? tencentSettings(env) : undefined,
+    smsReceiptPollMs: intVar(env, 'MOVTICKET_SMS_RECEIPT_POLL_MS', 60_000, 1_000, 3_600_000),
+    smsReceiptHours: intVar(env, 'MOVTICKET_SMS_RECEIPT_HOURS', 72, 1, 720),
     smsTemplate: env.MOVTICKET_SMS_TEMPLATE || DEFAULT_SMS_TEMPLATE,
     smsTimeoutMs: intVar(env, 'MOVTICKET_SMS_TIMEOUT_MS', 5000, 100, 120_000),
     smsMaxAttempts: intVar(env, 'MOVTICKET_SMS_MAX_ATTEMPTS', 10, 1, 100),
@@ -232,6 +359,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     callbackAllow,
     ...overrides,
   };
+  // Unset, the sandbox follows the demo (also when --demo turned it on).
+  if (overrides.sandbox === undefined) config.sandbox = boolVar(env, 'MOVTICKET_SANDBOX', config.demo);
   // Node refuses a headers timeout above the whole-request timeout.
   if (config.headersTimeoutMs > config.receiveTimeoutMs) {
     throw new ConfigError(

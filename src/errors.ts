@@ -22,7 +22,9 @@ export const ERROR_STATUS = {
   card_state: 406,
   price_mismatch: 406,
   duplicate_req_id: 409,
+  order_exists: 409,
   rate_limited: 429,
+  sms_daily_limit: 429,
   internal: 500,
   unavailable: 503,
   timeout: 504,
@@ -94,6 +96,8 @@ export interface ErrorOptions {
   field?: string;
   details?: ErrorDetails;
   headers?: Record<string, string>;
+  /** Elements the partner API's error object carries after `type` (e.g. order_exists' `card_no`). */
+  extra?: Record<string, string>;
   cause?: unknown;
   /**
    * Refused by the HTTP layer (sign-in, CSRF, a malformed body) rather than by a service: the
@@ -111,6 +115,7 @@ export class AppError extends Error {
   readonly field: string | undefined;
   readonly details: ErrorDetails;
   readonly headers: Record<string, string>;
+  readonly extra: Record<string, string>;
   readonly httpLayer: boolean;
 
   constructor(
@@ -128,6 +133,7 @@ export class AppError extends Error {
     this.field = opts.field;
     this.details = opts.details ?? {};
     this.headers = opts.headers ?? {};
+    this.extra = opts.extra ?? {};
     this.httpLayer = opts.httpLayer ?? false;
   }
 
@@ -178,6 +184,30 @@ export const rateLimited = (
     details: { retryAfterSec: sec },
   });
 };
+/**
+ * A card's SMS resends for the day are used up: a 429 of its own type, since waiting seconds
+ * does not help; `Retry-After` says how long until the next day starts.
+ */
+export const smsDailyLimit = (cardNo: string, max: number, retryAfterSec: number) => {
+  const sec = Math.max(1, Math.ceil(retryAfterSec));
+  return new AppError('rate_limited', `card ${cardNo} reached ${max} SMS resends today; retry tomorrow`, {
+    id: 'card.resend_limit',
+    params: { card_no: cardNo, max },
+    type: 'sms_daily_limit',
+    headers: { 'retry-after': String(sec) },
+    details: { retryAfterSec: sec },
+  });
+};
+
+/** The partner already bought a card under this order number: the error names that card. */
+export const orderExists = (orderNo: string, cardNo: string) =>
+  new AppError('conflict', `order_no ${orderNo} was already used for card ${cardNo}`, {
+    id: 'order.exists',
+    params: { order_no: orderNo, card_no: cardNo },
+    type: 'order_exists',
+    extra: { card_no: cardNo },
+  });
+
 export const unavailable = (message = 'service temporarily unavailable, retry with the same req_id') =>
   contractError('unavailable', message);
 

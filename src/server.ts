@@ -8,7 +8,7 @@ import { md5Hex } from './domain/sign.js';
 import { warnOnStderr } from './private-files.js';
 import { loadSecretBox } from './secret-key-file.js';
 import { formatYmdHis } from './domain/time.js';
-import { senderFromSetting } from './workers/sms-senders.js';
+import { senderFromConfig } from './workers/sms-senders.js';
 import { Sweeper } from './workers/expiry.js';
 
 /** Starts the HTTP server and workers; returns a function that shuts them down gracefully. */
@@ -42,7 +42,7 @@ export async function serve(
     config,
     db,
     clock: systemClock,
-    sms: senderFromSetting(config.sms, config.smsTimeoutMs, consoleLog),
+    sms: senderFromConfig(config, consoleLog),
     secrets,
     logger,
   });

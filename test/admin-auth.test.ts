@@ -454,6 +454,7 @@ for (const engine of engines()) {
         registry: t.app.registry,
         cards: t.app.cards,
         outbox: t.app.outbox,
+        notify: t.app.notify,
         secrets: t.secrets,
       });
       installBodyParsers(pages, { forms: true });

@@ -12,7 +12,11 @@ import { findRequest } from '../src/db/request.repository.js';
 import { paramsHash } from '../src/domain/request-log.js';
 import { SecretBox } from '../src/domain/secret-box.js';
 import { createPgDatabase } from './support/engines.js';
-import { makeTestApp } from './support/harness.js';
+import { makeCatalog, KEY } from './support/factories.js';
+import { makeTestApp, nextReqId } from './support/harness.js';
+import { insertSecurityConfig } from '../src/db/partner.repository.js';
+import { bumpRegistryVersion } from '../src/db/catalog.repository.js';
+import { INTERFACE_NAMES } from '../src/http/partner/interfaces.js';
 
 interface Target {
   name: string;
@@ -56,7 +60,7 @@ afterAll(async () => {
 for (const target of targets) {
   describe(`schema upgrades (${target.name})`, () => {
     it('records every migration under the name existing databases already hold, in order', async () => {
-      const { kysely } = await target.raw('012_card_freeze');
+      const { kysely } = await target.raw('013_registry_notify');
       try {
         const rows = await kysely
           .selectFrom('kysely_migration' as never)
@@ -72,7 +76,10 @@ for (const target of targets) {
           '007_secrets_at_rest',
           '008_registry_version',
           '009_login_attempts',
+          '010_unique_order_no',
+          '011_sms_receipts',
           '012_card_freeze',
+          '013_registry_notify',
         ]);
       } finally {
         await kysely.destroy();
@@ -308,6 +315,120 @@ for (const target of targets) {
         expect(await passwords()).toEqual(sealed);
       } finally {
         await again.close();
+      }
+    });
+    it('keeps every order_no of cards bought twice under one order, and answers the order with the card the channel kept', async () => {
+      const { kysely, reopen } = await target.raw('009_login_attempts');
+      const k = kysely as Kysely<any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+      for (const partner_id of ['CS000001', 'CS000002']) {
+        await k
+          .insertInto('partners')
+          .values({
+            partner_id,
+            name: 'p',
+            bus_id: partner_id === 'CS000001' ? '1002758' : '2',
+            created_at: 1,
+            permissions: INTERFACE_NAMES.join(','),
+          })
+          .execute();
+      }
+      const now = Date.now();
+      const card = (
+        card_no: string,
+        order_no: string,
+        created_at: number,
+        paid = false,
+        partner_id = 'CS000001',
+      ) => ({
+        card_no,
+        partner_id,
+        cinema_id: '1001',
+        order_no,
+        status: paid ? 'active' : 'inactive',
+        count: 1,
+        price_fen: 3500,
+        total_fen: 3500,
+        mobile: paid ? '13812345678' : null,
+        created_at: now - 60_000 + created_at,
+        pay_deadline: now + 600_000,
+        paid_at: paid ? now - 30_000 : null,
+        valid_until: paid ? now + 86_400_000 : null,
+        sms_status: paid ? 'sent' : 'none',
+        updated_at: now,
+      });
+      const cards = [
+        // A paid card keeps the order before a newer unpaid one.
+        card('6000000000000001', 'O1', 1),
+        card('6000000000000002', 'O1', 3, true),
+        card('6000000000000003', 'O1', 5),
+        // Otherwise the newest; at the same instant, the greater card number.
+        card('6000000000000004', 'O2', 1),
+        card('6000000000000005', 'O2', 2),
+        card('6000000000000006', 'O3', 7),
+        card('6000000000000007', 'O3', 7),
+        // Empty order numbers are no order at all.
+        card('6000000000000008', '', 1),
+        card('6000000000000009', '', 2),
+        // Another partner's order of the same number is its own.
+        card('6000000000000010', 'O1', 9, false, 'CS000002'),
+      ];
+      await k.insertInto('cards').values(cards).execute();
+      await kysely.destroy();
+
+      const db = await reopen();
+      await makeCatalog(db);
+      await insertSecurityConfig(db.kysely, {
+        partner_id: 'CS000001',
+        sec_id: 'test',
+        md5key: KEY,
+        sign_mode: 'basic',
+        status: 'active',
+        created_at: 1,
+      });
+      await bumpRegistryVersion(db.kysely);
+      const t = await makeTestApp(db, { seed: false });
+      try {
+        // No card lost its order number.
+        const kept = await db.kysely
+          .selectFrom('cards')
+          .select(['card_no', 'order_no'])
+          .orderBy('card_no')
+          .execute();
+        expect(kept).toEqual(cards.map((c) => ({ card_no: c.card_no, order_no: c.order_no })));
+        const statusOf = async (order_no: string) => {
+          const res = await t.post('status', { ...t.signed(undefined, { order_no }), format: 'json' });
+          return (JSON.parse(res.body) as { data: { card: { card_no: string } } }).data.card.card_no;
+        };
+        expect(await statusOf('O1')).toBe('6000000000000002');
+        expect(await statusOf('O2')).toBe('6000000000000005');
+        expect(await statusOf('O3')).toBe('6000000000000007');
+        // Every old card is still found by its number.
+        expect((await t.client.status({ cardNo: '6000000000000001' })).card.order_no).toBe('O1');
+
+        const buy = async (order_no: string) => {
+          const res = await t.post('buyByCinema', {
+            ...t.signed(nextReqId(), { cinema_id: '1001', count: '1', order_no }),
+            format: 'json',
+          });
+          return {
+            status: res.status,
+            ...(JSON.parse(res.body) as { error?: object }).error,
+          };
+        };
+        expect(await buy('O1')).toMatchObject({
+          status: 409,
+          type: 'order_exists',
+          card_no: '6000000000000002',
+        });
+        expect(await buy('O2')).toMatchObject({
+          status: 409,
+          type: 'order_exists',
+          card_no: '6000000000000005',
+        });
+        expect(await buy('O4')).toMatchObject({ status: 200 });
+        expect(await buy('O4')).toMatchObject({ status: 409, type: 'order_exists' });
+      } finally {
+        await t.close();
       }
     });
   });

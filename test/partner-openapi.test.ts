@@ -4,7 +4,12 @@ import { parse } from 'yaml';
 import { ERROR_TYPES } from '../src/client/index.js';
 import { ERROR_STATUS, type ErrorType } from '../src/errors.js';
 import { PARTNER_OPENAPI_FILE, PARTNER_OPENAPI_URL } from '../src/http/docs.js';
-import { COMMON_RULES, INTERFACES, type ParamRule } from '../src/http/partner/interfaces.js';
+import {
+  COMMON_RULES,
+  INTERFACES as SERVED,
+  SANDBOX_INTERFACES,
+  type ParamRule,
+} from '../src/http/partner/interfaces.js';
 import { engines } from './support/engines.js';
 import { makePartner } from './support/factories.js';
 import { makeTestApp, nextReqId, type TestApp } from './support/harness.js';
@@ -60,6 +65,8 @@ const paramSchema = (name: string, param: string) =>
   resolve<ParamSchema>(requestSchema(name, 'application/x-www-form-urlencoded').properties[param]);
 
 const COMMON = COMMON_RULES.map((r) => r.name);
+/** Every interface, the sandbox's included: the document describes them all (the server below is a sandbox). */
+const INTERFACES = new Map([...SERVED, ...SANDBOX_INTERFACES]);
 const errorTypes = Object.keys(ERROR_STATUS) as ErrorType[];
 
 interface SchemaNode {
@@ -149,6 +156,9 @@ describe('the partner API OpenAPI document', () => {
         expect(names, def.name).toEqual([...COMMON.slice(0, 6), ...own, 'hashcode', 'format']);
         const required = [...COMMON, ...def.params.filter((p) => !p.optional).map((p) => p.name)];
         expect([...schema.required].sort(), def.name).toEqual(required.sort());
+        // Exactly one of these (status: card_no or order_no).
+        const oneOf = (schema as { oneOf?: { required: string[] }[] }).oneOf?.map((o) => o.required);
+        expect(oneOf, def.name).toEqual(def.oneOf?.map((name) => [name]));
       }
       for (const rule of [...COMMON_RULES, ...def.params]) {
         expect(paramSchema(def.name, rule.name).pattern, `${def.name} ${rule.name}`).toBe(
@@ -244,7 +254,7 @@ for (const engine of engines()) {
   describe(`the partner API OpenAPI document against the server (${engine.name})`, () => {
     let t: TestApp;
     beforeEach(async () => {
-      t = await makeTestApp(await engine.open());
+      t = await makeTestApp(await engine.open(), { config: { sandbox: true } });
     });
     afterEach(() => t.close());
     afterAll(() => engine.cleanup());
@@ -272,10 +282,16 @@ for (const engine of engines()) {
       };
     };
 
-    /** A signed request of `name` carrying the documented valid example of each own parameter. */
+    /**
+     * A signed request of `name` carrying the documented valid example of each own parameter (of
+     * parameters only one of which may be given, the first).
+     */
     const exampleRequest = (name: string) => {
+      const def = INTERFACES.get(name)!;
       const own = Object.fromEntries(
-        INTERFACES.get(name)!.params.map((p) => [p.name, paramSchema(name, p.name).examples![0]!]),
+        def.params
+          .filter((p) => !def.oneOf?.slice(1).includes(p.name))
+          .map((p) => [p.name, paramSchema(name, p.name).examples![0]!]),
       );
       return t.signed(nextReqId(), own);
     };
@@ -324,6 +340,10 @@ for (const engine of engines()) {
       await ok('payByCard', { card_no: byCinema, mobile: '13812345678', total_price: '70.00' });
       await ok('status', { card_no: byCinema });
       await ok('resendSms', { card_no: byCinema, mobile: '13987654321' });
+      await ok('sandboxRedeem', { card_no: byCinema, count: '1' });
+      await ok('sandboxUndo', { card_no: byCinema });
+      await ok('sandboxExpire', { card_no: byCinema });
+      expect((await ok('sandboxTestEvent')).event).toMatchObject({ result: 'no_callback_url' });
       await ok('ban', { card_no: byKind, reason: '用户取消订单' });
       await ok('status', { card_no: byKind });
 
@@ -384,6 +404,17 @@ for (const engine of engines()) {
           t.signed(undefined, { card_no: unpaid, mobile: '13812345678', total_price: '1.00' }),
         ),
       );
+
+      await provoke(
+        'order_exists',
+        answer('buyByKind', t.signed(undefined, { kind_id: 'K2D', count: '1', order_no: 'ORD-DOC' })).then(
+          () => answer('buyByKind', t.signed(undefined, { kind_id: 'K2D', count: '1', order_no: 'ORD-DOC' })),
+        ),
+      );
+      const paid = (await t.client.buyByCinema({ cinemaId: '1001', count: 1 })).card.card_no;
+      await t.client.payByCard({ cardNo: paid, mobile: '13812345678' });
+      for (let i = 0; i < 5; i++) await t.client.resendSms({ cardNo: paid });
+      await provoke('sms_daily_limit', answer('resendSms', t.signed(undefined, { card_no: paid })));
 
       const reqId = nextReqId();
       expect((await answer('cities', t.signed(reqId))).status).toBe(200);

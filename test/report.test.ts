@@ -273,9 +273,48 @@ for (const engine of engines()) {
         },
       ]);
       expect(d.days.map((x) => [x.day, x.issued, x.activated, x.sms])).toEqual([
-        ['2025-03-14', 2, 2, { sent: 2, failed: 0, queued: 0, delivery_rate: 1 }],
-        ['2025-03-15', 8, 6, { sent: 5, failed: 0, queued: 1, delivery_rate: 5 / 6 }],
-        ['2025-03-16', 1, 1, { sent: 0, failed: 0, queued: 1, delivery_rate: 0 }],
+        [
+          '2025-03-14',
+          2,
+          2,
+          {
+            sent: 2,
+            failed: 0,
+            queued: 0,
+            delivery_rate: 1,
+            delivered: 0,
+            undelivered: 0,
+            received_rate: null,
+          },
+        ],
+        [
+          '2025-03-15',
+          8,
+          6,
+          {
+            sent: 5,
+            failed: 0,
+            queued: 1,
+            delivery_rate: 5 / 6,
+            delivered: 0,
+            undelivered: 0,
+            received_rate: null,
+          },
+        ],
+        [
+          '2025-03-16',
+          1,
+          1,
+          {
+            sent: 0,
+            failed: 0,
+            queued: 1,
+            delivery_rate: 0,
+            delivered: 0,
+            undelivered: 0,
+            received_rate: null,
+          },
+        ],
       ]);
       expect(d.partners.map((p) => [p.partner_id, p.activated, p.activated_fen])).toEqual([
         ['CS000001', 8, 7000 + 36899 + 3500],
@@ -288,12 +327,28 @@ for (const engine of engines()) {
         banned_unpaid: 1,
         redeemed_tickets: 1,
       });
-      expect(d.sms).toEqual({ sent: 7, failed: 0, queued: 2, delivery_rate: 7 / 9 });
+      expect(d.sms).toEqual({
+        sent: 7,
+        failed: 0,
+        queued: 2,
+        delivery_rate: 7 / 9,
+        delivered: 0,
+        undelivered: 0,
+        received_rate: null,
+      });
 
       const one = await reports.dashboard('2025-03-15', '2025-03-15', { partnerId: 'CS000002' });
       expect(one.rows).toHaveLength(1);
       expect(one.totals).toMatchObject({ issued: 1, activated: 1, activated_fen: 3500 });
-      expect(one.sms).toEqual({ sent: 1, failed: 0, queued: 0, delivery_rate: 1 });
+      expect(one.sms).toEqual({
+        sent: 1,
+        failed: 0,
+        queued: 0,
+        delivery_rate: 1,
+        delivered: 0,
+        undelivered: 0,
+        received_rate: null,
+      });
 
       const quiet = await reports.dashboard('2025-03-10', '2025-03-11');
       expect(quiet.rows).toEqual([]);

@@ -69,7 +69,7 @@ for (const engine of engines()) {
       for (let i = 0; i < MAX_RESENDS_PER_DAY; i++) await t.client.resendSms({ cardNo });
       // resendSms(card_no, mobile absent) and ban(card_no, reason absent) sign the same string.
       const seen = t.signed(nextReqId(), { card_no: cardNo }, { signMode: 'full' });
-      expect(await call(t, 'resendSms', seen)).toMatchObject({ status: 429, type: 'rate_limited' });
+      expect(await call(t, 'resendSms', seen)).toMatchObject({ status: 429, type: 'sms_daily_limit' });
       expect(await call(t, 'ban', seen)).toMatchObject({ status: 409, type: 'duplicate_req_id' });
       expect((await t.client.status({ cardNo })).card.status).toBe('active');
     });

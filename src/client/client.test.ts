@@ -212,6 +212,45 @@ describe('responses', () => {
     expect(requests).toHaveLength(1);
   });
 
+  it('finds a card by the order_no it was bought with, signing order_no in full mode', async () => {
+    const { impl, requests } = fakeFetch([
+      json({ code: 200, data: { card: { ...CARD, order_no: 'ORD-1' } } }),
+    ]);
+    const client = new MovTicketClient(options({ signMode: 'full', fetch: impl }));
+    const { card } = await client.status({ orderNo: 'ORD-1' });
+    expect(card.card_no).toBe(CARD.card_no);
+    const form = requests[0]!.form;
+    expect([...form.keys()].slice(6)).toEqual(['order_no', 'hashcode', 'format']);
+    expect(form.get('hashcode')).toBe(expectedHashcode('full', form, KEY));
+    await client.status({ cardNo: CARD.card_no });
+    expect([...requests[1]!.form.keys()].slice(6)).toEqual(['card_no', 'hashcode', 'format']);
+  });
+
+  it('keeps the other keys of an error, such as the card_no a refused order names, in both formats', async () => {
+    const { impl } = fakeFetch([
+      {
+        status: 409,
+        ...json({
+          code: 409,
+          error: { message: 'order ORD-1 exists', type: 'order_exists', card_no: CARD.card_no },
+        }),
+      },
+      {
+        status: 409,
+        type: 'application/xml; charset=utf-8',
+        body: `<?xml version="1.0" encoding="UTF-8"?><response><code>409</code><error><message>order ORD-1 exists</message><type>order_exists</type><card_no>${CARD.card_no}</card_no></error></response>`,
+      },
+    ]);
+    const client = new MovTicketClient(options({ fetch: impl }));
+    for (let i = 0; i < 2; i++) {
+      const err = await client
+        .buyByKind({ kindId: 'K3D', count: 1, orderNo: 'ORD-1' })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(MovTicketError);
+      expect(err).toMatchObject({ code: 409, type: 'order_exists', details: { card_no: CARD.card_no } });
+    }
+  });
+
   it('reports a non-envelope answer as invalid_response with the HTTP status', async () => {
     const { impl } = fakeFetch([{ status: 502, body: '<html>Bad gateway</html>', type: 'text/html' }]);
     const client = new MovTicketClient(options({ fetch: impl }));

@@ -301,8 +301,13 @@ export class MovTicketClient {
   ): Promise<T> {
     const raw = await this.call(method, params, opts);
     const retryAfter = parseRetryAfter(raw.headers.get('retry-after'), this.now());
-    const fail = (code: number, type: MovTicketErrorType, message: string): MovTicketError =>
-      new MovTicketError({ code, type, message, reqId: raw.reqId, method, retryAfter });
+    const fail = (
+      code: number,
+      type: MovTicketErrorType,
+      message: string,
+      details?: Record<string, string>,
+    ): MovTicketError =>
+      new MovTicketError({ code, type, message, reqId: raw.reqId, method, retryAfter, details });
 
     const { envelope } = raw;
     if (!envelope) {
@@ -311,7 +316,8 @@ export class MovTicketClient {
     }
     if ('error' in envelope) {
       // A type outside the contract's list is passed through as sent.
-      throw fail(envelope.code, envelope.error.type as MovTicketErrorType, envelope.error.message);
+      const { message, type, ...details } = envelope.error;
+      throw fail(envelope.code, type as MovTicketErrorType, message, details);
     }
     if (envelope.code < 200 || envelope.code >= 300) {
       throw fail(
@@ -399,9 +405,13 @@ export class MovTicketClient {
     );
   }
 
-  /** A card's current state and usage (`movTicket/status`). */
-  status(params: { cardNo: string }, opts?: CallOptions): Promise<CardStatusData> {
-    return this.request('status', { card_no: params.cardNo }, opts);
+  /**
+   * A card's current state and usage (`movTicket/status`), by its number or by the channel's
+   * `order_no` given when it was bought (to find a card whose purchase answer was lost).
+   */
+  status(params: { cardNo: string } | { orderNo: string }, opts?: CallOptions): Promise<CardStatusData> {
+    const own = 'cardNo' in params ? { card_no: params.cardNo } : { order_no: params.orderNo };
+    return this.request('status', own, opts);
   }
 
   /** Voids an unpaid card, or a paid one with no ticket used (`movTicket/ban`). */

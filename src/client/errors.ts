@@ -14,7 +14,9 @@ export const ERROR_TYPES = [
   'card_state',
   'price_mismatch',
   'duplicate_req_id',
+  'order_exists',
   'rate_limited',
+  'sms_daily_limit',
   'internal',
   'unavailable',
   'timeout',
@@ -46,6 +48,8 @@ export interface MovTicketErrorInit {
   method: string;
   /** Seconds from the `Retry-After` header, when present. */
   retryAfter?: number;
+  /** Other keys of the error object, e.g. the `card_no` an `order_exists` refusal names. */
+  details?: Readonly<Record<string, string>>;
   cause?: unknown;
 }
 
@@ -65,6 +69,8 @@ export class MovTicketError extends Error {
   readonly method: string;
   /** Seconds to wait before retrying, from the `Retry-After` header (e.g. on `429 rate_limited`). */
   readonly retryAfter: number | undefined;
+  /** Other keys of the error object besides `message` and `type` (e.g. `card_no`); usually empty. */
+  readonly details: Readonly<Record<string, string>>;
 
   constructor(init: MovTicketErrorInit) {
     super(init.message, init.cause === undefined ? undefined : { cause: init.cause });
@@ -73,6 +79,7 @@ export class MovTicketError extends Error {
     this.reqId = init.reqId;
     this.method = init.method;
     this.retryAfter = init.retryAfter;
+    this.details = init.details ?? {};
   }
 }
 

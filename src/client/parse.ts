@@ -6,10 +6,13 @@ export interface SuccessEnvelope {
   data: Record<string, unknown>;
 }
 
-/** An error envelope: `{"code":401,"error":{"message":"…","type":"invalid_signature"}}`. */
+/**
+ * An error envelope: `{"code":401,"error":{"message":"…","type":"invalid_signature"}}`. Some
+ * refusals name more, e.g. the `card_no` of an existing order; such keys are kept as strings.
+ */
 export interface ErrorEnvelope {
   code: number;
-  error: { message: string; type: string };
+  error: { message: string; type: string; [key: string]: string };
 }
 
 /** A parsed response body, in either format. */
@@ -71,7 +74,13 @@ function toEnvelope(code: unknown, data: unknown, error: unknown, empty: unknown
     const message = typeof error.message === 'string' ? error.message : '';
     const type = typeof error.type === 'string' ? error.type : '';
     if (!type) throw new EnvelopeParseError('response error has no type');
-    return { code: numeric, error: { message, type } };
+    const more: Record<string, string> = {};
+    for (const [key, value] of Object.entries(error)) {
+      if (key !== 'message' && key !== 'type' && (typeof value === 'string' || typeof value === 'number')) {
+        more[key] = String(value);
+      }
+    }
+    return { code: numeric, error: { ...more, message, type } };
   }
   if (data === undefined) throw new EnvelopeParseError('response has neither data nor error');
   if (data === empty) return { code: numeric, data: {} };

@@ -31,7 +31,7 @@ export const INTERFACE_PARAMS = {
   cinemasByKind: ['kind_id', 'city_id'],
   buyByKind: ['kind_id', 'count', 'order_no'],
   payByCard: ['card_no', 'mobile', 'total_price'],
-  status: ['card_no'],
+  status: ['card_no', 'order_no'],
   ban: ['card_no', 'reason'],
   resendSms: ['card_no', 'mobile'],
 } as const satisfies Record<string, readonly string[]>;

@@ -41,12 +41,30 @@ export async function findCard(db: Executor, cardNo: string): Promise<CardRow | 
   return rows[0];
 }
 
-const INSERT_CARD = fixedStatement(
-  `insert into cards (${CARD_COLUMNS.join(', ')}) values (${CARD_COLUMNS.map(() => '?').join(', ')})
-   on conflict (card_no) do nothing`,
+// The terms repeat those of the unique index cards_partner_order (migration 010) so that both
+// engines use it.
+const FIND_CARD_BY_ORDER = fixedStatement<CardRow>(
+  `select * from cards where partner_id = ? and order_no = ? and order_no <> '' and order_superseded = 0`,
 );
 
-/** False when the card number is taken (the caller draws another). */
+/** The partner's card bought under `orderNo` (its channel's order number). */
+export async function findCardByOrder(
+  db: Executor,
+  partnerId: string,
+  orderNo: string,
+): Promise<CardRow | undefined> {
+  const { rows } = await FIND_CARD_BY_ORDER.run(db, [partnerId, orderNo]);
+  return rows[0];
+}
+
+// Without a conflict target: a taken card number and a taken (partner_id, order_no) both make
+// the insert do nothing; the caller tells them apart only when it gave an order_no.
+const INSERT_CARD = fixedStatement(
+  `insert into cards (${CARD_COLUMNS.join(', ')}) values (${CARD_COLUMNS.map(() => '?').join(', ')})
+   on conflict do nothing`,
+);
+
+/** False when the card number or the partner's order number is taken. */
 export async function insertCard(db: Executor, card: CardRow): Promise<boolean> {
   const result = await INSERT_CARD.run(
     db,

@@ -17,6 +17,7 @@ import { readRegistryVersion } from './catalog.repository.js';
 import { migrateToLatest } from './migrations/index.js';
 import { Checkpointer } from './checkpointer.js';
 import { GroupSync } from './group-sync.js';
+import { RegistryListener } from './registry-listener.js';
 import { FastSqliteDialect } from './sqlite-driver.js';
 import type { Executor } from './executor.js';
 import { WriteBatcher } from './write-batcher.js';
@@ -53,6 +54,13 @@ export interface Db {
    * reads asked for in one turn of the event loop share one round trip.
    */
   registryVersion(): Promise<number>;
+  /**
+   * Calls `onChange` when the registry may have changed elsewhere: on PostgreSQL for every
+   * committed change (LISTEN/NOTIFY, migration 013) and after the listening connection came back;
+   * on SQLite never (there is nothing to listen with; the version check covers it). Returns a
+   * function that stops the calls.
+   */
+  watchRegistry(onChange: () => void): () => void;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -144,6 +152,7 @@ function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db {
         return Promise.reject(sqliteUnavailable(err) ? new StorageUnavailable(err) : err);
       }
     },
+    watchRegistry: () => () => {},
     writeTransaction: (fn) => batcher.run(fn),
     isUniqueViolation: (err) =>
       typeof err === 'object' &&
@@ -175,7 +184,9 @@ const sqliteUnavailable = (err: unknown) =>
 /** character_not_in_repertoire (NUL, invalid byte sequence), untranslatable_character. */
 const PG_UNSTORABLE = new Set(['22021', '22P05']);
 
-const PG_UNAVAILABLE = /^(08|57P0|53)/; // connection exceptions, admin shutdown, insufficient resources
+// Connection exceptions, admin shutdown, insufficient resources; and read_only_sql_transaction:
+// a node demoted to standby under a connection that survived the failover.
+const PG_UNAVAILABLE = /^(08|57P0|53|25006$)/;
 
 function pgUnavailable(err: unknown): boolean {
   if (typeof err !== 'object' || err === null) return false;
@@ -184,7 +195,7 @@ function pgUnavailable(err: unknown): boolean {
   return (
     PG_UNAVAILABLE.test(code) ||
     /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND)$/.test(code) ||
-    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/i.test(
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(
       message,
     )
   );
@@ -269,6 +280,20 @@ const MAX_PREPARED_PER_CONNECTION = 256;
 function preparingStatements(client: pg.PoolClient): void {
   const names = new Map<string, string>();
   let next = 0;
+  // A connection that reached a node now in recovery (demoted after a failover, reached before
+  // the proxy noticed) would fail every write it is given: end it, so that the pool, which drops
+  // an ended client on release, connects afresh through the proxy to the new primary.
+  const dropIfDemoted = (err: unknown): void => {
+    if ((err as { code?: unknown } | null)?.code === '25006') client.end().catch(() => {});
+  };
+  const watched = (result: unknown): unknown => {
+    // A cursor (streamed query) is no promise: it reports its errors to its reader.
+    if (!(result instanceof Promise)) return result;
+    return result.catch((err: unknown) => {
+      dropIfDemoted(err);
+      throw err;
+    });
+  };
   const query = client.query.bind(client) as (config: unknown, values?: unknown) => Promise<unknown>;
   const named = (text: string): string | undefined => {
     let name = names.get(text);
@@ -280,11 +305,12 @@ function preparingStatements(client: pg.PoolClient): void {
   };
   (client as { query: unknown }).query = (config: unknown, values?: unknown) => {
     if (typeof config !== 'string' || !Array.isArray(values) || values.length === 0) {
-      return query(config, values);
+      return watched(query(config, values));
     }
     const name = named(config);
-    if (name === undefined) return query(config, values);
+    if (name === undefined) return watched(query(config, values));
     return query({ name, text: config, values }).catch((err: unknown) => {
+      dropIfDemoted(err);
       if ((err as { code?: unknown } | null)?.code !== '0A000') throw err;
       // Every plan of this connection may be stale: prepare them all again. Inside a
       // transaction the error aborted it, and the retry fails too: a transient refusal then
@@ -311,10 +337,12 @@ function openPostgres(url: string, poolSize: number): Db {
   const kysely = new Kysely<Database>({
     dialect: translatingErrors(new PostgresDialect({ pool }), pgUnavailable),
   });
+  const listener = new RegistryListener(url);
   return {
     kysely,
     engine: 'postgres',
     registryVersion: coalescePerTurn(() => readRegistryVersion(kysely)),
+    watchRegistry: (onChange) => listener.watch(onChange),
     writeTransaction: (fn) => kysely.transaction().execute(fn),
     isUniqueViolation: (err) =>
       typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '23505',
@@ -326,7 +354,10 @@ function openPostgres(url: string, poolSize: number): Db {
     ping: async () => {
       await sql`select 1`.execute(kysely);
     },
-    close: () => kysely.destroy(),
+    close: async () => {
+      await listener.close();
+      await kysely.destroy();
+    },
   };
 }
 

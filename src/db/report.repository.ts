@@ -96,6 +96,8 @@ export async function redeemedByDay(
 export interface DaySmsFigure {
   day_idx: number;
   status: 'queued' | 'sent' | 'failed';
+  /** The handset's report from the provider, where one came. */
+  delivery: 'delivered' | 'undelivered' | null;
   n: number;
 }
 
@@ -108,7 +110,7 @@ export async function smsByDay(
   const idx = dayIndex('m.created_at', bounds);
   let q = db
     .selectFrom('sms_messages as m')
-    .select((eb) => [idx.as('day_idx'), 'm.status', eb.fn.countAll<number>().as('n')])
+    .select((eb) => [idx.as('day_idx'), 'm.status', 'm.delivery', eb.fn.countAll<number>().as('n')])
     .where('m.created_at', '>=', first(bounds))
     .where('m.created_at', '<', last(bounds));
   if (opts.partnerId !== undefined) {
@@ -117,8 +119,13 @@ export async function smsByDay(
       eb.selectFrom('cards').select('card_no').where('partner_id', '=', partnerId),
     );
   }
-  const rows = await q.groupBy([idx, 'm.status']).execute();
-  return rows.map((r) => ({ day_idx: Number(r.day_idx), status: r.status, n: Number(r.n) }));
+  const rows = await q.groupBy([idx, 'm.status', 'm.delivery']).execute();
+  return rows.map((r) => ({
+    day_idx: Number(r.day_idx),
+    status: r.status,
+    delivery: r.delivery,
+    n: Number(r.n),
+  }));
 }
 
 export async function findPartnerName(db: Executor, partnerId: string): Promise<string | undefined> {

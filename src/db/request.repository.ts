@@ -56,25 +56,34 @@ export function findRequests(
  * holder to commit or roll back, and then judges the row as that holder left it.
  */
 export async function claimRequest(db: Executor, row: RequestRow): Promise<boolean> {
-  const result = await CLAIM_REQUEST.run(db, [
-    row.partner_id,
-    row.req_id,
-    row.method,
-    row.params_hash,
-    row.code,
-    row.body,
-    row.created_at,
-  ]);
+  const result = await CLAIM_REQUEST.run(
+    db,
+    REQUEST_COLUMNS.map((c) => row[c]),
+  );
   return Number(result.numAffectedRows ?? 0) === 1;
 }
 
-const CLAIM_REQUEST = fixedStatement(
-  `insert into requests (partner_id, req_id, method, params_hash, code, body, created_at)
-   values (?, ?, ?, ?, ?, ?, ?)
-   on conflict (partner_id, req_id) do update
+/** The columns of a claim, in the order its statements list them. */
+export const REQUEST_COLUMNS = [
+  'partner_id',
+  'req_id',
+  'method',
+  'params_hash',
+  'code',
+  'body',
+  'created_at',
+] as const satisfies readonly (keyof RequestRow)[];
+
+/** How a claim treats an existing row of its req_id: it takes only a bound-only row of its request. */
+export const CLAIM_CONFLICT = `on conflict (partner_id, req_id) do update
    set code = excluded.code, body = excluded.body, answer_hash = null, created_at = excluded.created_at
    where requests.code = ${BOUND_CODE} and excluded.code <> ${BOUND_CODE}
-     and requests.method = excluded.method and requests.params_hash = excluded.params_hash`,
+     and requests.method = excluded.method and requests.params_hash = excluded.params_hash`;
+
+const CLAIM_REQUEST = fixedStatement(
+  `insert into requests (${REQUEST_COLUMNS.join(', ')})
+   values (${REQUEST_COLUMNS.map(() => '?').join(', ')})
+   ${CLAIM_CONFLICT}`,
 );
 
 /**

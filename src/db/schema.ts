@@ -83,6 +83,11 @@ export interface CardTable {
   cinema_id: string | null;
   kind_id: string | null;
   order_no: string | null;
+  /**
+   * 1 on a card whose order_no another card of its partner holds: cards bought before order_no
+   * was unique (migration 010) keep their order_no, and only the holder is found by it.
+   */
+  order_superseded: number;
   status: CardStatus;
   count: number;
   used_count: number;
@@ -150,6 +155,18 @@ export interface SmsMessageTable {
   last_error: string | null;
   created_at: number;
   sent_at: number | null;
+  /** The provider that accepted the message, or that an unanswered attempt may have reached. */
+  provider: string | null;
+  /** The provider's id of the message (Aliyun BizId, Tencent SerialNo). */
+  provider_ref: string | null;
+  /** The provider's code when it refused the message for good. */
+  provider_code: string | null;
+  /** The handset's report, from the provider; null until one came. */
+  delivery: 'delivered' | 'undelivered' | null;
+  delivery_code: string | null;
+  delivered_at: number | null;
+  /** When to ask the provider for the report next; null when there is nothing to ask. */
+  receipt_due_at: number | null;
 }
 
 export interface MetaTable {

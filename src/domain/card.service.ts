@@ -1,10 +1,24 @@
 import { randomUUID } from 'node:crypto';
-import { appendCardEvent, findCard, insertCard, updateCard, type CardRow } from '../db/card.repository.js';
+import {
+  appendCardEvent,
+  findCard,
+  findCardByOrder,
+  insertCard,
+  updateCard,
+  type CardRow,
+} from '../db/card.repository.js';
 import { activateCard, banCard } from './card-commands.js';
+import {
+  type CreatedEvent,
+  isCardNoTaken,
+  isUniqueViolation,
+  storeIssuedCardOnce,
+} from '../db/issue.repository.js';
+import type { DirectMutation } from './request-log.js';
 import type { CardTable } from '../db/schema.js';
 import { countResendsSince, insertSmsMessage } from '../db/sms.repository.js';
 import type { Executor } from '../db/tx.js';
-import { cardState, contractError, notFound, rateLimited } from '../errors.js';
+import { cardState, contractError, notFound, orderExists, smsDailyLimit } from '../errors.js';
 import { effectiveStatus, presentBoughtCard, presentCardStatus, presentPaidCard } from './card.presenter.js';
 import type { Clock } from './clock.js';
 import type { Partner, Registry, RegistrySnapshot } from './registry.js';
@@ -39,18 +53,19 @@ export class CardService {
     private readonly secrets: SecretBox,
   ) {}
 
-  /** `snap` is the snapshot the request was authorized with, so its price is the one it saw. */
+  /**
+   * A card bought at a cinema, ready to store (see `DirectMutation`). `snap` is the snapshot the
+   * request was authorized with, so its price is the one it saw.
+   */
   buyByCinema(
-    tx: Executor,
     partner: Partner,
     cinemaId: string,
     req: BuyRequest,
     snap: RegistrySnapshot = this.registry.snapshot,
-  ): Promise<WireObject> {
+  ): DirectMutation {
     const cinema = snap.cinemasById.get(cinemaId);
     if (!cinema || !cinema.active) throw notFound('cinema', cinemaId);
     return this.issue(
-      tx,
       partner,
       { cinema_id: cinemaId, kind_id: null },
       snap.cinemaPrice(partner, cinema),
@@ -59,30 +74,29 @@ export class CardService {
   }
 
   buyByKind(
-    tx: Executor,
     partner: Partner,
     kindId: string,
     req: BuyRequest,
     snap: RegistrySnapshot = this.registry.snapshot,
-  ): Promise<WireObject> {
+  ): DirectMutation {
     const kind = snap.kindsById.get(kindId);
     if (!kind || !kind.active) throw notFound('kind', kindId);
-    return this.issue(tx, partner, { cinema_id: null, kind_id: kindId }, snap.kindPrice(partner, kind), req);
+    return this.issue(partner, { cinema_id: null, kind_id: kindId }, snap.kindPrice(partner, kind), req);
   }
 
-  private async issue(
-    tx: Executor,
+  private issue(
     partner: Partner,
     target: Pick<CardTable, 'cinema_id' | 'kind_id'>,
     priceFen: number,
     req: BuyRequest,
-  ): Promise<WireObject> {
+  ): DirectMutation {
     const now = this.clock.now();
     const card: CardRow = {
       card_no: '',
       partner_id: partner.partnerId,
       ...target,
       order_no: req.orderNo ?? null,
+      order_superseded: 0,
       status: 'inactive',
       count: req.count,
       used_count: 0,
@@ -103,15 +117,7 @@ export class CardService {
       frozen_reason: null,
       tries_reset_at: 0,
     };
-    // 10^15 random numbers: a collision is rare; draw again if one happens.
-    for (let attempt = 0; ; attempt++) {
-      card.card_no = generateCardNo();
-      if (await insertCard(tx, card)) break;
-      if (attempt >= 5) throw contractError('internal', 'could not draw a unique card number');
-    }
-    await appendCardEvent(tx, {
-      card_no: card.card_no,
-      seq: 1,
+    const event: CreatedEvent = {
       type: 'created',
       at: now,
       actor: `partner:${partner.partnerId}`,
@@ -125,8 +131,45 @@ export class CardService {
         total_fen: card.total_fen,
         pay_deadline: card.pay_deadline,
       }),
-    });
-    return { card: presentBoughtCard(card, this.settings.timeZone) };
+    };
+    const answer = () => ({ card: presentBoughtCard(card, this.settings.timeZone) });
+    // 10^15 random numbers: a collision is rare; draw again if one happens.
+    const drawn = () => (card.card_no = generateCardNo());
+    const tooManyDraws = () => contractError('internal', 'could not draw a unique card number');
+    // The unique index on (partner_id, order_no) decides between racing buys of one order.
+    const refuseTakenOrder = async (db: Executor) => {
+      if (req.orderNo === undefined) return;
+      const holder = await findCardByOrder(db, partner.partnerId, req.orderNo);
+      if (holder) throw orderExists(req.orderNo, holder.card_no);
+    };
+    return {
+      write: async (tx) => {
+        for (let attempt = 0; ; attempt++) {
+          drawn();
+          if (await insertCard(tx, card)) break;
+          await refuseTakenOrder(tx);
+          if (attempt >= 5) throw tooManyDraws();
+        }
+        await appendCardEvent(tx, { card_no: card.card_no, seq: 1, ...event });
+        return answer();
+      },
+      writeWithClaim: async (db, claimOf) => {
+        for (let attempt = 0; ; attempt++) {
+          drawn();
+          const data = answer();
+          const json = JSON.stringify(data);
+          try {
+            return (await storeIssuedCardOnce(db, claimOf(json), card, event)) ? { data, json } : undefined;
+          } catch (err) {
+            if (!isCardNoTaken(err)) {
+              if (isUniqueViolation(err)) await refuseTakenOrder(db);
+              throw err;
+            }
+            if (attempt >= 5) throw tooManyDraws();
+          }
+        }
+      },
+    };
   }
 
   async pay(
@@ -156,8 +199,17 @@ export class CardService {
     return { card: presentPaidCard(paid, this.settings.timeZone) };
   }
 
-  async status(db: Executor, partner: Partner, cardNo: string): Promise<WireObject> {
-    const card = await this.ownCard(db, partner, cardNo);
+  /** The card by its number or by the channel's order number it was bought under. */
+  async status(
+    db: Executor,
+    partner: Partner,
+    by: { cardNo: string } | { orderNo: string },
+  ): Promise<WireObject> {
+    let card: CardRow | undefined;
+    if ('orderNo' in by) {
+      card = await findCardByOrder(db, partner.partnerId, by.orderNo);
+      if (!card) throw notFound('order', by.orderNo);
+    } else card = await this.ownCard(db, partner, by.cardNo);
     return { card: presentCardStatus(card, this.clock.now(), this.settings.timeZone) };
   }
 
@@ -186,12 +238,7 @@ export class CardService {
     if (status !== 'active') throw cardState(cardNo, status, 'resend its SMS');
     const dayStart = startOfDay(now, this.settings.timeZone);
     if ((await countResendsSince(tx, cardNo, dayStart)) >= MAX_RESENDS_PER_DAY) {
-      throw rateLimited(
-        `card ${cardNo} reached ${MAX_RESENDS_PER_DAY} SMS resends today`,
-        (dayStart + DAY_MS - now) / 1000,
-        'card.resend_limit',
-        { card_no: cardNo, max: MAX_RESENDS_PER_DAY },
-      );
+      throw smsDailyLimit(cardNo, MAX_RESENDS_PER_DAY, (dayStart + DAY_MS - now) / 1000);
     }
     const to = mobile ?? card.mobile ?? '';
     const changes = { mobile: to, sms_status: 'queued' as const, updated_at: now };
@@ -217,8 +264,9 @@ export class CardService {
       mobile,
       text: sealSmsText(
         this.secrets,
-        this.smsText(card, password, snap),
-        this.smsText(card, PASSWORD_MASK, snap),
+        renderSmsText(this.settings.smsTemplate, this.smsValues(card, password, snap)),
+        renderSmsText(this.settings.smsTemplate, this.smsValues(card, PASSWORD_MASK, snap)),
+        this.smsValues(card, password, snap),
       ),
       reason,
       status: 'queued',
@@ -238,18 +286,13 @@ export class CardService {
     });
   }
 
-  private smsText(card: CardRow, password: string, snap: RegistrySnapshot): string {
+  /** The template's values: the text's placeholders, and a provider template's parameters. */
+  private smsValues(card: CardRow, password: string, snap: RegistrySnapshot): Record<string, string> {
     const target = card.cinema_id
       ? (snap.cinemasById.get(card.cinema_id)?.cinema_name ?? card.cinema_id)
       : (snap.kindsById.get(card.kind_id ?? '')?.kind_name ?? card.kind_id ?? '');
     const validUntil = card.valid_until === null ? '' : formatDate(card.valid_until, this.settings.timeZone);
-    return renderSmsText(this.settings.smsTemplate, {
-      target,
-      count: String(card.count),
-      card_no: card.card_no,
-      password,
-      valid_until: validUntil,
-    });
+    return { target, count: String(card.count), card_no: card.card_no, password, valid_until: validUntil };
   }
 
   private validDays(card: CardRow, snap: RegistrySnapshot): number {

@@ -127,9 +127,40 @@ export function signNotify(params: Readonly<Record<NotifyParam, string>>, md5key
   return md5Hex(s + md5key);
 }
 
+/** An event as delivered: a stored one, or a `test` event sent once on request (never stored). */
+export type NotifyDelivery = Pick<NotifyEventRow, 'event_id' | 'partner_id' | 'card_no' | 'payload'> & {
+  type: NotifyEventType | 'test';
+};
+
+/** The card number of a `test` event: no card's. */
+export const TEST_EVENT_CARD_NO = '0000000000000000';
+
+/** A `test` event for the partner: it only shows the channel what a signed callback looks like. */
+export function testEvent(partnerId: string, now: number): NotifyDelivery {
+  const payload: NotifyPayload = { seq: 0, status: 'active', used_count: 0, remaining: 0, occurred_at: now };
+  return {
+    event_id: `test-${randomUUID()}`,
+    partner_id: partnerId,
+    card_no: TEST_EVENT_CARD_NO,
+    type: 'test',
+    payload: JSON.stringify(payload),
+  };
+}
+
+/** What came of sending a test event. */
+export interface TestDelivery {
+  eventId: string;
+  /** The callback URL it went to; null when the partner has none. */
+  url: string | null;
+  /** The answer's HTTP status; null when none came. */
+  httpStatus: number | null;
+  /** Why it did not count as delivered (no 2xx, refused address, timeout…); null when delivered. */
+  error: string | null;
+}
+
 /** The signed form of one delivery attempt, parameters in wire order, hashcode last. */
 export function notifyForm(
-  event: Pick<NotifyEventRow, 'event_id' | 'partner_id' | 'card_no' | 'type' | 'payload'>,
+  event: NotifyDelivery,
   key: { secId: string; md5key: string },
   now: number,
   timeZone: string,

@@ -154,7 +154,11 @@ export class RegistrySnapshot {
  * from memory; but a change made anywhere (this process, another server, the CLI) must be seen
  * by the next request. Database triggers raise a version counter in the transaction of every
  * change (migration 008); `current()` compares it before a request is answered and reloads when
- * it moved.
+ * it moved. On PostgreSQL the same triggers also announce the change (migration 013): the
+ * registry reloads as soon as it hears, so the next request usually finds the snapshot fresh
+ * and pays no reload. A notification travels on a connection of its own and may arrive after a
+ * request the change preceded, or not at all while that connection is down; the version check
+ * stays, for that.
  */
 export class Registry {
   private version: number;
@@ -170,7 +174,9 @@ export class Registry {
 
   static async load(db: Db): Promise<Registry> {
     const version = await db.registryVersion();
-    return new Registry(db, new RegistrySnapshot(await loadRegistryRows(db.kysely)), version);
+    const registry = new Registry(db, new RegistrySnapshot(await loadRegistryRows(db.kysely)), version);
+    db.watchRegistry(() => void registry.refresh());
+    return registry;
   }
 
   /**
@@ -186,6 +192,14 @@ export class Registry {
     const seen = await this.db.registryVersion();
     if (seen !== this.version) await this.loadAfter(() => seen === this.version);
     return this.snap;
+  }
+
+  /**
+   * Catches up with the database now if its version moved, without waiting for a request; a
+   * failure (the database unreachable) is left for the next request's check to meet.
+   */
+  async refresh(): Promise<void> {
+    await this.current().catch(() => {});
   }
 
   /** Reloads now; used after a change made by this process. */

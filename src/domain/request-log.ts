@@ -33,6 +33,23 @@ export interface StoredResult {
   body: string | null;
 }
 
+/**
+ * A mutation whose writes are all known before it runs (it reads nothing first, as a buy): on
+ * PostgreSQL it is stored with its req_id claim in one statement, one round trip.
+ */
+export interface DirectMutation {
+  /** Writes the effect inside `tx` (the claim follows in the same transaction); the answer. */
+  write(tx: Executor): Promise<WireObject>;
+  /**
+   * Writes the effect and the claim `claimOf(answer JSON)` as one statement; undefined, with
+   * nothing written, when a twin holds the req_id.
+   */
+  writeWithClaim(
+    db: Executor,
+    claimOf: (json: string) => RequestRow,
+  ): Promise<{ data: WireObject; json: string } | undefined>;
+}
+
 /** Outcome of a request: fresh, or the original result of an earlier request with this req_id. */
 export interface Outcome {
   code: number;
@@ -55,7 +72,12 @@ export function paramsHash(method: string, signed: readonly string[]): string {
  * Refusals an interface gives after it started running that depend on nothing a retry could
  * change: stored with the req_id and answered again to an identical request.
  */
-const FINAL_REFUSALS: ReadonlySet<ErrorType> = new Set(['not_found', 'card_state', 'price_mismatch']);
+const FINAL_REFUSALS: ReadonlySet<ErrorType> = new Set([
+  'not_found',
+  'card_state',
+  'price_mismatch',
+  'order_exists',
+]);
 
 export function isFinalRefusal(err: unknown): err is AppError {
   return err instanceof AppError && FINAL_REFUSALS.has(err.type);
@@ -65,7 +87,12 @@ export function isDuplicateReqId(err: unknown): boolean {
   return err instanceof AppError && err.type === 'duplicate_req_id';
 }
 
-const refusalBody = (err: AppError) => JSON.stringify({ type: err.type, message: err.message });
+const refusalBody = (err: AppError) =>
+  JSON.stringify(
+    Object.keys(err.extra).length > 0
+      ? { type: err.type, message: err.message, extra: err.extra }
+      : { type: err.type, message: err.message },
+  );
 
 class TwinCommitted extends Error {}
 
@@ -86,8 +113,12 @@ function replayOf(stored: StoredResult, key: RequestKey): Outcome | undefined {
   if (!sameRequest(stored, key)) throw duplicate(key.reqId);
   if (stored.code === BOUND_CODE || stored.body === null) return undefined;
   if (stored.code !== 200) {
-    const refusal = JSON.parse(stored.body) as { type: ErrorType; message: string };
-    throw contractError(refusal.type, refusal.message);
+    const refusal = JSON.parse(stored.body) as {
+      type: ErrorType;
+      message: string;
+      extra?: Record<string, string>;
+    };
+    throw new AppError(refusal.type, refusal.message, { extra: refusal.extra });
   }
   return {
     code: stored.code,
@@ -347,42 +378,75 @@ export class RequestLog {
     effect: (tx: Executor) => Promise<WireObject>,
     opts: { sealAnswer: boolean },
   ): Promise<Outcome> {
-    const row = (code: number, body: string): RequestRow => ({
+    try {
+      return await this.db.writeTransaction(async (tx) => {
+        const data = await effect(tx);
+        const json = JSON.stringify(data);
+        // A twin got there first: undo this effect and answer with the twin's result.
+        if (!(await claimRequest(tx, this.claimRow(key, 200, json, opts)))) throw new TwinCommitted();
+        return { code: 200, data, json, replayed: false };
+      });
+    } catch (err) {
+      return this.afterFailure(key, err);
+    }
+  }
+
+  /**
+   * `runOnce` for a mutation whose writes are known before it runs: the same guarantees, and on
+   * PostgreSQL one statement instead of a transaction of several. `prepare` may throw a refusal.
+   */
+  async runOnceDirect(
+    key: RequestKey,
+    prepare: () => DirectMutation,
+    opts: { sealAnswer: boolean },
+  ): Promise<Outcome> {
+    if (this.db.engine !== 'postgres') return this.runOnce(key, (tx) => prepare().write(tx), opts);
+    try {
+      const stored = await prepare().writeWithClaim(this.db.kysely, (json) =>
+        this.claimRow(key, 200, json, opts),
+      );
+      if (!stored) throw new TwinCommitted();
+      return { code: 200, data: stored.data, json: stored.json, replayed: false };
+    } catch (err) {
+      return this.afterFailure(key, err);
+    }
+  }
+
+  private claimRow(key: RequestKey, code: number, json: string, opts?: { sealAnswer: boolean }): RequestRow {
+    return {
       partner_id: key.partnerId,
       req_id: key.reqId,
       method: key.method,
       params_hash: key.hash,
       code,
-      body,
+      body: opts?.sealAnswer ? this.secrets.seal(json) : json,
       created_at: this.clock.now(),
-    });
-    try {
-      return await this.db.writeTransaction(async (tx) => {
-        const data = await effect(tx);
-        const json = JSON.stringify(data);
-        const stored = opts.sealAnswer ? this.secrets.seal(json) : json;
-        // A twin got there first: undo this effect and answer with the twin's result.
-        if (!(await claimRequest(tx, row(200, stored)))) throw new TwinCommitted();
-        return { code: 200, data, json, replayed: false };
-      });
-    } catch (err) {
-      if (!(err instanceof TwinCommitted || err instanceof AppError) || err instanceof StorageUnavailable)
-        throw err;
-      if (
-        isFinalRefusal(err) &&
-        (await this.db.writeTransaction((tx) => claimRequest(tx, row(err.partnerStatus, refusalBody(err)))))
-      ) {
-        throw err;
-      }
-      // A twin with this req_id may have committed while we ran (our effect then failed, e.g.
-      // the card was already paid, or our req_id row collided): its result is the answer.
-      const stored = await findRequest(this.db.kysely, key.partnerId, key.reqId);
-      const replayed = stored && replayOf(this.storedOf(stored), key);
-      if (replayed) return replayed;
-      if (err instanceof TwinCommitted)
-        throw unavailable('req_id is being processed; retry with the same req_id');
+    };
+  }
+
+  /**
+   * After a mutation stored nothing: its final refusal is stored and thrown; a twin's stored
+   * result is the answer; anything else is thrown as it is.
+   */
+  private async afterFailure(key: RequestKey, err: unknown): Promise<Outcome> {
+    if (!(err instanceof TwinCommitted || err instanceof AppError) || err instanceof StorageUnavailable)
+      throw err;
+    if (
+      isFinalRefusal(err) &&
+      (await this.db.writeTransaction((tx) =>
+        claimRequest(tx, this.claimRow(key, err.partnerStatus, refusalBody(err))),
+      ))
+    ) {
       throw err;
     }
+    // A twin with this req_id may have committed while we ran (our effect then failed, e.g.
+    // the card was already paid, or our req_id row collided): its result is the answer.
+    const stored = await findRequest(this.db.kysely, key.partnerId, key.reqId);
+    const replayed = stored && replayOf(this.storedOf(stored), key);
+    if (replayed) return replayed;
+    if (err instanceof TwinCommitted)
+      throw unavailable('req_id is being processed; retry with the same req_id');
+    throw err;
   }
 
   /** A stored request as replayed: its answer opened (a read's, or an older one, is plain). */

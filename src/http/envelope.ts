@@ -7,8 +7,14 @@ export type { WireObject, WireValue };
 
 export type Format = 'xml' | 'json';
 
-export type Envelope =
-  { code: number; data: WireObject } | { code: number; error: { message: string; type: string } };
+/** An error object: `message`, `type`, then any elements of the type's own (order_exists' `card_no`). */
+export interface ErrorObject {
+  message: string;
+  type: string;
+  [extra: string]: string;
+}
+
+export type Envelope = { code: number; data: WireObject } | { code: number; error: ErrorObject };
 
 export const CONTENT_TYPE: Record<Format, string> = {
   xml: 'application/xml; charset=utf-8',
@@ -66,11 +72,10 @@ export function wrapData(code: number, rendered: string, format: Format): string
 export function renderEnvelope(envelope: Envelope, format: Format): string {
   if ('data' in envelope) return wrapData(envelope.code, renderData(envelope.data, format), format);
   if (format === 'json') return JSON.stringify({ code: envelope.code, error: envelope.error });
-  return (
-    `<?xml version="1.0" encoding="UTF-8"?>\n<response><code>${envelope.code}</code><error>` +
-    `<message>${escapeXml(envelope.error.message)}</message><type>${escapeXml(envelope.error.type)}</type>` +
-    `</error></response>`
-  );
+  let fields = '';
+  for (const [name, value] of Object.entries(envelope.error))
+    fields += `<${name}>${escapeXml(value)}</${name}>`;
+  return `<?xml version="1.0" encoding="UTF-8"?>\n<response><code>${envelope.code}</code><error>${fields}</error></response>`;
 }
 
 export interface ErrorResponse {
@@ -94,7 +99,10 @@ export function errorResponse(err: AppError, format: Format): ErrorResponse {
   return {
     status: err.partnerStatus,
     contentType: CONTENT_TYPE[format],
-    body: renderEnvelope({ code: err.partnerStatus, error: { message, type: err.type } }, format),
+    body: renderEnvelope(
+      { code: err.partnerStatus, error: { message, type: err.type, ...err.extra } },
+      format,
+    ),
     headers: err.headers,
     type: err.type,
   };

@@ -3,13 +3,14 @@ import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import client from 'prom-client';
 import type { Db } from '../db/database.js';
 import { countCardsByStatus } from '../db/card.repository.js';
-import { countSmsByStatus } from '../db/sms.repository.js';
+import { countSmsByDelivery, countSmsByStatus } from '../db/sms.repository.js';
 import type { Clock } from '../domain/clock.js';
 import { StorageUnavailable } from '../errors.js';
 import { INTERFACES } from './partner/interfaces.js';
 
 const CARD_STATES = ['inactive', 'active', 'used', 'expired', 'banned'];
 const SMS_STATES = ['queued', 'sent', 'failed'];
+const DELIVERY_STATES = ['delivered', 'undelivered', 'none'];
 
 /**
  * How old the card and SMS counts a scrape reports may be. Counting scans both tables, which
@@ -20,6 +21,7 @@ export const METRICS_REFRESH_MS = 15_000;
 interface StateCounts {
   cards: Map<string, number>;
   sms: Map<string, number>;
+  delivery: Map<string, number>;
 }
 
 /** Prometheus metrics of one process; database-wide gauges come from a count refreshed now and then. */
@@ -68,6 +70,16 @@ export class Metrics {
         for (const s of SMS_STATES) this.set({ status: s }, sms.get(s) ?? 0);
       },
     });
+    new client.Gauge({
+      name: 'movticket_sms_delivery',
+      help: `Sent SMS messages by the handset's report from the provider (none: no report yet, or a sender without reports; counted at most every ${refreshMs / 1000} s)`,
+      labelNames: ['result'] as const,
+      registers: [this.registry],
+      async collect() {
+        const { delivery } = await counts();
+        for (const s of DELIVERY_STATES) this.set({ result: s }, delivery.get(s) ?? 0);
+      },
+    });
   }
 
   /** Per interface and code, the counter and histogram children: no label lookup per request. */
@@ -98,13 +110,15 @@ export class Metrics {
     if (this.counted && now - this.counted.at < this.refreshMs) return Promise.resolve(this.counted.counts);
     this.counting ??= (async () => {
       try {
-        const [cards, sms] = await Promise.all([
+        const [cards, sms, delivery] = await Promise.all([
           countCardsByStatus(this.db.kysely),
           countSmsByStatus(this.db.kysely),
+          countSmsByDelivery(this.db.kysely),
         ]);
         const counts = {
           cards: new Map(cards.map((r) => [r.status, r.n])),
           sms: new Map(sms.map((r) => [r.status, r.n])),
+          delivery: new Map(delivery.map((r) => [r.delivery, r.n])),
         };
         this.counted = { at: now, counts };
         return counts;

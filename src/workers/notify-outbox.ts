@@ -10,7 +10,7 @@ import { inTransaction } from '../db/tx.js';
 import { PollingWorker, type WorkerLoop } from './polling-worker.js';
 import type { Clock } from '../domain/clock.js';
 import { CallbackPolicy } from '../domain/callback-policy.js';
-import { notifyForm } from '../domain/notify.js';
+import { notifyForm, type NotifyDelivery, testEvent, type TestDelivery } from '../domain/notify.js';
 import { callbackTransport, CallbackRefusedError, type NotifyTransport } from './callback-transport.js';
 import type { OutboxLogger } from './sms-outbox.js';
 
@@ -85,7 +85,18 @@ export class NotifyOutbox extends PollingWorker<NotifyEventRow, NotifyResult> {
     };
   }
 
-  protected async attempt(e: NotifyEventRow): Promise<NotifyResult> {
+  /**
+   * Sends the partner's callback URL a signed `test` event now, once, outside the outbox (nothing
+   * is stored or retried), and says what came back.
+   */
+  async sendTest(partnerId: string): Promise<TestDelivery> {
+    const event = testEvent(partnerId, this.clock.now());
+    const { url } = await findNotifyTarget(this.db.kysely, partnerId);
+    const r = await this.attempt(event);
+    return { eventId: event.event_id, url, httpStatus: r.httpStatus, error: r.error };
+  }
+
+  protected async attempt(e: NotifyDelivery): Promise<NotifyResult> {
     const target = await findNotifyTarget(this.db.kysely, e.partner_id);
     // The partner removed its callback URL: nobody is waiting for this event any more.
     if (target.url === null) return { error: 'no callback URL', httpStatus: null, noUrl: true };

@@ -12,13 +12,16 @@ import { PollingWorker, type WorkerLogger, type WorkerLoop } from './polling-wor
 import type { Clock } from '../domain/clock.js';
 import type { SecretBox } from '../domain/secret-box.js';
 import { openSmsText } from '../domain/sms-template.js';
-import type { SmsSender } from './sms-senders.js';
+import { SmsSendError, type SmsSender } from '../sms/types.js';
+import { SmsReceipts, DEFAULT_RECEIPTS, type ReceiptOptions } from './sms-receipts.js';
 
 export interface OutboxOptions extends WorkerLoop {
   maxAttempts: number;
   /** Backoff before retry n (1-based): base × 2^(n-1), capped. */
   backoffBaseMs: number;
   backoffMaxMs: number;
+  /** Delivery reports: how often to ask the provider, and for how long. */
+  receipts?: ReceiptOptions;
 }
 
 export type OutboxLogger = WorkerLogger;
@@ -34,8 +37,21 @@ export const DEFAULT_OUTBOX: OutboxOptions = {
   backoffMaxMs: 600_000,
 };
 
-/** A send's outcome: null when the gateway accepted the message, else the error. */
-type SendResult = string | null;
+/** A send's outcome. */
+type SendResult =
+  | { ok: true; provider: string | null; ref: string | null }
+  | {
+      ok: false;
+      error: string;
+      /** No provider would deliver it: the message fails now. */
+      final: boolean;
+      /** The provider may have taken it. */
+      uncertain: boolean;
+      /** The provider's code, where one answered. */
+      code: string | null;
+      /** The provider that refused it, or that it must stay with (see chain.ts). */
+      provider: string | null;
+    };
 
 /**
  * Delivers queued SMS. Messages are written in the transaction that activates the card; this
@@ -44,6 +60,9 @@ type SendResult = string | null;
  * not be recorded is retried with the same message id.
  */
 export class SmsOutbox extends PollingWorker<SmsMessageRow, SendResult> {
+  /** Asks the providers for the handsets' delivery reports; runs while the outbox runs. */
+  readonly receipts: SmsReceipts;
+
   constructor(
     private readonly db: Db,
     clock: Clock,
@@ -54,6 +73,16 @@ export class SmsOutbox extends PollingWorker<SmsMessageRow, SendResult> {
     private readonly opts: OutboxOptions = DEFAULT_OUTBOX,
   ) {
     super('sms outbox', log, clock, opts);
+    this.receipts = new SmsReceipts(db, clock, sender, log, opts.receipts ?? DEFAULT_RECEIPTS);
+  }
+
+  override start(): void {
+    super.start();
+    this.receipts.start();
+  }
+
+  override async stop(): Promise<void> {
+    await Promise.all([super.stop(), this.receipts.stop()]);
   }
 
   protected claim(now: number, leaseUntil: number, limit: number): Promise<SmsMessageRow[]> {
@@ -72,17 +101,37 @@ export class SmsOutbox extends PollingWorker<SmsMessageRow, SendResult> {
     return {
       sms_id: m.id,
       card_no: m.card_no,
-      ...(result === undefined ? {} : { outcome: result ?? 'sent' }),
+      ...(result === undefined ? {} : { outcome: result.ok ? 'sent' : result.error }),
     };
   }
 
   protected async attempt(m: SmsMessageRow): Promise<SendResult> {
     try {
-      const { text } = openSmsText(this.secrets, m.text);
-      await this.sender.send({ id: m.id, mobile: m.mobile, text });
-      return null;
+      const { text, params } = openSmsText(this.secrets, m.text);
+      const accepted = await this.sender.send({
+        id: m.id,
+        mobile: m.mobile,
+        text,
+        ...(params ? { params } : {}),
+        provider: m.provider,
+        createdAt: m.created_at,
+        ...(m.attempts >= this.opts.maxAttempts ? { verifyOnly: true } : {}),
+      });
+      return { ok: true, provider: accepted?.provider ?? null, ref: accepted?.ref ?? null };
     } catch (err) {
-      return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      if (!(err instanceof SmsSendError)) {
+        return { ok: false, error, final: false, uncertain: false, code: null, provider: m.provider };
+      }
+      return {
+        ok: false,
+        error,
+        final: err.kind === 'final',
+        uncertain: err.kind === 'uncertain',
+        code: err.code,
+        // Once an attempt may have reached a provider, the message stays with it.
+        provider: m.provider ?? (err.kind === 'uncertain' || err.kind === 'final' ? err.provider : null),
+      };
     }
   }
 
@@ -99,21 +148,34 @@ export class SmsOutbox extends PollingWorker<SmsMessageRow, SendResult> {
     }
   }
 
-  protected record(m: SmsMessageRow, error: SendResult, held: number): Promise<boolean> {
+  protected record(m: SmsMessageRow, result: SendResult, held: number): Promise<boolean> {
     const attempts = m.attempts + 1;
     const now = this.clock.now();
     return inTransaction(this.db, async (tx) => {
       let state: 'sent' | 'failed' | 'queued';
-      if (error === null) {
-        if (!(await markSmsSent(tx, m.id, held, now, attempts, this.settledText(m)))) return false;
+      if (result.ok) {
+        const by = {
+          provider: result.provider,
+          ref: result.ref,
+          receiptDueAt: this.receipts.firstDue(result.provider, now),
+        };
+        if (!(await markSmsSent(tx, m.id, held, now, attempts, this.settledText(m), by))) return false;
         state = 'sent';
-      } else if (attempts >= this.opts.maxAttempts) {
-        if (!(await markSmsFailed(tx, m.id, held, attempts, error, this.settledText(m)))) return false;
+      } else if (
+        result.final ||
+        attempts > this.opts.maxAttempts ||
+        (attempts === this.opts.maxAttempts && !result.uncertain)
+      ) {
+        const { error, code, provider } = result;
+        const refusal = { provider, code: result.final ? code : null };
+        if (!(await markSmsFailed(tx, m.id, held, attempts, error, this.settledText(m), refusal)))
+          return false;
         state = 'failed';
         this.log.error({ sms_id: m.id, card_no: m.card_no, attempts, error }, 'sms delivery failed for good');
       } else {
+        const { error, provider } = result;
         const backoff = Math.min(this.opts.backoffMaxMs, this.opts.backoffBaseMs * 2 ** (attempts - 1));
-        if (!(await markSmsRetry(tx, m.id, held, attempts, now + backoff, error))) return false;
+        if (!(await markSmsRetry(tx, m.id, held, attempts, now + backoff, error, provider))) return false;
         state = 'queued';
         this.log.warn(
           { sms_id: m.id, card_no: m.card_no, attempts, error },
@@ -137,6 +199,8 @@ export class SmsOutbox extends PollingWorker<SmsMessageRow, SendResult> {
         data: JSON.stringify({
           message_id: m.id,
           attempts,
+          ...(result.ok && result.provider ? { provider: result.provider } : {}),
+          ...(!result.ok && result.final ? { provider: result.provider, provider_code: result.code } : {}),
           ...(latest?.id === m.id ? { sms_status: state } : {}),
         }),
       });

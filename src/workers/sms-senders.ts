@@ -1,18 +1,12 @@
 import fs from 'node:fs/promises';
+import type { Config } from '../config.js';
 import { maskMobile } from '../domain/sms-template.js';
+import { aliyunProvider } from '../sms/aliyun.js';
+import { providerChain } from '../sms/chain.js';
+import { tencentProvider } from '../sms/tencent.js';
+import type { SmsProvider, SmsSender } from '../sms/types.js';
 
-export interface SmsMessage {
-  /** Stable across retries, so a gateway can drop duplicates. */
-  id: string;
-  mobile: string;
-  text: string;
-}
-
-export interface SmsSender {
-  readonly name: string;
-  /** Resolves when the gateway accepted the message; rejects otherwise. */
-  send(message: SmsMessage): Promise<void>;
-}
+export type { SmsMessage, SmsSender } from '../sms/types.js';
 
 export interface SenderLogger {
   info(obj: object, msg: string): void;
@@ -83,9 +77,23 @@ export function httpSender(url: string, timeoutMs: number): SmsSender {
   };
 }
 
-/** Picks the sender named by `MOVTICKET_SMS`. */
-export function senderFromSetting(setting: string, timeoutMs: number, log: SenderLogger): SmsSender {
+/** Picks the sender named by `MOVTICKET_SMS`: console, file, an http gateway, or providers in order. */
+export function senderFromConfig(
+  config: Pick<Config, 'sms' | 'smsTimeoutMs' | 'smsAliyun' | 'smsTencent'>,
+  log: SenderLogger,
+  wallClock: () => number = Date.now,
+): SmsSender {
+  const setting = config.sms;
   if (setting === 'console') return consoleSender(log);
   if (setting.startsWith('file:')) return fileSender(setting.slice('file:'.length));
-  return httpSender(setting, timeoutMs);
+  if (/^https?:/.test(setting)) return httpSender(setting, config.smsTimeoutMs);
+  const providers = setting.split(',').map((name): SmsProvider => {
+    const timeoutMs = config.smsTimeoutMs;
+    if (name === 'aliyun' && config.smsAliyun)
+      return aliyunProvider({ ...config.smsAliyun, timeoutMs, wallClock });
+    if (name === 'tencent' && config.smsTencent)
+      return tencentProvider({ ...config.smsTencent, timeoutMs, wallClock });
+    throw new Error(`MOVTICKET_SMS names ${name}, whose settings are missing`);
+  });
+  return providerChain(providers, wallClock);
 }

@@ -7,7 +7,10 @@ import * as idempotency from './006_idempotency.js';
 import * as secretsAtRest from './007_secrets_at_rest.js';
 import * as registryVersion from './008_registry_version.js';
 import * as loginAttempts from './009_login_attempts.js';
+import * as uniqueOrderNo from './010_unique_order_no.js';
+import * as smsReceipts from './011_sms_receipts.js';
 import * as cardFreeze from './012_card_freeze.js';
+import * as registryNotify from './013_registry_notify.js';
 
 /**
  * Every migration, in the order they run, under the name existing databases record in
@@ -23,7 +26,10 @@ const migrations: Record<string, Migration> = {
   '007_secrets_at_rest': secretsAtRest,
   '008_registry_version': registryVersion,
   '009_login_attempts': loginAttempts,
+  '010_unique_order_no': uniqueOrderNo,
+  '011_sms_receipts': smsReceipts,
   '012_card_freeze': cardFreeze,
+  '013_registry_notify': registryNotify,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

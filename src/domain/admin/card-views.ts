@@ -57,6 +57,15 @@ export interface SmsView {
   created_at: number;
   next_attempt_at: number;
   sent_at: number | null;
+  /** The provider that took it (or refused it for good), and its code when it refused. */
+  provider: string | null;
+  provider_code: string | null;
+  /** The handset's report from the provider. */
+  delivery: 'delivered' | 'undelivered' | null;
+  delivery_code: string | null;
+  delivered_at: number | null;
+  /** A report is still being asked for. */
+  receipt_pending: boolean;
 }
 
 export interface CardRedemptionView {
@@ -138,6 +147,12 @@ export function viewSms(m: SmsMessageRow): SmsView {
     created_at: m.created_at,
     next_attempt_at: m.next_attempt_at,
     sent_at: m.sent_at,
+    provider: m.provider,
+    provider_code: m.provider_code,
+    delivery: m.delivery,
+    delivery_code: m.delivery_code,
+    delivered_at: m.delivered_at,
+    receipt_pending: m.receipt_due_at !== null,
   };
 }
 

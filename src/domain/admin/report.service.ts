@@ -34,8 +34,13 @@ export interface SmsFigures {
   sent: number;
   failed: number;
   queued: number;
-  /** sent / (sent + failed + queued); null when no message was queued. */
+  /** sent / (sent + failed + queued): taken by the gateway or provider; null when no message was queued. */
   delivery_rate: number | null;
+  /** Sent messages whose handset received them, or did not, by the provider's report. */
+  delivered: number;
+  undelivered: number;
+  /** delivered / (delivered + undelivered): received by the handset; null without reports. */
+  received_rate: number | null;
 }
 
 export interface Dashboard {
@@ -164,8 +169,11 @@ export class ReportService {
       a.day === b.day ? a.partner_id.localeCompare(b.partner_id) : a.day.localeCompare(b.day),
     );
 
-    const smsPerDay = days.map(() => ({ sent: 0, failed: 0, queued: 0 }));
-    for (const s of sms) smsPerDay[s.day_idx]![s.status] += s.n;
+    const smsPerDay = days.map(() => ({ sent: 0, failed: 0, queued: 0, delivered: 0, undelivered: 0 }));
+    for (const s of sms) {
+      smsPerDay[s.day_idx]![s.status] += s.n;
+      if (s.delivery) smsPerDay[s.day_idx]![s.delivery] += s.n;
+    }
     const byDay = days.map((day, i) => ({
       day,
       ...sumFigures(rows.filter((r) => r.day === day)),
@@ -177,8 +185,14 @@ export class ReportService {
       ...sumFigures(rows.filter((r) => r.partner_id === partner_id)),
     }));
     const smsTotal = smsPerDay.reduce(
-      (t, d) => ({ sent: t.sent + d.sent, failed: t.failed + d.failed, queued: t.queued + d.queued }),
-      { sent: 0, failed: 0, queued: 0 },
+      (t, d) => ({
+        sent: t.sent + d.sent,
+        failed: t.failed + d.failed,
+        queued: t.queued + d.queued,
+        delivered: t.delivered + d.delivered,
+        undelivered: t.undelivered + d.undelivered,
+      }),
+      { sent: 0, failed: 0, queued: 0, delivered: 0, undelivered: 0 },
     );
     return {
       from_day: fromDay,
@@ -284,9 +298,18 @@ function sumFigures(rows: readonly DashboardFigures[]): DashboardFigures {
   return t;
 }
 
-function withRate(s: { sent: number; failed: number; queued: number }): SmsFigures {
+function withRate(s: Omit<SmsFigures, 'delivery_rate' | 'received_rate'>): SmsFigures {
   const all = s.sent + s.failed + s.queued;
-  return { ...s, delivery_rate: all === 0 ? null : s.sent / all };
+  const reported = s.delivered + s.undelivered;
+  return {
+    sent: s.sent,
+    failed: s.failed,
+    queued: s.queued,
+    delivery_rate: all === 0 ? null : s.sent / all,
+    delivered: s.delivered,
+    undelivered: s.undelivered,
+    received_rate: reported === 0 ? null : s.delivered / reported,
+  };
 }
 
 function lineOf(type: StatementLine['type'], e: StatementEntryRow, amountFen: number): StatementLine {

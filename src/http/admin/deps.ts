@@ -5,6 +5,7 @@ import type { CardService } from '../../domain/card.service.js';
 import type { Clock } from '../../domain/clock.js';
 import type { Registry } from '../../domain/registry.js';
 import type { SecretBox } from '../../domain/secret-box.js';
+import type { NotifyOutbox } from '../../workers/notify-outbox.js';
 import type { SmsOutbox } from '../../workers/sms-outbox.js';
 
 /** Everything the management API and console need, built once per app. */
@@ -15,6 +16,8 @@ export interface AdminDeps extends AdminServices {
   registry: Registry;
   cards: CardService;
   outbox: SmsOutbox;
+  /** Sends a partner's callback URL a test event (the console's test button). */
+  notify: Pick<NotifyOutbox, 'sendTest'>;
   /** Call after a change to catalog/partners/keys/prices so this process serves it at once. */
   afterRegistryChange(): Promise<void>;
 }
@@ -26,6 +29,7 @@ export function createAdminDeps(x: {
   registry: Registry;
   cards: CardService;
   outbox: SmsOutbox;
+  notify: Pick<NotifyOutbox, 'sendTest'>;
   secrets: SecretBox;
 }): AdminDeps {
   return {

@@ -21,6 +21,10 @@ export interface InterfaceDef {
   /** Its answer carries a card password, so the copy kept for retries is sealed at rest. */
   answerHoldsSecret?: boolean;
   params: readonly ParamRule[];
+  /** Optional parameters of which exactly one must be given. */
+  oneOf?: readonly string[];
+  /** Served only by a sandbox server, to every partner (no permission needed). */
+  sandbox?: boolean;
 }
 
 const ID = { pattern: /^[A-Za-z0-9_-]{1,32}$/, rule: 'must be 1-32 letters, digits, _ or -' };
@@ -77,7 +81,12 @@ export const INTERFACES: ReadonlyMap<string, InterfaceDef> = new Map(
           },
         ],
       },
-      { name: 'status', mutates: false, params: [cardNo] },
+      {
+        name: 'status',
+        mutates: false,
+        params: [{ ...cardNo, optional: true }, orderNo],
+        oneOf: ['card_no', 'order_no'],
+      },
       {
         name: 'ban',
         mutates: true,
@@ -98,6 +107,23 @@ export const INTERFACES: ReadonlyMap<string, InterfaceDef> = new Map(
 );
 
 export { INTERFACE_NAMES };
+
+/** The sandbox's interfaces: a channel drives its own cards; answered 404 outside a sandbox. */
+export const SANDBOX_INTERFACES: ReadonlyMap<string, InterfaceDef> = new Map(
+  (
+    [
+      {
+        name: 'sandboxRedeem',
+        mutates: true,
+        sandbox: true,
+        params: [cardNo, { ...count, optional: true }],
+      },
+      { name: 'sandboxUndo', mutates: true, sandbox: true, params: [cardNo] },
+      { name: 'sandboxExpire', mutates: true, sandbox: true, params: [cardNo] },
+      { name: 'sandboxTestEvent', mutates: false, sandbox: true, params: [] },
+    ] satisfies InterfaceDef[]
+  ).map((d) => [d.name, d]),
+);
 
 // The grantable names (domain) and the interfaces served here must be the same list.
 if (INTERFACE_NAMES.join() !== [...INTERFACES.keys()].join()) {

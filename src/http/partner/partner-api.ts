@@ -18,7 +18,14 @@ import { hashcodeMatches, md5Hex, signedString } from '../../domain/sign.js';
 import { parseTimestamp } from '../../domain/time.js';
 import type { WireObject } from '../../domain/wire.js';
 import { CONTENT_TYPE, errorResponse, type Format, renderData, wrapData } from '../envelope.js';
-import { COMMON_RULES, INTERFACES, type InterfaceDef, SUPPORTED_VERSIONS } from './interfaces.js';
+import type { SandboxService } from '../../domain/sandbox.service.js';
+import {
+  COMMON_RULES,
+  INTERFACES,
+  type InterfaceDef,
+  SANDBOX_INTERFACES,
+  SUPPORTED_VERSIONS,
+} from './interfaces.js';
 import { Deadlines } from './deadlines.js';
 import { RateLimiter } from './rate-limit.js';
 
@@ -51,6 +58,8 @@ export interface PartnerApiDeps {
   registry: Registry;
   requestLog: RequestLog;
   cards: CardService;
+  /** Present on a sandbox server only: its interfaces are unknown (404) without it. */
+  sandbox?: SandboxService;
   timeZone: string;
   timestampWindowSec: number;
   /** A request still running after this long is answered 504; its work may still complete. */
@@ -69,7 +78,7 @@ interface Call {
 
 // Per interface, computed once: its own parameter names, and every name a request may carry.
 const NAMES = new Map(
-  [...INTERFACES.values()].map((d) => {
+  [...INTERFACES.values(), ...SANDBOX_INTERFACES.values()].map((d) => {
     const own = d.params.map((p) => p.name);
     return [d.name, { own, known: [...COMMON_RULES.map((r) => r.name), ...own] }] as const;
   }),
@@ -112,7 +121,8 @@ export class PartnerApi {
     let partnerId: string | undefined;
     let reqId: string | undefined;
     try {
-      const def = INTERFACES.get(req.method);
+      const def =
+        INTERFACES.get(req.method) ?? (this.deps.sandbox ? SANDBOX_INTERFACES.get(req.method) : undefined);
       if (!def) throw contractError('no_such_method', `no such interface: ${req.method.slice(0, 64)}`);
       if (req.httpMethod !== 'POST') {
         throw contractError('method_not_allowed', `${req.method} accepts POST only`, { allow: 'POST' });
@@ -248,7 +258,7 @@ export class PartnerApi {
     if (partner.ipAllow.size > 0 && !partner.ipAllow.has(req.ip)) {
       throw contractError('ip_denied', `caller address ${req.ip} is not on this partner's allow-list`);
     }
-    if (!partner.allowAll && !partner.permissions.has(def.name)) {
+    if (!def.sandbox && !partner.allowAll && !partner.permissions.has(def.name)) {
       throw contractError('permission_denied', `partner is not granted the interface ${def.name}`);
     }
     const wait = this.limiter.take(partner.partnerId, partner.rateLimit, now);
@@ -274,24 +284,44 @@ export class PartnerApi {
       }
       if (!rule.pattern.test(v)) throw invalidParam(rule.name, rule.rule);
     }
+    if (def.oneOf && def.oneOf.filter((name) => params[name] !== undefined).length !== 1) {
+      throw contractError('invalid_param', `give exactly one of ${def.oneOf.join(' and ')}`);
+    }
 
     if (!def.mutates) {
       const cached = await this.read(def.name, snap, partner, params);
       this.deps.requestLog.rememberRead(key, cached);
       return cached;
     }
-    const outcome = await this.deps.requestLog.runOnce(
-      key,
-      (tx) => this.mutate(def.name, tx, snap, partner, params),
-      { sealAnswer: def.answerHoldsSecret === true },
-    );
+    const opts = { sealAnswer: def.answerHoldsSecret === true };
+    const { cards, requestLog } = this.deps;
+    const buy = { count: Number(params.count), orderNo: params.order_no };
+    const outcome =
+      def.name === 'buyByCinema'
+        ? await requestLog.runOnceDirect(
+            key,
+            () => cards.buyByCinema(partner, params.cinema_id!, buy, snap),
+            opts,
+          )
+        : def.name === 'buyByKind'
+          ? await requestLog.runOnceDirect(
+              key,
+              () => cards.buyByKind(partner, params.kind_id!, buy, snap),
+              opts,
+            )
+          : await requestLog.runOnce(key, (tx) => this.mutate(def.name, tx, snap, partner, params), opts);
     this.deps.onMutation?.(def.name);
     return outcome;
   }
 
   private async read(name: string, snap: RegistrySnapshot, partner: Partner, p: Params): Promise<Cached> {
     if (name === 'status') {
-      const data = await this.deps.cards.status(this.deps.db.kysely, partner, p.card_no!);
+      const by = p.order_no === undefined ? { cardNo: p.card_no! } : { orderNo: p.order_no };
+      const data = await this.deps.cards.status(this.deps.db.kysely, partner, by);
+      return { code: 200, data, json: JSON.stringify(data), replayed: false };
+    }
+    if (name === 'sandboxTestEvent') {
+      const data = await this.deps.sandbox!.testEvent(partner);
       return { code: 200, data, json: JSON.stringify(data), replayed: false };
     }
     // Catalog answers change only with the registry: build each once per snapshot.
@@ -328,12 +358,7 @@ export class PartnerApi {
     p: Params,
   ) {
     const { cards } = this.deps;
-    const buy = { count: Number(p.count), orderNo: p.order_no };
     switch (name) {
-      case 'buyByCinema':
-        return cards.buyByCinema(tx, partner, p.cinema_id!, buy, snap);
-      case 'buyByKind':
-        return cards.buyByKind(tx, partner, p.kind_id!, buy, snap);
       case 'payByCard':
         return cards.pay(
           tx,
@@ -347,6 +372,12 @@ export class PartnerApi {
         return cards.ban(tx, partner, p.card_no!, p.reason);
       case 'resendSms':
         return cards.resendSms(tx, partner, p.card_no!, p.mobile, snap);
+      case 'sandboxRedeem':
+        return this.deps.sandbox!.redeem(tx, partner, p.card_no!, Number(p.count ?? '1'), snap);
+      case 'sandboxUndo':
+        return this.deps.sandbox!.undo(tx, partner, p.card_no!);
+      case 'sandboxExpire':
+        return this.deps.sandbox!.expire(tx, partner, p.card_no!);
       default:
         throw new Error(`not a mutating interface: ${name}`);
     }

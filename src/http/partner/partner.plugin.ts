@@ -4,12 +4,13 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyRequest } from 'fastify
 import type { Config } from '../../config.js';
 import type { Db } from '../../db/database.js';
 import type { Clock } from '../../domain/clock.js';
+import { SandboxService } from '../../domain/sandbox.service.js';
 import { AppError, contractError, StorageUnavailable } from '../../errors.js';
 import type { Services } from '../../composition.js';
 import { errorResponse, type Format } from '../envelope.js';
 import type { Metrics } from '../metrics.js';
 import { bodyTooLarge, parseForm, readMultipart } from './body.js';
-import { INTERFACES } from './interfaces.js';
+import { INTERFACES, SANDBOX_INTERFACES } from './interfaces.js';
 import { PartnerApi } from './partner-api.js';
 
 export interface PartnerPluginOptions extends Services {
@@ -39,15 +40,20 @@ export async function registerPartnerApi(
     registry,
     requestLog,
     cards,
+    sandbox: config.sandbox
+      ? new SandboxService(clock, config.timeZone, (partnerId) => notify.sendTest(partnerId))
+      : undefined,
     timeZone: config.timeZone,
     timestampWindowSec: config.timestampWindowSec,
     requestTimeoutMs: config.requestTimeoutMs,
     onMutation: (method) => {
       if (method === 'payByCard' || method === 'resendSms') setImmediate(() => outbox.nudge());
-      if (method === 'ban') setImmediate(() => notify.nudge());
+      if (method === 'ban' || method.startsWith('sandbox')) setImmediate(() => notify.nudge());
     },
     onInternalError: (err, req) => log.error({ err, method: req.method }, 'partner request failed'),
   });
+
+  const known = (name: string) => INTERFACES.has(name) || (config.sandbox && SANDBOX_INTERFACES.has(name));
 
   // Fastify's own JSON and text parsers would let such bodies through; the contract takes forms only.
   fastify.removeAllContentTypeParsers();
@@ -66,7 +72,7 @@ export async function registerPartnerApi(
   // the body limit holds, and a malformed body is a 400 (only for a POST to a real interface).
   // Callback-style hooks: an async hook costs every request a promise even when it does nothing.
   fastify.addHook('preValidation', (request, _reply, done) => {
-    if (!request.isMultipart() || precedingError(request)) return done();
+    if (!request.isMultipart() || precedingError(request, known)) return done();
     readMultipart(request, BODY_LIMIT).then(
       (body) => {
         request.body = body;
@@ -84,7 +90,7 @@ export async function registerPartnerApi(
     let apiError: AppError;
     const status = err instanceof AppError ? err.partnerStatus : (err.statusCode ?? 500);
     // A body that fails to parse must not hide the contract's earlier answers (404, then 405).
-    const preceding = status >= 400 && status < 500 ? precedingError(request) : undefined;
+    const preceding = status >= 400 && status < 500 ? precedingError(request, known) : undefined;
     if (preceding) apiError = preceding;
     // Includes StorageUnavailable (e.g. a query while PostgreSQL restarts): the contract's 503.
     else if (err instanceof AppError) {
@@ -142,7 +148,7 @@ export async function registerPartnerApi(
         ms: Math.round(ms * 10) / 10,
       };
       if (res.status >= 500) request.log.warn(line, 'partner request not served');
-      else if (res.status !== 200 || INTERFACES.get(method)?.mutates)
+      else if (res.status !== 200 || (INTERFACES.get(method) ?? SANDBOX_INTERFACES.get(method))?.mutates)
         request.log.info(line, 'partner request');
       else request.log.debug(line, 'partner request');
       return reply.code(res.status).headers(res.headers).type(res.contentType).send(res.body);
@@ -154,13 +160,12 @@ const UNSUPPORTED_BODY = Symbol('unsupported body');
 const PARTNER_ROUTE = '/movTicket/:method';
 
 /** The answer the contract gives before looking at the body: unknown interface, then not a POST. */
-function precedingError(request: FastifyRequest): AppError | undefined {
+function precedingError(request: FastifyRequest, known: (name: string) => boolean): AppError | undefined {
   const route = request.routeOptions.url;
   if (route === undefined) return contractError('no_such_method', 'no such interface');
   if (route !== PARTNER_ROUTE) return undefined;
   const name = (request.params as { method?: string }).method ?? '';
-  if (!INTERFACES.has(name))
-    return contractError('no_such_method', `no such interface: ${name.slice(0, 64)}`);
+  if (!known(name)) return contractError('no_such_method', `no such interface: ${name.slice(0, 64)}`);
   if (request.method !== 'POST') {
     return contractError('method_not_allowed', `${name} accepts POST only`, { allow: 'POST' });
   }

@@ -188,6 +188,12 @@ export const SmsSchema = Type.Object({
   created_at: Ms,
   next_attempt_at: Ms,
   sent_at: Nullable(Ms),
+  provider: Nullable(Str),
+  provider_code: Nullable(Str),
+  delivery: Nullable(Str),
+  delivery_code: Nullable(Str),
+  delivered_at: Nullable(Ms),
+  receipt_pending: Type.Boolean(),
 });
 
 export const pageOf = <T extends TSchema>(item: T) =>
@@ -242,6 +248,9 @@ const SmsFigures = Type.Object({
   failed: Int,
   queued: Int,
   delivery_rate: Nullable(Type.Number()),
+  delivered: Int,
+  undelivered: Int,
+  received_rate: Nullable(Type.Number()),
 });
 
 export const DashboardSchema = Type.Object({

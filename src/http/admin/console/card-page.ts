@@ -11,6 +11,7 @@ import {
   yuan,
 } from './format.js';
 import { href, html, type Html, raw, seg } from './html.js';
+import { smsOutcome } from './sms-delivery.js';
 import { badge, csrfField, jsonBlock, sendPage, table, textareaField } from './layout.js';
 
 /** The card page and its forms: the summary, the ledger, SMS, redemptions, the desk's controls. */
@@ -51,7 +52,7 @@ export function smsTable(c: ConsoleContext, items: readonly SmsView[], withCard:
       '原因',
       '状态',
       { label: '尝试次数', num: true },
-      '最近错误',
+      '结果',
       '排队时间',
       '下次尝试',
       '发送时间',
@@ -64,7 +65,7 @@ export function smsTable(c: ConsoleContext, items: readonly SmsView[], withCard:
           <td>${label(SMS_REASON_LABEL, m.reason)}</td>
           <td>${smsBadge(m.status)}</td>
           <td class="num">${m.attempts}</td>
-          <td>${m.last_error ?? ''}</td>
+          <td>${smsOutcome(m)}</td>
           <td>${c.time(m.created_at)}</td>
           <td>${m.status === 'queued' ? c.time(m.next_attempt_at) : ''}</td>
           <td>${c.time(m.sent_at)}</td>

@@ -70,7 +70,8 @@ async function showDashboard(c: ConsoleContext, request: FastifyRequest, reply: 
     ${stat('激活（已支付）', String(t.activated), `金额 ${yuan(t.activated_fen)}`)}
     ${stat('作废（已支付）', String(t.voided), `金额 ${yuan(t.voided_fen)}；未支付作废 ${t.banned_unpaid}`)}
     ${stat('兑换票数', String(t.redeemed_tickets), `金额 ${yuan(t.redeemed_fen)}`)}
-    ${stat('短信送达率', percent(d.sms.delivery_rate), `已发 ${d.sms.sent}，失败 ${d.sms.failed}，排队 ${d.sms.queued}`)}
+    ${stat('短信发送率', percent(d.sms.delivery_rate), `已发 ${d.sms.sent}，失败 ${d.sms.failed}，排队 ${d.sms.queued}`)}
+    ${stat('短信送达率', percent(d.sms.received_rate), `回执送达 ${d.sms.delivered}，未送达 ${d.sms.undelivered}`)}
   </div>`;
 
   const labels = d.days.map((x) => x.day.slice(5));
@@ -118,13 +119,14 @@ async function showDashboard(c: ConsoleContext, request: FastifyRequest, reply: 
     { label: '兑换金额', num: true },
   ];
   const perDay = table(
-    ['日期', ...figureHeads, { label: '短信送达率', num: true }],
+    ['日期', ...figureHeads, { label: '短信发送率', num: true }, { label: '短信送达率', num: true }],
     [...d.days].reverse().map(
       (x) =>
         html`<tr>
           <td>${x.day}</td>
           ${cells(x)}
           <td class="num">${percent(x.sms.delivery_rate)}</td>
+          <td class="num">${percent(x.sms.received_rate)}</td>
         </tr>`,
     ),
   );

@@ -32,6 +32,8 @@ export const EVENT_LABEL: Record<string, string> = {
   sms_queued: '短信排队',
   sms_sent: '短信已发送',
   sms_failed: '短信发送失败',
+  sms_delivered: '短信已送达',
+  sms_undelivered: '短信未送达',
   password_failed: '密码错误',
   redeemed: '兑换',
   redemption_undone: '撤销兑换',

@@ -44,6 +44,7 @@ const NAV: { key: NavKey; path: string; label: string; roles: readonly Role[] }[
 const FLASH: Record<string, string> = {
   'partner.created': '渠道已创建。下一步：为它创建密钥。',
   'partner.saved': '渠道设置已保存。',
+  'callback.tested': '测试通知已送达：回调 URL 在 5 秒内返回了 2xx。',
   'partner.suspended': '渠道已暂停，它的请求将被拒绝。',
   'partner.resumed': '渠道已恢复。',
   'partner.permissions': '接口权限已更新。',

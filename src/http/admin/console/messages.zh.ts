@@ -116,6 +116,9 @@ const SENTENCES: Record<string, Sentence> = {
   'field.partner_id': () => '渠道编号须为 2 个大写字母加 6 位数字，如 CS000001',
   'card.state': (p) => `卡 ${p.card_no} ${status(p)}，不能${action(p)}`,
   'card.resend_limit': (p) => `卡 ${p.card_no} 今天已重发短信 ${p.max} 次，请明天再试`,
+  'callback.test_no_url': () => '还没有回调 URL：请先保存回调 URL，再发送测试通知',
+  'callback.test_failed': (p) => `测试通知未送达：${p.reason}`,
+  'order.exists': (p) => `渠道订单号 ${p.order_no} 已用于卡 ${p.card_no}`,
   // Wrong passwords say how many tries are left or until when the card is locked.
   'card.wrong_password': (p) => `密码错误，还可尝试 ${p.tries_left} 次。`,
   'card.wrong_password_locked': (p) => `密码错误。错误次数过多，此卡已锁定至 ${p.until}。`,
@@ -143,3 +146,40 @@ export function sentenceOf(err: AppError): string {
   const say = SENTENCES[err.id];
   return say ? say(err.params) : err.message;
 }
+
+/**
+ * SMS providers' refusal codes in Chinese, for the card page and the SMS log. A code without a
+ * sentence here is shown as the provider's own code.
+ */
+export const SMS_PROVIDER_CODE: Record<string, string> = {
+  'isv.MOBILE_NUMBER_ILLEGAL': '手机号码格式错误或不是有效的手机号',
+  'isv.PHONENUMBER_ILLEGAL': '手机号码格式错误或不是有效的手机号',
+  'isv.MOBILE_COUNT_OVER_LIMIT': '一次提交的手机号码过多',
+  'isv.BLACK_KEY_CONTROL_LIMIT': '号码或内容被服务商列入黑名单，不能发送',
+  'isv.BUSINESS_LIMIT_CONTROL': '触发服务商对该号码的发送频率限制',
+  'isv.DAY_LIMIT_CONTROL': '该号码今天接收的短信已达服务商上限',
+  'isv.AMOUNT_NOT_ENOUGH': '服务商账户余额不足',
+  'isv.SMS_SIGNATURE_ILLEGAL': '短信签名不存在或未通过审核',
+  'isv.SMS_TEMPLATE_ILLEGAL': '短信模板不存在或未通过审核',
+  'isv.TEMPLATE_MISSING_PARAMETERS': '模板变量缺少对应的参数',
+  'isv.PARAM_LENGTH_LIMIT': '模板变量的值超出长度限制',
+  SignatureDoesNotMatch: '接口签名校验失败，请检查 AccessKey Secret',
+  'InvalidAccessKeyId.NotFound': 'AccessKey ID 不存在',
+  ServiceUnavailable: '服务商暂时不可用',
+  'InvalidParameterValue.IncorrectPhoneNumber': '手机号码格式错误或不是有效的手机号',
+  'FailedOperation.PhoneNumberInBlacklist': '该号码在服务商的黑名单中（用户曾退订），不能发送',
+  'FailedOperation.PhoneNumberParseFail': '服务商无法解析该手机号码',
+  'UnsupportedOperation.UnsupportedRegion': '服务商不支持发送到该号码所属地区',
+  'FailedOperation.InsufficientBalanceInSmsPackage': '服务商短信套餐包余量不足',
+  'FailedOperation.SignatureIncorrectOrUnapproved': '短信签名不存在或未通过审核',
+  'FailedOperation.TemplateIncorrectOrUnapproved': '短信模板不存在、未通过审核或与参数不符',
+  'LimitExceeded.PhoneNumberThirtySecondLimit': '该号码 30 秒内接收的短信已达服务商上限',
+  'LimitExceeded.PhoneNumberOneHourLimit': '该号码 1 小时内接收的短信已达服务商上限',
+  'LimitExceeded.PhoneNumberDailyLimit': '该号码今天接收的短信已达服务商上限',
+  'AuthFailure.SignatureFailure': '接口签名校验失败，请检查 SecretKey',
+  'AuthFailure.SecretIdNotFound': 'SecretId 不存在',
+  'movticket.NO_TEMPLATE_PARAMS': '该短信由旧版本排队，缺少模板参数；请在控制台重发',
+};
+
+/** The providers' names as the console shows them. */
+export const SMS_PROVIDER_NAME: Record<string, string> = { aliyun: '阿里云', tencent: '腾讯云' };

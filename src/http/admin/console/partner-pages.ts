@@ -88,6 +88,16 @@ function notifySection(c: ConsoleContext, request: FastifyRequest, log: NotifyLo
         使用渠道最早的有效密钥（sec_id 随通知发送）。
       </p>
     </form>
+    ${
+      log.callbackUrl
+        ? html`<p>
+            ${postButton(request, `${path}/callback/test`, '发送测试通知')}
+            <span class="muted"
+              >立即向回调 URL 发送一条 event_type=test 的签名通知（card_no 为 16 个 0，不保存、不重试）</span
+            >
+          </p>`
+        : ''
+    }
     <h3>最近 50 条通知</h3>
     ${table(
       [

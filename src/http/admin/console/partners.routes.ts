@@ -1,9 +1,10 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { PriceTargetType, SignMode } from '../../../domain/admin/partner-views.js';
+import { conflict } from '../../../errors.js';
 import { INTERFACE_NAMES } from '../../partner/interfaces.js';
 import { actorOf, type ConsoleContext } from './context.js';
 import { isConfirmed, sendConfirmation } from './confirm.js';
-import { isRefusal, refusalOf, yuan } from './format.js';
+import { isRefusal, notifyErrorText, refusalOf, yuan } from './format.js';
 import { bodyOf, type Fields, intOf, splitList, str, strs } from './forms.js';
 import { parseYuan } from '../../../domain/money.js';
 import { html } from './html.js';
@@ -241,6 +242,19 @@ export function partnerRoutes(c: ConsoleContext): void {
     change(request, reply, 'callback', 'partner.saved', (f) =>
       deps.partners.setCallback(actorOf(request), request.params.id, str(f, 'callback_url')),
     ),
+  );
+
+  // Nothing changes: the result is shown (delivered), or refused with the reason it was not.
+  app.post<P>('/admin/partners/:id/callback/test', { preHandler: c.change.staff }, (request, reply) =>
+    change(request, reply, 'callback', 'callback.tested', async () => {
+      const sent = await deps.notify.sendTest(request.params.id);
+      if (sent.url === null) throw conflict('the partner has no callback URL', 'callback.test_no_url');
+      if (sent.error !== null) {
+        throw conflict(`the test event was not delivered: ${sent.error}`, 'callback.test_failed', {
+          reason: notifyErrorText(sent.error),
+        });
+      }
+    }),
   );
 
   app.post<P>('/admin/partners/:id/notify/retry', { preHandler: c.change.staff }, (request, reply) =>

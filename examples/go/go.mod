@@ -1,0 +1,3 @@
+module example.com/movticket-demo
+
+go 1.19
