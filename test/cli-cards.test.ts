@@ -180,6 +180,15 @@ for (const target of targets) {
       expect(text.code).toBe(0);
       expect(text.stdout).toContain(cards.unpaid!.card_no);
       expect(text.stdout).toContain('1-1 of 1 cards');
+
+      // The last 4 digits of the mobile and a cinema, as a desk asks; the cinema's name shows.
+      const desk = await cli('card', 'search', '--mobile', MOBILE.slice(-4), '--cinema', '1001');
+      expect(desk.code).toBe(0);
+      expect(desk.stdout).toContain(cards.shown!.card_no);
+      expect(desk.stdout).toContain(cards.redeemed!.card_no);
+      expect(desk.stdout).not.toContain(cards.toBan!.card_no);
+      expect(desk.stdout).toContain('影城1001');
+      expect(desk.stdout).toContain('1-2 of 2 cards');
     });
 
     it('bans a card as the CLI user, and refuses with one line on stderr when the card forbids it', async () => {
@@ -216,6 +225,58 @@ for (const target of targets) {
           .where('entity_id', '=', cards.toBan!.card_no)
           .execute();
         expect(audit.map((a) => [a.actor, a.action])).toEqual([['cli:tester', 'card.ban']]);
+      } finally {
+        await db.close();
+      }
+    });
+
+    it('freezes and unfreezes a partly redeemed card and unlocks its password, through the same commands', async () => {
+      const no = cards.redeemed!.card_no;
+      const frozen = await cli('card', 'freeze', no, '--reason', 'SMS stolen');
+      expect(frozen).toMatchObject({ code: 0, stderr: '' });
+      expect(frozen.stdout).toMatch(
+        new RegExp(`^freeze: done; card ${no} active, frozen since .*, 0 wrong passwords count\n$`),
+      );
+      expect((await cli('card', 'freeze', no, '--reason', 'again')).stdout).toContain(
+        'freeze: nothing to change',
+      );
+      const shown = await cli('card', 'show', no);
+      expect(shown.stdout).toContain('frozen ');
+      expect(shown.stdout).toContain('SMS stolen');
+      expect(shown.stdout).toContain('password: 0 wrong, 5 tries left');
+      const thawed = await cli('card', 'unfreeze', no, '--reason', 'customer verified');
+      expect(thawed.stdout).toContain(`unfreeze: done; card ${no} active, not frozen`);
+      expect((await cli('card', 'unlock', no, '--reason', 'checked')).stdout).toContain(
+        'unlock: nothing to change',
+      );
+      const noReason = await cli('card', 'freeze', no, '--reason', ' ');
+      expect(noReason.code).toBe(1);
+      expect(noReason.stderr).toBe('movticket: a reason of 1 to 100 characters is required\n');
+
+      const db = await reopen();
+      try {
+        const events = await db.kysely
+          .selectFrom('card_events')
+          .select(['type', 'actor'])
+          .where('card_no', '=', no)
+          .where('type', 'in', ['frozen', 'unfrozen'])
+          .orderBy('seq')
+          .execute();
+        expect(events).toEqual([
+          { type: 'frozen', actor: 'cli:tester' },
+          { type: 'unfrozen', actor: 'cli:tester' },
+        ]);
+        const audit = await db.kysely
+          .selectFrom('audit_log')
+          .select(['actor', 'action'])
+          .where('entity_id', '=', no)
+          .orderBy('at')
+          .orderBy('audit_id')
+          .execute();
+        expect(audit).toEqual([
+          { actor: 'cli:tester', action: 'card.freeze' },
+          { actor: 'cli:tester', action: 'card.unfreeze' },
+        ]);
       } finally {
         await db.close();
       }

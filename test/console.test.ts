@@ -352,7 +352,7 @@ for (const engine of engines()) {
       const rid = /name="redemption_id" value="([^"]+)"/.exec(ok.flat)?.[1];
       expect(rid).toBeDefined();
       const undone = await cinema.follow(
-        await cinema.post('/admin/redeem/undo', { redemption_id: rid!, back: 'redeem' }),
+        await cinema.post('/admin/redeem/undo', { redemption_id: rid!, back: 'redeem', confirmed: '1' }),
       );
       expect(textOf(undone.body)).toContain('兑换已撤销');
       await cinema.follow(
@@ -438,7 +438,7 @@ for (const engine of engines()) {
       expect(textOf(res.body)).toContain('接口权限已更新');
       expect(res.flat).toMatch(/value="cities" checked/);
       expect(res.flat).not.toMatch(/value="buyByCinema" checked/);
-      res = await operator.follow(await operator.post(`${page}/suspend`, {}));
+      res = await operator.follow(await operator.post(`${page}/suspend`, { confirmed: '1' }));
       expect(textOf(res.body)).toContain('已暂停');
       res = await operator.follow(
         await operator.post(`${page}/prices`, { target: 'cinema:1001', price: '33.50' }),
@@ -447,7 +447,9 @@ for (const engine of engines()) {
       const bad = await operator.post(`${page}/prices`, { target: 'cinema:1001', price: 'abc' });
       expect(bad.status).toBe(400);
       expect(bad.body).toContain('value="abc"');
-      res = await operator.follow(await operator.post(`${page}/prices/clear`, { target: 'cinema:1001' }));
+      res = await operator.follow(
+        await operator.post(`${page}/prices/clear`, { target: 'cinema:1001', confirmed: '1' }),
+      );
       expect(textOf(res.body)).toContain('没有专属价格');
     });
 
@@ -516,7 +518,7 @@ for (const engine of engines()) {
       expect(askText).toContain('13900001234');
       expect(askText).toContain('确认发送到新手机号');
       expect(askText).toContain('原因');
-      expect(ask.body).toMatch(/name="confirm" value="1"/);
+      expect(ask.body).toMatch(/name="confirmed" value="1"/);
       expect(await queued()).toEqual(['13812345678']);
 
       // Confirmed without a reason: asked again, in Chinese, nothing sent.
@@ -776,7 +778,9 @@ for (const engine of engines()) {
       );
       expect(textOf(list.body)).toContain('账号已创建');
       expect(list.body).toContain('cinema2');
-      const disabled = await admin.follow(await admin.post('/admin/users/cinema2/disable', {}));
+      const disabled = await admin.follow(
+        await admin.post('/admin/users/cinema2/disable', { confirmed: '1' }),
+      );
       expect(textOf(disabled.body)).toContain('账号已停用');
       const enabled = await admin.follow(await admin.post('/admin/users/cinema2/enable', {}));
       expect(textOf(enabled.body)).toContain('账号已启用');

@@ -78,6 +78,7 @@ for (const target of targets) {
           '009_login_attempts',
           '010_unique_order_no',
           '011_sms_receipts',
+          '012_card_freeze',
           '013_registry_notify',
         ]);
       } finally {
@@ -272,6 +273,13 @@ for (const target of targets) {
         '【电影票】卡号6000000000000001，密码******，请凭卡号和密码到影院兑换。',
       );
       expect((await texts()).m2).toContain('24681357');
+      // Cards sold before the support desk's controls are neither frozen nor reset.
+      expect(
+        await db.kysely
+          .selectFrom('cards')
+          .select(['frozen_at', 'frozen_reason', 'tries_reset_at'])
+          .execute(),
+      ).toEqual(Array(3).fill({ frozen_at: null, frozen_reason: null, tries_reset_at: 0 }));
 
       const secrets = SecretBox.generate();
       const t = await makeTestApp(db, { seed: false, secrets });

@@ -121,12 +121,17 @@ export function listCinemaRedemptions(
     .execute();
 }
 
-export function listCardRedemptions(db: Executor, cardNo: string): Promise<RedemptionWithUser[]> {
+/** A card's redemptions, oldest first, with the redeeming user's and the cinema's names. */
+export function listCardRedemptions(
+  db: Executor,
+  cardNo: string,
+): Promise<(RedemptionWithUser & { cinema_name: string | null })[]> {
   return db
     .selectFrom('redemptions as r')
     .leftJoin('users as u', 'u.user_id', 'r.user_id')
+    .leftJoin('cinemas as c', 'c.cinema_id', 'r.cinema_id')
     .selectAll('r')
-    .select('u.username')
+    .select(['u.username', 'c.cinema_name'])
     .where('r.card_no', '=', cardNo)
     .orderBy('r.at')
     .orderBy('r.redemption_id')

@@ -104,6 +104,11 @@ export interface CardTable {
   expired_at: number | null;
   sms_status: SmsStatus;
   updated_at: number;
+  /** Set while a support desk holds the card's remaining tickets; null when not frozen. */
+  frozen_at: number | null;
+  frozen_reason: string | null;
+  /** Wrong passwords at or before this instant no longer count towards the lock (0: none reset). */
+  tries_reset_at: number;
 }
 
 export interface CardEventTable {

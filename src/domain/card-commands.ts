@@ -1,12 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { appendCardEvent, findCard, transitionCard, type CardRow } from '../db/card.repository.js';
-import { insertRedemption, markRedemptionUndone, type RedemptionRow } from '../db/redemption.repository.js';
+import { setCardFrozen, setTriesResetAt } from '../db/card-admin.repository.js';
+import {
+  insertRedemption,
+  lockCardRow,
+  markRedemptionUndone,
+  type RedemptionRow,
+} from '../db/redemption.repository.js';
 import type { CardStatus } from '../db/schema.js';
 import type { Executor } from '../db/tx.js';
 import { AppError, cardState, contractError, notFound } from '../errors.js';
 import { maskMobile } from './sms-template.js';
 import { effectiveStatus } from './card.presenter.js';
 import { recordNotifyEvent } from './notify.js';
+import { readPasswordLock } from './password-lock.js';
 
 /**
  * The card's transitions that more than one caller drives, each once: the partner API, the
@@ -139,6 +146,7 @@ export async function redeemCard(tx: Executor, cmd: RedeemCard): Promise<Redeeme
   const cardNo = card.card_no;
   const status = effectiveStatus(card, now);
   if (status !== 'active') throw cardState(cardNo, status, 'redeem');
+  if (card.frozen_at !== null) throw cardFrozen(cardNo);
   const remaining = card.count - card.used_count;
   if (count > remaining) {
     throw new AppError(
@@ -149,12 +157,13 @@ export async function redeemCard(tx: Executor, cmd: RedeemCard): Promise<Redeeme
   }
   const usedCount = card.used_count + count;
   const newStatus: CardStatus = usedCount === card.count ? 'used' : 'active';
-  // Compare-and-set on used_count: of two redemptions that read the same count, one loses.
+  // Compare-and-set on used_count: of two redemptions that read the same count, one loses. The
+  // right password was given, so the wrong ones before it no longer count.
   const won = await transitionCard(
     tx,
     cardNo,
     ['active'],
-    { used_count: usedCount, status: newStatus, updated_at: now },
+    { used_count: usedCount, status: newStatus, updated_at: now, tries_reset_at: now },
     { usedCount: card.used_count },
   );
   if (!won) throw await changedMeanwhile(tx, cardNo, now, 'redeem');
@@ -182,7 +191,7 @@ export async function redeemCard(tx: Executor, cmd: RedeemCard): Promise<Redeeme
       status: newStatus,
     }),
   });
-  const redeemed: CardRow = { ...card, used_count: usedCount, status: newStatus };
+  const redeemed: CardRow = { ...card, used_count: usedCount, status: newStatus, tries_reset_at: now };
   await recordNotifyEvent(tx, 'redeemed', redeemed, now);
   return { redemptionId, card: redeemed };
 }
@@ -283,6 +292,103 @@ export async function expireCard(tx: Executor, card: CardRow, now: number): Prom
   });
   await recordNotifyEvent(tx, 'expired', { ...card, status: 'expired' }, now);
   return true;
+}
+
+/** The refusal to redeem a card whose remaining tickets customer service froze. */
+export const cardFrozen = (cardNo: string) =>
+  new AppError('card_state', `card ${cardNo} is frozen by customer service; cannot redeem`, {
+    id: 'card.frozen',
+    params: { card_no: cardNo },
+  });
+
+/** A support desk's change of one card, with the reason the ledger and the audit log keep. */
+export interface DeskChange {
+  cardNo: string;
+  /** The ledger's actor: `user:NAME`, `cli:NAME`. */
+  actor: string;
+  reason: string;
+  now: number;
+}
+
+/** The card read under its row lock, so a redemption running at the counter waits for the change. */
+async function lockedCard(tx: Executor, cardNo: string): Promise<CardRow> {
+  if (!(await lockCardRow(tx, cardNo))) throw notFound('card', cardNo);
+  return (await findCard(tx, cardNo))!;
+}
+
+/**
+ * Freezes the remaining tickets of an active card (partly redeemed or not), e.g. after its SMS
+ * was stolen: the card stays `active` for its partner and keeps its deadline, but no cinema can
+ * redeem it until it is unfrozen. Freezing a frozen card changes nothing.
+ */
+export async function freezeCard(tx: Executor, cmd: DeskChange): Promise<CardChange> {
+  const { cardNo, now } = cmd;
+  const card = await lockedCard(tx, cardNo);
+  const status = effectiveStatus(card, now);
+  if (card.frozen_at !== null) return { card, changed: false, from: status };
+  if (status !== 'active') throw cardState(cardNo, status, 'freeze');
+  await setCardFrozen(tx, cardNo, { at: now, reason: cmd.reason });
+  await appendCardEvent(tx, {
+    card_no: cardNo,
+    type: 'frozen',
+    at: now,
+    actor: cmd.actor,
+    data: JSON.stringify({ frozen_at: now, reason: cmd.reason, remaining: card.count - card.used_count }),
+  });
+  return {
+    card: { ...card, frozen_at: now, frozen_reason: cmd.reason, updated_at: now },
+    changed: true,
+    from: status,
+  };
+}
+
+/** Lets cinemas redeem a frozen card's remaining tickets again; an unfrozen card changes nothing. */
+export async function unfreezeCard(tx: Executor, cmd: DeskChange): Promise<CardChange> {
+  const { cardNo, now } = cmd;
+  const card = await lockedCard(tx, cardNo);
+  const status = effectiveStatus(card, now);
+  if (card.frozen_at === null) return { card, changed: false, from: status };
+  await setCardFrozen(tx, cardNo, null, now);
+  await appendCardEvent(tx, {
+    card_no: cardNo,
+    type: 'unfrozen',
+    at: now,
+    actor: cmd.actor,
+    data: JSON.stringify({ frozen_at: card.frozen_at, reason: cmd.reason }),
+  });
+  return {
+    card: { ...card, frozen_at: null, frozen_reason: null, updated_at: now },
+    changed: true,
+    from: status,
+  };
+}
+
+/**
+ * Clears the card's wrong-password count (and so its lock) after a support desk checked who is
+ * asking. The failures stay recorded; they just no longer count. A card with no counting wrong
+ * password changes nothing. Returns how many wrong passwords were cleared.
+ */
+export async function unlockCardPassword(
+  tx: Executor,
+  cmd: DeskChange,
+): Promise<{ card: CardRow; cleared: number; lockedUntil: number | null }> {
+  const { cardNo, now } = cmd;
+  const card = await lockedCard(tx, cardNo);
+  const lock = await readPasswordLock(tx, card, now);
+  if (lock.wrongTries === 0) return { card, cleared: 0, lockedUntil: null };
+  await setTriesResetAt(tx, cardNo, now);
+  await appendCardEvent(tx, {
+    card_no: cardNo,
+    type: 'password_unlocked',
+    at: now,
+    actor: cmd.actor,
+    data: JSON.stringify({
+      reason: cmd.reason,
+      wrong_tries: lock.wrongTries,
+      ...(lock.lockedUntil === null ? {} : { locked_until: lock.lockedUntil }),
+    }),
+  });
+  return { card: { ...card, tries_reset_at: now }, cleared: lock.wrongTries, lockedUntil: lock.lockedUntil };
 }
 
 /** The refusal when the card kept changing under a command: its status now. */

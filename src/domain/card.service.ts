@@ -113,6 +113,9 @@ export class CardService {
       expired_at: null,
       sms_status: 'none',
       updated_at: now,
+      frozen_at: null,
+      frozen_reason: null,
+      tries_reset_at: 0,
     };
     const event: CreatedEvent = {
       type: 'created',

@@ -7,9 +7,9 @@ import { formatTime, presentJson, printJson, printTable } from '../output.js';
 import { withServices } from '../runner.js';
 import { AppError } from '../../errors.js';
 
-/** Card look-ups, bans and SMS resends. */
+/** Card look-ups, bans, the support desk's freeze and unlock, and SMS resends. */
 export function registerCardCommands(program: Command): void {
-  const card = program.command('card').description('look up, ban and resend cards');
+  const card = program.command('card').description('look up, ban, freeze, unlock and resend cards');
 
   card
     .command('show')
@@ -23,6 +23,12 @@ export function registerCardCommands(program: Command): void {
         const tz = ctx.config.timeZone;
         if (opts.json) return printJson(ctx, detail);
         for (const line of describeCard(detail.card, tz)) ctx.out(line);
+        const { lock } = detail;
+        ctx.out(
+          lock.locked_until === null
+            ? `  password: ${lock.wrong_tries} wrong, ${lock.tries_left} tries left`
+            : `  password: locked until ${formatTime(lock.locked_until, tz)} after ${lock.wrong_tries} wrong`,
+        );
         ctx.out('');
         ctx.out('ledger:');
         printTable(
@@ -84,7 +90,8 @@ export function registerCardCommands(program: Command): void {
     .option('--card <digits>', 'a card number, or the first digits of one')
     .option('--partner <partner_id>', 'partner id, e.g. CS000001')
     .option('--order <order_no>', "the channel's order number")
-    .option('--mobile <mobile>', 'the full mobile number')
+    .option('--mobile <mobile>', 'the full mobile number, or its last 4 digits')
+    .option('--cinema <cinema_id>', 'cards valid at this cinema (its own, and kinds that include it)')
     .option('--status <status>', 'inactive | active | used | expired | banned')
     .option('--since <date>', 'created on or after YYYY-MM-DD')
     .option('--until <date>', 'created on or before YYYY-MM-DD')
@@ -97,6 +104,7 @@ export function registerCardCommands(program: Command): void {
         partner?: string;
         order?: string;
         mobile?: string;
+        cinema?: string;
         status?: string;
         since?: string;
         until?: string;
@@ -112,6 +120,7 @@ export function registerCardCommands(program: Command): void {
             partnerId: opts.partner,
             orderNo: opts.order,
             mobile: opts.mobile,
+            cinemaId: opts.cinema,
             status: opts.status as CardSearch['status'],
             since: opts.since,
             until: opts.until,
@@ -126,7 +135,7 @@ export function registerCardCommands(program: Command): void {
             page.items.map((c) => [
               c.card_no,
               c.partner_id,
-              c.cinema_id ? `cinema ${c.cinema_id}` : `kind ${c.kind_id ?? ''}`,
+              c.target_name,
               c.order_no ?? '',
               c.status,
               `${c.used_count}/${c.count}`,
@@ -156,6 +165,34 @@ export function registerCardCommands(program: Command): void {
         );
       }),
     );
+
+  const desk = [
+    ['freeze', "freeze an active card's remaining tickets: no cinema redeems it until unfrozen"],
+    ['unfreeze', 'let cinemas redeem a frozen card again'],
+    ['unlock', "clear the card's wrong-password count, lifting a lock"],
+  ] as const;
+  for (const [verb, description] of desk) {
+    card
+      .command(verb)
+      .description(description)
+      .argument('<card_no>', '16-digit card number')
+      .requiredOption(
+        '--reason <text>',
+        'why (1 to 100 characters; recorded in the ledger and the audit log)',
+      )
+      .action((cardNo: string, opts: { reason: string }) =>
+        withServices(async (ctx, services) => {
+          const admin = await services.cardAdmin();
+          const { card: c, lock, changed } = await admin[verb](ctx.actor, cardNo, opts.reason);
+          const tz = ctx.config.timeZone;
+          const state = c.frozen_at === null ? 'not frozen' : `frozen since ${formatTime(c.frozen_at, tz)}`;
+          const tries = `${lock.wrong_tries} wrong passwords count`;
+          ctx.out(
+            `${changed ? `${verb}: done` : `${verb}: nothing to change`}; card ${c.card_no} ${c.status}, ${state}, ${tries}`,
+          );
+        }),
+      );
+  }
 
   card
     .command('resend')
@@ -224,7 +261,9 @@ export function registerSmsCommands(program: Command): void {
 }
 
 function describeCard(c: AdminCardView, tz: string): string[] {
-  const target = c.cinema_id ? `cinema ${c.cinema_id}` : `kind ${c.kind_id ?? ''}`;
+  const target = c.cinema_id
+    ? `cinema ${c.cinema_id} ${c.target_name}`
+    : `kind ${c.kind_id ?? ''} ${c.target_name}`;
   const lines = [
     `card ${c.card_no}  ${c.status}`,
     `  partner ${c.partner_id}, ${target}, order ${c.order_no ?? '-'}`,
@@ -236,6 +275,7 @@ function describeCard(c: AdminCardView, tz: string): string[] {
     lines.push(`  paid ${formatTime(c.paid_at, tz)}, valid until ${formatTime(c.valid_until, tz)}`);
   if (c.banned_at !== null) lines.push(`  banned ${formatTime(c.banned_at, tz)}: ${c.ban_reason ?? ''}`);
   if (c.expired_at !== null) lines.push(`  expired ${formatTime(c.expired_at, tz)}`);
+  if (c.frozen_at !== null) lines.push(`  frozen ${formatTime(c.frozen_at, tz)}: ${c.frozen_reason ?? ''}`);
   return lines;
 }
 

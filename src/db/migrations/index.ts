@@ -9,6 +9,7 @@ import * as registryVersion from './008_registry_version.js';
 import * as loginAttempts from './009_login_attempts.js';
 import * as uniqueOrderNo from './010_unique_order_no.js';
 import * as smsReceipts from './011_sms_receipts.js';
+import * as cardFreeze from './012_card_freeze.js';
 import * as registryNotify from './013_registry_notify.js';
 
 /**
@@ -27,6 +28,7 @@ const migrations: Record<string, Migration> = {
   '009_login_attempts': loginAttempts,
   '010_unique_order_no': uniqueOrderNo,
   '011_sms_receipts': smsReceipts,
+  '012_card_freeze': cardFreeze,
   '013_registry_notify': registryNotify,
 };
 

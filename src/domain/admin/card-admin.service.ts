@@ -3,16 +3,15 @@ import {
   listAuditFor,
   listCardSms,
   listSms,
+  countOpenCardsAt,
+  findCardWithTarget,
   searchCards,
-  type AuditRow,
 } from '../../db/card-admin.repository.js';
 import { findCard, listCardEvents, type CardRow } from '../../db/card.repository.js';
 import type { Db } from '../../db/database.js';
 import { listCardRedemptions } from '../../db/redemption.repository.js';
-import type { CardStatus, SmsMessageTable, SmsStatus } from '../../db/schema.js';
-import type { SmsMessageRow } from '../../db/sms.repository.js';
-import { inTransaction } from '../../db/tx.js';
-import { effectiveStatus } from '../card.presenter.js';
+import type { CardStatus, SmsMessageTable } from '../../db/schema.js';
+import { inTransaction, type Executor } from '../../db/tx.js';
 import type { CardService } from '../card.service.js';
 import type { Clock } from '../clock.js';
 import type { Registry } from '../registry.js';
@@ -20,9 +19,30 @@ import { maskMobile } from '../sms-template.js';
 import type { Actor } from './audit.service.js';
 import { addDays, requireDay } from '../dates.js';
 import { AppError, badInput, notFound } from '../../errors.js';
-import { banCard } from '../card-commands.js';
+import { banCard, type DeskChange, freezeCard, unfreezeCard, unlockCardPassword } from '../card-commands.js';
+import { readPasswordLock } from '../password-lock.js';
 import { CONTROL } from '../validate.js';
 import { currentSettings } from './settings.service.js';
+import {
+  parseObject,
+  viewAudit,
+  viewCard,
+  viewSms,
+  type AdminCardView,
+  type CardDetail,
+  type LockView,
+  type SmsView,
+} from './card-views.js';
+
+export type {
+  AdminCardView,
+  AuditView,
+  CardDetail,
+  CardRedemptionView,
+  LedgerEvent,
+  LockView,
+  SmsView,
+} from './card-views.js';
 
 export const CARD_STATUSES: readonly CardStatus[] = ['inactive', 'active', 'used', 'expired', 'banned'];
 export const SMS_STATES: readonly SmsMessageTable['status'][] = ['queued', 'sent', 'failed'];
@@ -30,98 +50,26 @@ const MAX_PAGE = 500;
 const DEFAULT_PAGE = 50;
 const MAX_REASON = 100;
 const MAX_RESEND_REASON = 200;
+/** The most cards one export holds. */
+export const EXPORT_MAX = 10_000;
 
-/** A card as operators see it: everything but the password; times epoch ms, money fen. */
-export interface AdminCardView {
-  card_no: string;
-  partner_id: string;
-  cinema_id: string | null;
-  kind_id: string | null;
-  order_no: string | null;
-  /** Effective status now (deadlines that passed count even before the sweep records them). */
-  status: CardStatus;
-  count: number;
-  used_count: number;
-  remaining: number;
-  price_fen: number;
-  total_fen: number;
-  mobile: string | null;
-  created_at: number;
-  pay_deadline: number;
-  paid_at: number | null;
-  valid_until: number | null;
-  banned_at: number | null;
-  ban_reason: string | null;
-  expired_at: number | null;
-  sms_status: SmsStatus;
-  updated_at: number;
-}
-
-export interface LedgerEvent {
-  seq: number;
-  type: string;
-  at: number;
-  actor: string;
-  data: Record<string, unknown>;
-}
-
-/** An SMS without its text (which holds the card's password). */
-export interface SmsView {
-  id: string;
-  card_no: string;
-  mobile: string;
-  reason: 'activation' | 'resend';
-  status: 'queued' | 'sent' | 'failed';
-  attempts: number;
-  last_error: string | null;
-  created_at: number;
-  next_attempt_at: number;
-  sent_at: number | null;
-  /** The provider that took it (or refused it for good), and its code when it refused. */
-  provider: string | null;
-  provider_code: string | null;
-  /** The handset's report from the provider. */
-  delivery: 'delivered' | 'undelivered' | null;
-  delivery_code: string | null;
-  delivered_at: number | null;
-  /** A report is still being asked for. */
-  receipt_pending: boolean;
-}
-
-export interface CardRedemptionView {
-  redemption_id: string;
-  cinema_id: string;
-  count: number;
-  user_id: string;
-  username: string | null;
-  at: number;
-  undone_at: number | null;
-  undone_by: string | null;
-}
-
-export interface AuditView {
-  at: number;
-  actor: string;
-  action: string;
-  before: unknown;
-  after: unknown;
-}
-
-export interface CardDetail {
+/** A support-desk command's outcome: the card and its password lock as they are now. */
+export interface DeskResult {
   card: AdminCardView;
-  events: LedgerEvent[];
-  sms: SmsView[];
-  redemptions: CardRedemptionView[];
-  audit: AuditView[];
+  lock: LockView;
+  /** False when the card already was so (nothing recorded). */
+  changed: boolean;
 }
 
 export interface CardSearch {
-  /** 16 digits: that card; fewer: card numbers starting with them. */
+  /** 16 digits: that card; fewer: card numbers starting with them. Spaces and dashes are ignored. */
   cardNo?: string;
   partnerId?: string;
   orderNo?: string;
-  /** The full mobile number the card was paid (or last resent) to. */
+  /** The full mobile number the card was paid (or last resent) to, or its last 4 digits. */
   mobile?: string;
+  /** Cards valid at this cinema: bought for it, or of a kind that includes it. */
+  cinemaId?: string;
   status?: CardStatus;
   /** Created on or after this day (`YYYY-MM-DD`, platform time zone). */
   since?: string;
@@ -174,14 +122,26 @@ export class CardAdminService {
     const { limit, offset } = paging(q);
     let cardNo: string | undefined;
     let cardNoPrefix: string | undefined;
-    if (q.cardNo !== undefined && q.cardNo !== '') {
-      if (!/^[0-9]{1,16}$/.test(q.cardNo)) throw badInput('card_no must be up to 16 digits', 'card.card_no');
-      if (q.cardNo.length === 16) cardNo = q.cardNo;
-      else cardNoPrefix = q.cardNo;
+    // A number pasted from an SMS or a spreadsheet comes grouped: "6000 1234 5678 9012".
+    const typedNo = typeof q.cardNo === 'string' ? q.cardNo.replace(/[\s-]/g, '') : '';
+    if (typedNo !== '') {
+      if (!/^[0-9]{1,16}$/.test(typedNo)) throw badInput('card_no must be up to 16 digits', 'card.card_no');
+      if (typedNo.length === 16) cardNo = typedNo;
+      else cardNoPrefix = typedNo;
     }
     const partnerId = optional(q.partnerId, /^[A-Z]{2}[0-9]{6}$/, 'partner_id');
     const orderNo = optional(q.orderNo, /^[A-Za-z0-9_-]{1,32}$/, 'order_no');
-    const mobile = optional(q.mobile, /^1[3-9][0-9]{9}$/, 'mobile');
+    const typedMobile = typeof q.mobile === 'string' ? q.mobile.replace(/\s/g, '') : '';
+    let mobile: string | undefined;
+    let mobileSuffix: string | undefined;
+    if (/^[0-9]{4}$/.test(typedMobile)) mobileSuffix = typedMobile;
+    else if (/^1[3-9][0-9]{9}$/.test(typedMobile)) mobile = typedMobile;
+    else if (typedMobile !== '') {
+      throw badInput('mobile must be a whole mobile number or its last 4 digits', 'card.search_mobile', {
+        field: 'mobile',
+      });
+    }
+    const cinemaId = optional(q.cinemaId, /^[A-Za-z0-9_-]{1,32}$/, 'cinema_id');
     if (q.status !== undefined && !CARD_STATUSES.includes(q.status)) {
       throw oneOfRefused('status', CARD_STATUSES);
     }
@@ -197,6 +157,8 @@ export class CardAdminService {
       partnerId,
       orderNo,
       mobile,
+      mobileSuffix,
+      cinemaId,
       status: q.status,
       createdFrom,
       createdTo,
@@ -211,16 +173,19 @@ export class CardAdminService {
   async show(cardNo: string): Promise<CardDetail> {
     requireCardNo(cardNo);
     const db = this.deps.db.kysely;
-    const card = await findCard(db, cardNo);
+    const card = await findCardWithTarget(db, cardNo);
     if (!card) throw notFound('card', cardNo);
-    const [events, sms, redemptions, audit] = await Promise.all([
+    const now = this.deps.clock.now();
+    const [events, sms, redemptions, audit, lock] = await Promise.all([
       listCardEvents(db, cardNo),
       listCardSms(db, cardNo),
       listCardRedemptions(db, cardNo),
       listAuditFor(db, 'card', cardNo),
+      readPasswordLock(db, card, now),
     ]);
     return {
-      card: viewCard(card, this.deps.clock.now()),
+      card: viewCard(card, now),
+      lock: { wrong_tries: lock.wrongTries, tries_left: lock.triesLeft, locked_until: lock.lockedUntil },
       events: events.map((e) => ({
         seq: e.seq,
         type: e.type,
@@ -232,6 +197,7 @@ export class CardAdminService {
       redemptions: redemptions.map((r) => ({
         redemption_id: r.redemption_id,
         cinema_id: r.cinema_id,
+        cinema_name: r.cinema_name ?? r.cinema_id,
         count: r.count,
         user_id: r.user_id,
         username: r.username,
@@ -274,6 +240,102 @@ export class CardAdminService {
       }
       return { card: viewCard(card, now), changed };
     });
+  }
+
+  /**
+   * Freezes an active card's remaining tickets (e.g. after its SMS was stolen): no cinema can
+   * redeem them until it is unfrozen; the card stays `active` for its partner. Audited; freezing
+   * a frozen card changes nothing.
+   */
+  freeze(actor: string, cardNo: string, reason: string): Promise<DeskResult> {
+    return this.desk('card.freeze', actor, cardNo, reason, async (tx, cmd) => {
+      const { card, changed, from } = await freezeCard(tx, cmd);
+      const before = { status: from, frozen: false, remaining: card.count - card.used_count };
+      return { card, changed, before, after: { frozen: true, reason: cmd.reason } };
+    });
+  }
+
+  /** Lets cinemas redeem a frozen card again. Audited; an unfrozen card changes nothing. */
+  unfreeze(actor: string, cardNo: string, reason: string): Promise<DeskResult> {
+    return this.desk('card.unfreeze', actor, cardNo, reason, async (tx, cmd) => {
+      const { card, changed } = await unfreezeCard(tx, cmd);
+      return { card, changed, before: { frozen: true }, after: { frozen: false, reason: cmd.reason } };
+    });
+  }
+
+  /**
+   * Clears the card's wrong-password count, which lifts a lock. Audited with how many wrong
+   * passwords counted and until when the card was locked; a card with none changes nothing.
+   */
+  unlock(actor: string, cardNo: string, reason: string): Promise<DeskResult> {
+    return this.desk('card.unlock', actor, cardNo, reason, async (tx, cmd) => {
+      const { card, cleared, lockedUntil } = await unlockCardPassword(tx, cmd);
+      return {
+        card,
+        changed: cleared > 0,
+        before: { wrong_tries: cleared, locked_until: lockedUntil },
+        after: { wrong_tries: 0, reason: cmd.reason },
+      };
+    });
+  }
+
+  /** One support-desk command in a transaction, audited when it changed the card. */
+  private async desk(
+    action: string,
+    actor: string,
+    cardNo: string,
+    reason: string,
+    run: (
+      tx: Executor,
+      cmd: DeskChange,
+    ) => Promise<{ card: CardRow; changed: boolean; before: object; after: object }>,
+  ): Promise<DeskResult> {
+    requireCardNo(cardNo);
+    const why = typeof reason === 'string' ? reason.trim() : '';
+    if (why === '' || [...why].length > MAX_REASON || CONTROL.test(why)) throw reasonRequired(MAX_REASON);
+    const now = this.deps.clock.now();
+    const done = await inTransaction(this.deps.db, async (tx) => {
+      const r = await run(tx, { cardNo, actor, reason: why, now });
+      if (r.changed) {
+        await recordAudit(tx, {
+          at: now,
+          actor,
+          action,
+          entityType: 'card',
+          entityId: cardNo,
+          before: r.before,
+          after: r.after,
+        });
+      }
+      return r;
+    });
+    const detail = await this.show(cardNo);
+    return { card: detail.card, lock: detail.lock, changed: done.changed };
+  }
+
+  /**
+   * Every card of a search (newest first) for an export, at most `max`; refuses a search with
+   * more so that a file never silently lacks cards.
+   */
+  async searchAll(q: Omit<CardSearch, 'limit' | 'offset'>, max = EXPORT_MAX): Promise<AdminCardView[]> {
+    const first = await this.search({ ...q, limit: MAX_PAGE, offset: 0 });
+    if (first.total > max) {
+      throw badInput(
+        `the search matches ${first.total} cards; export at most ${max}`,
+        'card.export_too_many',
+        {
+          total: first.total,
+          max,
+        },
+      );
+    }
+    const items = [...first.items];
+    while (items.length < first.total) {
+      const next = await this.search({ ...q, limit: MAX_PAGE, offset: items.length });
+      if (next.items.length === 0) break;
+      items.push(...next.items);
+    }
+    return items;
   }
 
   /**
@@ -340,6 +402,14 @@ export class CardAdminService {
     return reason;
   }
 
+  /**
+   * Cards with tickets left at a cinema (what deactivating it would leave behind): its own paid
+   * cards, paid kind cards that include it, and its unpaid cards still within their deadline.
+   */
+  openCardsAt(cinemaId: string): Promise<{ cinema: number; kind: number; unpaid: number }> {
+    return countOpenCardsAt(this.deps.db.kysely, cinemaId, this.deps.clock.now());
+  }
+
   /** SMS messages, newest first, optionally of one state or one card. */
   async smsLog(q: SmsLogQuery = {}): Promise<Page<SmsView>> {
     const { limit, offset } = paging(q);
@@ -354,72 +424,6 @@ export class CardAdminService {
       offset,
     });
     return { items: rows.map(viewSms), total, limit, offset };
-  }
-}
-
-function viewCard(card: CardRow, now: number): AdminCardView {
-  return {
-    card_no: card.card_no,
-    partner_id: card.partner_id,
-    cinema_id: card.cinema_id,
-    kind_id: card.kind_id,
-    order_no: card.order_no,
-    status: effectiveStatus(card, now),
-    count: card.count,
-    used_count: card.used_count,
-    remaining: card.count - card.used_count,
-    price_fen: card.price_fen,
-    total_fen: card.total_fen,
-    mobile: card.mobile,
-    created_at: card.created_at,
-    pay_deadline: card.pay_deadline,
-    paid_at: card.paid_at,
-    valid_until: card.valid_until,
-    banned_at: card.banned_at,
-    ban_reason: card.ban_reason,
-    expired_at: card.expired_at,
-    sms_status: card.sms_status,
-    updated_at: card.updated_at,
-  };
-}
-
-function viewSms(m: SmsMessageRow): SmsView {
-  return {
-    id: m.id,
-    card_no: m.card_no,
-    mobile: m.mobile,
-    reason: m.reason,
-    status: m.status,
-    attempts: m.attempts,
-    last_error: m.last_error,
-    created_at: m.created_at,
-    next_attempt_at: m.next_attempt_at,
-    sent_at: m.sent_at,
-    provider: m.provider,
-    provider_code: m.provider_code,
-    delivery: m.delivery,
-    delivery_code: m.delivery_code,
-    delivered_at: m.delivered_at,
-    receipt_pending: m.receipt_due_at !== null,
-  };
-}
-
-function viewAudit(a: AuditRow): AuditView {
-  return {
-    at: a.at,
-    actor: a.actor,
-    action: a.action,
-    before: a.before === null ? null : parseObject(a.before),
-    after: a.after === null ? null : parseObject(a.after),
-  };
-}
-
-function parseObject(json: string): Record<string, unknown> {
-  try {
-    const v: unknown = JSON.parse(json);
-    return typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : { value: v };
-  } catch {
-    return { raw: json };
   }
 }
 

@@ -18,13 +18,13 @@ import type { Clock } from '../clock.js';
 import type { SecretBox } from '../secret-box.js';
 import { AppError, badInput, cardState, forbidden, notFound } from '../../errors.js';
 import { dayOf, dayRange, formatDateTime } from '../dates.js';
-import { redeemCard, undoRedemption, UNDO_WINDOW_MS } from '../card-commands.js';
+import { cardFrozen, redeemCard, undoRedemption, UNDO_WINDOW_MS } from '../card-commands.js';
+import { countingSince, lockedUntilOf, MAX_PASSWORD_FAILURES, readPasswordLock } from '../password-lock.js';
 
 // ---------------------------------------------------------------------------------------------
 // Redemption at the cinema.
 
-export const MAX_PASSWORD_FAILURES = 5;
-export const PASSWORD_WINDOW_MS = 3_600_000;
+export { MAX_PASSWORD_FAILURES, PASSWORD_WINDOW_MS } from '../password-lock.js';
 const CARD_NO_RE = /^[0-9]{16}$/;
 
 /** The signed-in user; only `cinema` users bound to a cinema redeem. */
@@ -54,6 +54,8 @@ export interface CardCheck {
   /** Epoch ms until which wrong passwords lock the card; null when not locked. */
   locked_until: number | null;
   tries_left: number;
+  /** Customer service froze the card's remaining tickets. */
+  frozen: boolean;
   redeemable: boolean;
   /** Why the card cannot be redeemed here now; null when it can. */
   reason: string | null;
@@ -128,15 +130,13 @@ export class RedemptionService {
     // Staff of another cinema learn nothing about the card (status, count, dates, tries): the
     // console and the API both show only this refusal.
     if (!(await validAt(db, card, cinemaId))) throw notValidHere(cardNo, cinemaId);
-    const [failures, targetName] = await Promise.all([
-      recentPasswordFailures(db, cardNo, windowStart(now), MAX_PASSWORD_FAILURES),
-      targetNameOf(db, card),
-    ]);
+    const [lock, targetName] = await Promise.all([readPasswordLock(db, card, now), targetNameOf(db, card)]);
     const status = effectiveStatus(card, now);
     const remaining = card.count - card.used_count;
-    const lockedUntil = lockedUntilOf(failures);
+    const lockedUntil = lock.lockedUntil;
     let reason: string | null = null;
     if (status !== 'active') reason = `card is ${status}`;
+    else if (card.frozen_at !== null) reason = 'its remaining tickets are frozen by customer service';
     else if (lockedUntil !== null) reason = `locked after wrong passwords until ${this.time(lockedUntil)}`;
     return {
       card_no: card.card_no,
@@ -150,7 +150,8 @@ export class RedemptionService {
       valid_until: card.valid_until,
       valid_here: true,
       locked_until: lockedUntil,
-      tries_left: Math.max(0, MAX_PASSWORD_FAILURES - failures.length),
+      tries_left: lock.triesLeft,
+      frozen: card.frozen_at !== null,
       redeemable: reason === null && remaining > 0,
       reason,
     };
@@ -179,7 +180,13 @@ export class RedemptionService {
       if (!(await validAt(tx, card, cinemaId))) throw notValidHere(cardNo, cinemaId);
       const status = effectiveStatus(card, now);
       if (status !== 'active') throw cardState(cardNo, status, 'redeem');
-      const failures = await recentPasswordFailures(tx, cardNo, windowStart(now), MAX_PASSWORD_FAILURES);
+      if (card.frozen_at !== null) throw cardFrozen(cardNo);
+      const failures = await recentPasswordFailures(
+        tx,
+        cardNo,
+        countingSince(card, now),
+        MAX_PASSWORD_FAILURES,
+      );
       const lockedUntil = lockedUntilOf(failures);
       if (lockedUntil !== null) {
         throw new AppError(
@@ -358,17 +365,6 @@ async function targetNameOf(db: Executor, card: CardRow): Promise<string> {
   if (card.cinema_id !== null) return (await findCinemaName(db, card.cinema_id)) ?? card.cinema_id;
   if (card.kind_id !== null) return (await findKindName(db, card.kind_id)) ?? card.kind_id;
   return '';
-}
-
-/** Failures strictly inside the last hour count. */
-function windowStart(now: number): number {
-  return now - PASSWORD_WINDOW_MS + 1;
-}
-
-/** Given failure times newest first: locked until the fifth newest is an hour old. */
-function lockedUntilOf(failuresNewestFirst: readonly number[]): number | null {
-  const fifth = failuresNewestFirst[MAX_PASSWORD_FAILURES - 1];
-  return fifth === undefined ? null : fifth + PASSWORD_WINDOW_MS;
 }
 
 /** Constant-time: both sides are hashed to equal length before comparing. */

@@ -2,7 +2,7 @@ import { Type } from '@sinclair/typebox';
 import type { AdminDeps } from '../deps.js';
 import { Day, Id, OptionalBody, STAFF, Strict } from './common.js';
 import { apiRoute } from './route.js';
-import { CardDetailSchema, CardSchema, ErrorSchema, pageOf, SmsSchema } from './schemas.js';
+import { CardDetailSchema, CardSchema, ErrorSchema, LockSchema, pageOf, SmsSchema } from './schemas.js';
 
 const CardParams = Strict({ cardNo: Type.String({ maxLength: 16, description: '16 digits' }) });
 const Limit = Type.Integer({ minimum: 1, maximum: 500, description: 'default 50' });
@@ -11,7 +11,7 @@ const CardStatusQuery = Type.Union(
   ['inactive', 'active', 'used', 'expired', 'banned'].map((s) => Type.Literal(s as 'active')),
 );
 
-/** Card search, the card page, ban, resend SMS, the SMS log (staff). */
+/** Card search, the card page, ban, the support desk's freeze and unlock, resend SMS, the SMS log (staff). */
 export function cardRoutes(deps: AdminDeps) {
   const { cardAdmin } = deps;
   return [
@@ -22,10 +22,18 @@ export function cardRoutes(deps: AdminDeps) {
       summary: 'Search cards, newest first',
       roles: STAFF,
       querystring: Strict({
-        cardNo: Type.Optional(Type.String({ maxLength: 16, description: '16 digits, or a prefix' })),
+        cardNo: Type.Optional(
+          Type.String({
+            maxLength: 40,
+            description: '16 digits, or a prefix; spaces and dashes are ignored',
+          }),
+        ),
         partnerId: Type.Optional(Id()),
         orderNo: Type.Optional(Id()),
-        mobile: Type.Optional(Type.String({ maxLength: 11 })),
+        mobile: Type.Optional(
+          Type.String({ maxLength: 11, description: 'the whole mobile, or its last 4 digits' }),
+        ),
+        cinemaId: Type.Optional(Type.String({ maxLength: 32, description: 'cards valid at this cinema' })),
         status: Type.Optional(CardStatusQuery),
         since: Type.Optional(Day('created on or after, YYYY-MM-DD')),
         until: Type.Optional(Day('created on or before, YYYY-MM-DD')),
@@ -60,6 +68,33 @@ export function cardRoutes(deps: AdminDeps) {
       },
       handler: async ({ actor, params, body }) => cardAdmin.ban(actor.actor, params.cardNo, body.reason),
     }),
+    ...(
+      [
+        ['freeze', "Freeze an active card's remaining tickets: no cinema redeems it until unfrozen"],
+        ['unfreeze', 'Let cinemas redeem a frozen card again'],
+        ['unlock', "Clear the card's wrong-password count, lifting a lock"],
+      ] as const
+    ).map(([verb, summary]) =>
+      apiRoute({
+        method: 'POST',
+        url: `/admin/api/cards/:cardNo/${verb}`,
+        tag: 'cards',
+        summary,
+        description:
+          'Audited with the reason (1-100 characters). Doing it to a card that already is so ' +
+          'changes nothing and answers `changed: false`. The card stays `active` for its partner.',
+        roles: STAFF,
+        params: CardParams,
+        body: Strict({ reason: Type.String({ maxLength: 1000 }) }),
+        response: {
+          200: Type.Object({ card: CardSchema, lock: LockSchema, changed: Type.Boolean() }),
+          400: ErrorSchema,
+          404: ErrorSchema,
+          409: ErrorSchema,
+        },
+        handler: async ({ actor, params, body }) => cardAdmin[verb](actor.actor, params.cardNo, body.reason),
+      }),
+    ),
     apiRoute({
       method: 'POST',
       url: '/admin/api/cards/:cardNo/resend',

@@ -165,6 +165,16 @@ export const CardSchema = Type.Object({
   expired_at: Nullable(Ms),
   sms_status: Str,
   updated_at: Ms,
+  target_name: Type.String({ description: "the cinema's name (a cinema card) or the kind's" }),
+  frozen_at: Nullable(Ms),
+  frozen_reason: Nullable(Str),
+});
+
+/** A card's wrong-password state. */
+export const LockSchema = Type.Object({
+  wrong_tries: Int,
+  tries_left: Int,
+  locked_until: Nullable(Ms),
 });
 
 export const SmsSchema = Type.Object({
@@ -191,6 +201,7 @@ export const pageOf = <T extends TSchema>(item: T) =>
 
 export const CardDetailSchema = Type.Object({
   card: CardSchema,
+  lock: LockSchema,
   events: Type.Array(
     Type.Object({
       seq: Int,
@@ -205,6 +216,7 @@ export const CardDetailSchema = Type.Object({
     Type.Object({
       redemption_id: Str,
       cinema_id: Str,
+      cinema_name: Str,
       count: Int,
       user_id: Str,
       username: Nullable(Str),
@@ -285,6 +297,7 @@ export const CardCheckSchema = Type.Object({
   valid_here: Type.Boolean(),
   locked_until: Nullable(Ms),
   tries_left: Int,
+  frozen: Type.Boolean(),
   redeemable: Type.Boolean(),
   reason: Nullable(Str),
 });

@@ -1,3 +1,4 @@
+import { isConfirmed, sendConfirmation } from './confirm.js';
 import { notFound } from '../../../errors.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CinemaView } from '../../../domain/admin/catalog-views.js';
@@ -206,6 +207,23 @@ export function cinemaRoutes(c: ConsoleContext): void {
     { preHandler: c.change.staff },
     async (request, reply) => {
       const active = str(bodyOf(request), 'active') === '1';
+      if (!active && !isConfirmed(request)) {
+        const id = request.params.id;
+        const [cinema, open] = await Promise.all([findCinema(request, id), deps.cardAdmin.openCardsAt(id)]);
+        return sendConfirmation(request, reply, {
+          title: `停用影院 ${id} ${cinema.name}`,
+          nav: 'catalog',
+          consequences: [
+            '此影院不再出现在渠道的影院目录中，渠道不能再按此影院购买新卡。',
+            `已售出、仍有剩余票的按影院购买的卡：${open.cinema} 张；它们仍可在此影院兑换，到期照常过期。`,
+            `包含此影院的券种卡（仍有剩余票）：${open.kind} 张；仍可在此影院和券种的其他影院兑换。`,
+            `未付款、仍在支付期限内的卡：${open.unpaid} 张；渠道仍可在期限内激活。`,
+            '停用可随时撤回（重新启用）。',
+          ],
+          confirmLabel: '确认停用',
+          back: `/admin/catalog/cinemas/${seg(id)}`,
+        });
+      }
       await deps.catalog.setCinemaActive(actorOf(request), request.params.id, active);
       await deps.afterRegistryChange();
       return redirectOk(

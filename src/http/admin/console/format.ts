@@ -38,6 +38,9 @@ export const EVENT_LABEL: Record<string, string> = {
   redeemed: '兑换',
   redemption_undone: '撤销兑换',
   expired: '过期',
+  frozen: '冻结剩余的票',
+  unfrozen: '解冻',
+  password_unlocked: '解除密码锁定',
 };
 
 /** The contract's interfaces, in its order, with a Chinese description. */

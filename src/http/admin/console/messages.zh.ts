@@ -74,6 +74,7 @@ const ACTION: Record<string, string> = {
   redeem: '兑换',
   'resend its SMS': '重发短信',
   'undo the redemption': '撤销兑换',
+  freeze: '冻结',
 };
 
 const status = (p: Params) => CARD_STATUS_LABEL[String(p.status)] ?? String(p.status);
@@ -122,6 +123,9 @@ const SENTENCES: Record<string, Sentence> = {
   'card.wrong_password': (p) => `密码错误，还可尝试 ${p.tries_left} 次。`,
   'card.wrong_password_locked': (p) => `密码错误。错误次数过多，此卡已锁定至 ${p.until}。`,
   'card.locked': (p) => `此卡因密码错误次数过多已锁定至 ${p.until}。`,
+  'card.frozen': () => '此卡剩余的票已被客服冻结，暂不能兑换。请顾客联系购票渠道或客服。',
+  'card.search_mobile': () => '手机号请输入完整 11 位，或只输入后 4 位',
+  'card.export_too_many': (p) => `搜索结果有 ${p.total} 张卡，一次最多导出 ${p.max} 张，请缩小搜索范围`,
   'redeem.count': (p) => `兑换张数须为 1 到 ${p.max} 的整数`,
   'redeem.too_many': (p) => `此卡只剩 ${p.remaining} 张，不能兑换 ${p.count} 张`,
   'redeem.staff_only': () => '只有绑定影院的影院账号可以兑换',

@@ -250,7 +250,6 @@ export async function detailPage(
 function keysSection(c: ConsoleContext, request: FastifyRequest, p: PartnerDetail, state?: FormState): Html {
   const path = partnerPath(p.partnerId);
   const keyErr = state?.form === 'key' ? state.fields : {};
-  const revoking = state?.form === 'revoke' ? str(state.values, 'sec_id') : '';
   const rows = (p.keys ?? []).map(
     (k) =>
       html`<tr>
@@ -265,10 +264,7 @@ function keysSection(c: ConsoleContext, request: FastifyRequest, p: PartnerDetai
               ? html`<form method="post" action="${path}/keys/revoke" class="inline">
                   ${csrfField(request)}
                   <input type="hidden" name="sec_id" value="${k.secId}" />
-                  <label class="${revoking === k.secId ? 'err' : ''}"
-                    ><input type="checkbox" name="confirm" value="1" /> 确认吊销</label
-                  >
-                  <button type="submit" class="small danger">吊销</button>
+                  <button type="submit" class="small danger">吊销…</button>
                 </form>`
               : ''
           }

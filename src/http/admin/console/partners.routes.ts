@@ -3,8 +3,10 @@ import type { PriceTargetType, SignMode } from '../../../domain/admin/partner-vi
 import { conflict } from '../../../errors.js';
 import { INTERFACE_NAMES } from '../../partner/interfaces.js';
 import { actorOf, type ConsoleContext } from './context.js';
-import { isRefusal, notifyErrorText, refusalOf } from './format.js';
-import { bodyOf, checked, type Fields, intOf, splitList, str, strs } from './forms.js';
+import { isConfirmed, sendConfirmation } from './confirm.js';
+import { isRefusal, notifyErrorText, refusalOf, yuan } from './format.js';
+import { bodyOf, type Fields, intOf, splitList, str, strs } from './forms.js';
+import { parseYuan } from '../../../domain/money.js';
 import { html } from './html.js';
 import { redirectOk, sendPage, table } from './layout.js';
 import { detailPage, type FormState, newPartnerPage, partnerPath, statusBadge } from './partner-pages.js';
@@ -118,11 +120,25 @@ export function partnerRoutes(c: ConsoleContext): void {
     ),
   );
 
-  app.post<P>('/admin/partners/:id/suspend', { preHandler: c.change.staff }, (request, reply) =>
-    change(request, reply, 'status', 'partner.suspended', () =>
+  app.post<P>('/admin/partners/:id/suspend', { preHandler: c.change.staff }, async (request, reply) => {
+    if (!isConfirmed(request)) {
+      const p = await deps.partners.show(actorOf(request), request.params.id);
+      return sendConfirmation(request, reply, {
+        title: `暂停渠道 ${p.partnerId} ${p.name}`,
+        nav: 'partners',
+        consequences: [
+          '此渠道的所有接口调用（购买、激活、查询、作废、重发短信）立即被拒绝（403 partner_disabled）。',
+          '已售出的卡不受影响：仍可在影院兑换，到期照常过期。',
+          '可随时在渠道页面恢复。',
+        ],
+        confirmLabel: '确认暂停',
+        back: partnerPath(p.partnerId),
+      });
+    }
+    return change(request, reply, 'status', 'partner.suspended', () =>
       deps.partners.suspend(actorOf(request), request.params.id),
-    ),
-  );
+    );
+  });
 
   app.post<P>('/admin/partners/:id/resume', { preHandler: c.change.staff }, (request, reply) =>
     change(request, reply, 'status', 'partner.resumed', () =>
@@ -204,13 +220,17 @@ export function partnerRoutes(c: ConsoleContext): void {
 
   app.post<P>('/admin/partners/:id/keys/revoke', { preHandler: c.change.admin }, async (request, reply) => {
     const f = bodyOf(request);
-    if (!checked(f, 'confirm')) {
-      return detailPage(c, request, reply, request.params.id, {
-        status: 400,
-        error: `请勾选“确认吊销”后再吊销 sec_id ${str(f, 'sec_id')}。`,
-        form: 'revoke',
-        values: f,
-        fields: { confirm: '请确认' },
+    if (!isConfirmed(request)) {
+      return sendConfirmation(request, reply, {
+        title: `吊销渠道 ${request.params.id} 的密钥 ${str(f, 'sec_id')}`,
+        nav: 'partners',
+        consequences: [
+          `用 sec_id ${str(f, 'sec_id')} 签名的请求立即被拒绝（401），渠道须改用其他有效密钥。`,
+          '吊销不可撤销：同一个密钥不能恢复，只能新建密钥交给渠道。',
+          '已售出的卡不受影响。',
+        ],
+        confirmLabel: '确认吊销',
+        back: partnerPath(request.params.id),
       });
     }
     return change(request, reply, 'revoke', 'key.revoked', () =>
@@ -243,28 +263,100 @@ export function partnerRoutes(c: ConsoleContext): void {
     ),
   );
 
-  app.post<P>('/admin/partners/:id/prices', { preHandler: c.change.staff }, (request, reply) =>
-    change(request, reply, 'price', 'price.set', (f) =>
-      deps.partners.setPrice(
-        actorOf(request),
-        request.params.id,
-        targetOf(str(f, 'target')),
-        str(f, 'price'),
-      ),
-    ),
-  );
+  app.post<P>('/admin/partners/:id/prices', { preHandler: c.change.staff }, async (request, reply) => {
+    const f = bodyOf(request);
+    const target = targetOf(str(f, 'target'));
+    const unusual = isConfirmed(request) ? null : await unusualPrice(c, request, target, str(f, 'price'));
+    if (unusual) {
+      return sendConfirmation(request, reply, {
+        title: `为渠道 ${request.params.id} 设置${unusual.name}的价格 ${yuan(unusual.priceFen)}`,
+        nav: 'partners',
+        warning: unusual.warning,
+        consequences: [
+          `此渠道此后购买${unusual.name}的卡按 ${yuan(unusual.priceFen)} 计价（默认价 ${yuan(unusual.defaultFen)}，市场价 ${yuan(unusual.marketFen)}）。`,
+          '已售出的卡价格不变。',
+        ],
+        confirmLabel: '确认设置此价格',
+        back: partnerPath(request.params.id),
+      });
+    }
+    return change(request, reply, 'price', 'price.set', () =>
+      deps.partners.setPrice(actorOf(request), request.params.id, target, str(f, 'price')),
+    );
+  });
 
-  app.post<P>('/admin/partners/:id/prices/clear', { preHandler: c.change.staff }, (request, reply) =>
-    change(request, reply, 'price', 'price.cleared', (f) =>
-      deps.partners.clearPrice(actorOf(request), request.params.id, targetOf(str(f, 'target'))),
-    ),
-  );
+  app.post<P>('/admin/partners/:id/prices/clear', { preHandler: c.change.staff }, async (request, reply) => {
+    const f = bodyOf(request);
+    const target = targetOf(str(f, 'target'));
+    if (!isConfirmed(request)) {
+      const what = `${target.type === 'cinema' ? '影院' : '券种'} ${target.id}`;
+      return sendConfirmation(request, reply, {
+        title: `清除渠道 ${request.params.id} 在${what}的专属价格`,
+        nav: 'partners',
+        consequences: [`此渠道此后购买${what}的卡按平台的默认价计价。`, '已售出的卡价格不变。'],
+        confirmLabel: '确认清除',
+        back: partnerPath(request.params.id),
+      });
+    }
+    return change(request, reply, 'price', 'price.cleared', () =>
+      deps.partners.clearPrice(actorOf(request), request.params.id, target),
+    );
+  });
 }
 
 /** `cinema:1001` / `kind:K2D` from the price forms. */
 function targetOf(value: string): { type: PriceTargetType; id: string } {
   const i = value.indexOf(':');
   return { type: value.slice(0, i) as PriceTargetType, id: i < 0 ? '' : value.slice(i + 1) };
+}
+
+/** A partner price more than this share away from the default price asks for a confirmation. */
+export const FAR_FROM_DEFAULT = 0.2;
+
+/**
+ * Why a partner price deserves a second look: more than 20% away from the cinema's (or kind's)
+ * default price, or above its market price. Null when it does not (or the price does not parse:
+ * the service refuses it with its own sentence).
+ */
+async function unusualPrice(
+  c: ConsoleContext,
+  request: FastifyRequest,
+  target: { type: PriceTargetType; id: string },
+  priceText: string,
+): Promise<{
+  name: string;
+  priceFen: number;
+  defaultFen: number;
+  marketFen: number;
+  warning: string;
+} | null> {
+  const priceFen = parseYuan(priceText.trim());
+  if (priceFen === null) return null;
+  const catalog = await c.deps.catalog.list(actorOf(request));
+  const found =
+    target.type === 'cinema'
+      ? catalog.cinemas.find((x) => x.cinemaId === target.id)
+      : catalog.kinds.find((x) => x.kindId === target.id);
+  if (!found) return null;
+  const name = `${target.type === 'cinema' ? '影院' : '券种'} ${target.id} ${found.name}`;
+  const { priceFen: defaultFen, marketPriceFen: marketFen } = found;
+  const warnings: string[] = [];
+  if (priceFen > marketFen) warnings.push(`高于市场价 ${yuan(marketFen)}`);
+  const off = Math.abs(priceFen - defaultFen) / defaultFen;
+  if (off > FAR_FROM_DEFAULT) {
+    const dir = priceFen > defaultFen ? '高' : '低';
+    warnings.push(
+      `比默认价 ${yuan(defaultFen)} ${dir} ${Math.round(off * 100)}%（超过 ${FAR_FROM_DEFAULT * 100}%）`,
+    );
+  }
+  if (warnings.length === 0) return null;
+  return {
+    name,
+    priceFen,
+    defaultFen,
+    marketFen,
+    warning: `请核对：价格 ${yuan(priceFen)} ${warnings.join('，')}。`,
+  };
 }
 
 /** An empty rate limit means none (0). */

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Role } from '../../../db/schema.js';
+import { isConfirmed, sendConfirmation } from './confirm.js';
 import { MIN_PASSWORD_LENGTH, ROLES } from '../../../domain/admin/user.service.js';
 import { actorOf, type ConsoleContext, userOf } from './context.js';
 import { isRefusal, label, refusalOf, ROLE_LABEL, USER_STATUS_LABEL } from './format.js';
@@ -108,6 +109,18 @@ export function userRoutes(c: ConsoleContext): void {
     ['enable', 'user.enabled'],
   ] as const) {
     app.post<Name>(`/admin/users/:name/${action}`, { preHandler: c.change.admin }, async (request, reply) => {
+      if (action === 'disable' && !isConfirmed(request)) {
+        return sendConfirmation(request, reply, {
+          title: `停用账号 ${request.params.name}`,
+          nav: 'users',
+          consequences: [
+            '此账号立即被退出登录，之后不能再登录，直到重新启用。',
+            '它过去的操作记录（兑换、审计日志）保留不变。',
+          ],
+          confirmLabel: '确认停用',
+          back: '/admin/users',
+        });
+      }
       try {
         await deps.users[action](actorOf(request), request.params.name);
         return redirectOk(reply, '/admin/users', ok);
