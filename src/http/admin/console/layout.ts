@@ -21,7 +21,8 @@ export type NavKey =
   | 'users'
   | 'settings'
   | 'redeem'
-  | 'history';
+  | 'history'
+  | 'settlement';
 
 const STAFF: readonly Role[] = ['admin', 'operator'];
 
@@ -38,6 +39,7 @@ const NAV: { key: NavKey; path: string; label: string; roles: readonly Role[] }[
   { key: 'settings', path: '/admin/settings', label: '设置', roles: ['admin'] },
   { key: 'redeem', path: '/admin/redeem', label: '兑换', roles: ['cinema'] },
   { key: 'history', path: '/admin/redeem/history', label: '兑换记录', roles: ['cinema'] },
+  { key: 'settlement', path: '/admin/settlement', label: '结算', roles: ['cinema'] },
 ];
 
 /** Messages shown after a POST-redirect-GET (`?ok=KEY`); only these fixed texts can appear. */

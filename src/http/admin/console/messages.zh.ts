@@ -129,6 +129,7 @@ const SENTENCES: Record<string, Sentence> = {
   'date.invalid': (p) => `日期 ${p.day} 有误，应为 YYYY-MM-DD`,
   'date.range_reversed': (p) => `结束日期 ${p.to} 早于开始日期 ${p.from}`,
   'date.range_too_long': (p) => `日期范围最多 ${p.max} 天`,
+  'settlement.other_cinema': () => '影院账号只能查看本影院的结算',
   'storage.unavailable': () => '数据库暂时不可用，请稍后重试',
   exists: (p) => `${what(p)} ${p.id} 已存在`,
   not_found: (p) => `未找到${what(p)} ${p.id}`,
