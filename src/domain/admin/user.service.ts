@@ -139,6 +139,29 @@ export class UserService {
   }
 
   /**
+   * A signed-in user changes their own password: the current one must be right. Every session
+   * of the account ends (the user signs in again with the new password). All refusals at once
+   * would need the current password checked first; a wrong one is refused on its own.
+   */
+  async changeOwnPassword(by: Actor, username: string, current: string, next: string): Promise<UserView> {
+    if (!by.actor) throw required('actor');
+    const checked = checkPassword(next);
+    const user = await this.verifyCredentials(username, typeof current === 'string' ? current : '');
+    if (!user) {
+      throw invalid('current_password', 'is not the current password', 'user.current_password');
+    }
+    const passwordHash = await hashPassword(checked);
+    return inTransaction(this.db, async (tx) => {
+      const row = await this.require(tx, username);
+      await updateUser(tx, row.user_id, { password_hash: passwordHash });
+      await deleteUserSessions(tx, row.user_id);
+      const view = present(row);
+      await this.audit(tx, by, 'user.password', view, null, null);
+      return view;
+    });
+  }
+
+  /**
    * The active user with this name and password, else null — the same answer, in about the
    * same time, for an unknown name, a wrong password or a disabled account.
    */
@@ -162,7 +185,11 @@ export class UserService {
       const before = present(user);
       if (user.status === status) return before;
       if (status === 'disabled' && user.role === 'admin' && (await countActiveAdmins(tx)) <= 1) {
-        throw conflict(`user ${username} is the last active admin; create or enable another admin first`);
+        throw conflict(
+          `user ${username} is the last active admin; create or enable another admin first`,
+          'user.last_admin',
+          { username },
+        );
       }
       await updateUser(tx, user.user_id, { status });
       if (status === 'disabled') await deleteUserSessions(tx, user.user_id);
