@@ -117,14 +117,14 @@ body{margin:0;font:14px/1.6 -apple-system,"PingFang SC","Microsoft YaHei","Noto 
 header{background:#1f2d3d;color:#fff;padding:0 24px;min-height:52px;display:flex;align-items:center;font-weight:600;font-size:16px}
 main{max-width:40rem;margin:2rem auto;padding:0 1rem}
 .panel{background:#fff;border:1px solid #dde3ea;border-radius:6px;padding:20px 22px}
-h1{font-size:20px;margin:0 0 12px}.code{color:#5f6b7a;font-weight:400;font-size:14px;margin-left:8px}
+h1{font-size:20px;margin:0 0 12px}
 .msg{background:#fdecec;border:1px solid #f1a9a9;color:#9b1c1c;padding:10px 14px;border-radius:6px}
 nav{display:flex;gap:12px;flex-wrap:wrap;margin-top:16px}
 nav a{display:inline-block;border:1px solid #1d5fbf;border-radius:4px;padding:6px 14px;color:#1d5fbf;text-decoration:none}
 nav a.primary{background:#1d5fbf;color:#fff}
 </style>
 </head><body><header>电影票兑换券 · 管理平台</header><main><div class="panel">
-<h1>${escapeText(title)}<span class="code">${status}</span></h1>${detail}${hint}
+<h1>${escapeText(title)}</h1>${detail}${hint}
 <nav aria-label="继续"><a class="primary" href="/admin">返回首页</a><a href="/admin/redeem">影院兑换</a><a href="/admin/login">登录页</a></nav>
 </div></main></body></html>`;
 }

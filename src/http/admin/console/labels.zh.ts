@@ -118,8 +118,10 @@ const FIELD: Record<string, string> = {
 
 /** Values of a few enumerated fields. */
 const VALUE: Record<string, Record<string, string>> = {
+  // `active` is said of cards, partners, keys and accounts alike: 有效.
   status: {
     ...CARD_STATUS_LABEL,
+    active: '有效',
     disabled: '已停用',
     revoked: '已吊销',
     suspended: '已暂停',

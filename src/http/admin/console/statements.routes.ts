@@ -87,7 +87,7 @@ export function statementRoutes(c: ConsoleContext): void {
       <p class="subnav">${quick}</p>
       <p class="muted">
         对账单按平台时区（${c.tz}）的自然日统计：期间内支付激活的卡计为正，期间内作废的已支付卡计为负。可选一天、一个月或任意范围（最多
-        366 天）。
+        366 天）。影院的兑换结算见<a href="/admin/settlement">影院结算</a>。
       </p>
     </form>`;
     let s: Statement;
