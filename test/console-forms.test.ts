@@ -78,6 +78,24 @@ for (const engine of engines()) {
       expect((await cici.get('/admin/redeem')).status).toBe(200);
     });
 
+    it('names every invalid field of the new-account form at once, keeping what was typed', async () => {
+      const ada = await new Browser(t).login('ada');
+      await ada.get('/admin/users/new');
+      const res = await ada.post('/admin/users', {
+        username: 'A B',
+        password: 'x',
+        role: 'cinema',
+        cinema_id: '',
+      });
+      expect(res.status).toBe(400);
+      for (const name of ['username', 'password', 'cinema_id']) {
+        expect(res.body, name).toMatch(new RegExp(`name="${name}"[^>]*aria-invalid="true"`));
+      }
+      expect(res.body.match(/aria-invalid="true"/g)).toHaveLength(3);
+      expect(textOf(res.body)).toContain('有 3 处需要修改');
+      expect(res.body).toMatch(/name="username"[^>]*value="A B"/);
+    });
+
     it('lets every role change its own password, ending its sessions', async () => {
       for (const name of ['pat', 'otto']) {
         const b = await new Browser(t).login(name);

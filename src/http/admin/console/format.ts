@@ -111,6 +111,21 @@ export const fieldOf = (err: unknown): string | undefined =>
   err instanceof AppError ? err.field : undefined;
 
 /** A refusal as a form shows it: the banner text and, when it names one, the field's own message. */
+/** Several refusals of one form: each beside its field, one summary above the form. */
+export function allRefusals(errs: readonly AppError[]): {
+  status: number;
+  error: string;
+  fields: Record<string, string>;
+} {
+  const fields: Record<string, string> = {};
+  for (const e of errs) Object.assign(fields, refusalOf(e).fields);
+  const error =
+    errs.length === 1
+      ? messageOf(errs[0])
+      : `有 ${errs.length} 处需要修改：${errs.map(messageOf).join('；')}`;
+  return { status: errs[0]?.status ?? 400, error, fields };
+}
+
 export function refusalOf(err: AppError): {
   status: number;
   error: string;

@@ -1,8 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Role } from '../../../db/schema.js';
-import { MIN_PASSWORD_LENGTH, ROLES } from '../../../domain/admin/user.service.js';
+import { MIN_PASSWORD_LENGTH, newUserRefusals, ROLES } from '../../../domain/admin/user.service.js';
 import { actorOf, type ConsoleContext, userOf } from './context.js';
-import { isRefusal, label, refusalOf, ROLE_LABEL, USER_STATUS_LABEL } from './format.js';
+import { allRefusals, isRefusal, label, refusalOf, ROLE_LABEL, USER_STATUS_LABEL } from './format.js';
 import { bodyOf, type Fields, str } from './forms.js';
 import { html, seg } from './html.js';
 import { badge, csrfField, field, postButton, redirectOk, selectField, sendPage, table } from './layout.js';
@@ -88,13 +88,17 @@ export function userRoutes(c: ConsoleContext): void {
 
   app.post('/admin/users', { preHandler: c.change.admin }, async (request, reply) => {
     const f = bodyOf(request);
+    const input = {
+      username: str(f, 'username').trim(),
+      password: str(f, 'password'),
+      role: str(f, 'role') as Role,
+      cinemaId: str(f, 'role') === 'cinema' ? str(f, 'cinema_id') || null : null,
+    };
+    // Every field that breaks a rule is named at once.
+    const refusals = newUserRefusals(input);
+    if (refusals.length) return newPage(request, reply, f, allRefusals(refusals));
     try {
-      await deps.users.create(actorOf(request), {
-        username: str(f, 'username').trim(),
-        password: str(f, 'password'),
-        role: str(f, 'role') as Role,
-        cinemaId: str(f, 'role') === 'cinema' ? str(f, 'cinema_id') || null : null,
-      });
+      await deps.users.create(actorOf(request), input);
       return redirectOk(reply, '/admin/users', 'user.created');
     } catch (err) {
       if (!isRefusal(err)) throw err;
