@@ -30,6 +30,15 @@ function consoleGetRoutes(t: TestApp): string[] {
  */
 const NOT_PAGES = [/^\/admin\/docs/, /\/download$/, /\/csv$/];
 
+describe('the English-sentence check', () => {
+  it('finds three English words in a row in text and in placeholders, not in code or machine fields', () => {
+    const page =
+      '<p>卡号 <span class="mono">card no here</span></p><code>must be digits</code>' +
+      '<input placeholder="user name here"><p>id must be 1-32 letters</p><p>IP 白名单 API CSV</p>';
+    expect(englishSentences(visibleText(page))).toEqual(['id must be', 'user name here']);
+  });
+});
+
 for (const engine of engines()) {
   describe(`console language (${engine.name})`, () => {
     let t: TestApp;

@@ -35,7 +35,7 @@ async function readableText(page: Page): Promise<string> {
     // Element boundaries become spaces (a detached node has no layout for innerText).
     const text = body.innerHTML.replace(/<[^>]*>/g, ' ');
     const decode = document.createElement('textarea');
-    decode.innerHTML = `${text} ${attrs.join(' ')}`;
+    decode.innerHTML = `${text} | ${attrs.join(' | ')}`;
     return decode.value.replace(/\s+/g, ' ');
   });
 }
