@@ -60,6 +60,7 @@ try {
   await submit(cinema, cinema.getByRole('button', { name: '确认兑换' }));
   await shot(cinema, 'redeem', 390, 844);
   await cinema.goto('/admin/settlement');
+  await submit(cinema, cinema.getByRole('link', { name: '本月', exact: true }));
   await shot(cinema, 'settlement-cinema', 390, 844);
 
   // Operators: card search, this month's statement, the audit log.
@@ -71,6 +72,7 @@ try {
   await submit(operator, operator.getByRole('link', { name: '本月', exact: true }));
   await shot(operator, 'statement', 1100, 900);
   await operator.goto('/admin/settlement?cinema=1001');
+  await submit(operator, operator.getByRole('link', { name: '本月', exact: true }));
   await shot(operator, 'settlement');
   await operator.goto('/admin/audit');
   await shot(operator, 'audit');
