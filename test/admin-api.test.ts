@@ -59,6 +59,8 @@ const OPERATIONS = [
   'GET /admin/api/sms',
   'GET /admin/api/reports/dashboard',
   'GET /admin/api/reports/statement',
+  'GET /admin/api/reports/settlement',
+  'GET /admin/api/reports/settlement/csv',
   'GET /admin/api/audit',
   'GET /admin/api/redemption/cards/{cardNo}',
   'POST /admin/api/redemption/redemptions',
@@ -173,7 +175,10 @@ for (const engine of engines()) {
       expect(totals.json()).toMatchObject({ cinemaId: '1001', days: [{ tickets: 2 }] });
 
       const today = dayOf(t.clock.now(), TZ);
-      const statement = await call('GET', `/admin/api/reports/statement?partnerId=${partner.partnerId}`);
+      const statement = await call(
+        'GET',
+        `/admin/api/reports/statement?partnerId=${partner.partnerId}&lang=en`,
+      );
       expect(statement.status).toBe(200);
       expect(statement.headers['content-type']).toMatch(/^text\/csv/);
       expect(statement.headers['content-disposition']).toBe(
@@ -192,6 +197,7 @@ for (const engine of engines()) {
         '2',
         '36.55',
         '73.10',
+        partner.partnerId,
       ]);
       expect(lines.at(-2)).toBe('1,73.10,0,0.00,73.10');
 

@@ -337,12 +337,18 @@ for (const target of targets) {
     it("writes the day's statement as CSV to a file or stdout, and prints the dashboard", async () => {
       const file = path.join(dir, 'statement.csv');
       // After the ban above: 3 activations today, 1 void.
-      const [toFile, toStdout, dash] = await Promise.all([
-        cli('statement', 'CS000001', day, '--out', file),
-        cli('statement', 'CS000001', day),
+      const [toFile, toStdout, dash, zh] = await Promise.all([
+        cli('statement', 'CS000001', day, '--out', file, '--lang', 'en'),
+        cli('statement', 'CS000001', day, '--lang', 'en'),
         cli('report', 'dashboard', '--since', day, '--until', day, '--json'),
+        cli('statement', 'all', day),
       ]);
       expect(toFile.code).toBe(0);
+      // For people (the default): Chinese headers, card numbers as ="..." text, every partner.
+      expect(zh.code).toBe(0);
+      expect(zh.stdout.startsWith('\uFEFF类型,时间,卡号,')).toBe(true);
+      expect(zh.stdout).toContain('冲销,');
+      expect(zh.stdout).toMatch(/"="{2}[0-9]{16}"{3}/);
       expect(toFile.stdout).toBe(`wrote ${file}: activations 3 (213.00), voids 1 (-38.00), net 175.00\n`);
       const csv = await fs.readFile(file, 'utf8');
       expect(toStdout.stdout).toBe(csv);

@@ -542,7 +542,7 @@ for (const engine of engines()) {
       expect(textOf(sent.body)).toContain('短信已排队发送到新手机号');
       expect(await queued()).toEqual(['13812345678', '13900001234']);
       const audit = textOf((await admin.get(`/admin/audit?entity_id=${card.card_no}`)).body);
-      expect(audit).toContain('card.resend_sms_new_mobile');
+      expect(audit).toContain('发送短信到新手机号');
       expect(audit).toContain('user:otto');
       expect(audit).toContain('139****1234');
       expect(audit).toContain('顾客手机丢失');

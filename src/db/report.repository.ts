@@ -128,6 +128,67 @@ export async function smsByDay(
   }));
 }
 
+/** Every partner's name by id (statements of all partners name them). */
+export async function listPartnerNames(db: Executor): Promise<Map<string, string>> {
+  const rows = await db.selectFrom('partners').select(['partner_id', 'name']).execute();
+  return new Map(rows.map((r) => [r.partner_id, r.name]));
+}
+
+export async function findCinemaNameForReport(db: Executor, cinemaId: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('cinemas')
+    .select('cinema_name')
+    .where('cinema_id', '=', cinemaId)
+    .executeTakeFirst();
+  return row?.cinema_name;
+}
+
+export interface SettlementFigure {
+  day_idx: number;
+  /** The card's kind; null for a card sold for this cinema itself. */
+  kind_id: string | null;
+  kind_name: string | null;
+  tickets: number;
+  redemptions: number;
+  /** Tickets × the card's unit price. */
+  fen: number;
+}
+
+/** The cinema's standing (not undone) redemptions, by day and by the redeemed card's kind. */
+export async function settlementByDay(
+  db: Executor,
+  cinemaId: string,
+  bounds: readonly number[],
+): Promise<SettlementFigure[]> {
+  const idx = dayIndex('r.at', bounds);
+  const rows = await db
+    .selectFrom('redemptions as r')
+    .innerJoin('cards as c', 'c.card_no', 'r.card_no')
+    .leftJoin('kinds as k', 'k.kind_id', 'c.kind_id')
+    .select((eb) => [
+      idx.as('day_idx'),
+      'c.kind_id',
+      'k.kind_name',
+      eb.fn.sum<number>('r.count').as('tickets'),
+      eb.fn.countAll<number>().as('redemptions'),
+      eb.fn.sum<number>(sql`${sql.ref('r.count')} * ${sql.ref('c.price_fen')}`).as('fen'),
+    ])
+    .where('r.cinema_id', '=', cinemaId)
+    .where('r.undone_at', 'is', null)
+    .where('r.at', '>=', first(bounds))
+    .where('r.at', '<', last(bounds))
+    .groupBy([idx, 'c.kind_id', 'k.kind_name'])
+    .execute();
+  return rows.map((r) => ({
+    day_idx: Number(r.day_idx),
+    kind_id: r.kind_id,
+    kind_name: r.kind_name,
+    tickets: Number(r.tickets ?? 0),
+    redemptions: Number(r.redemptions),
+    fen: Number(r.fen ?? 0),
+  }));
+}
+
 export async function findPartnerName(db: Executor, partnerId: string): Promise<string | undefined> {
   const row = await db
     .selectFrom('partners')
@@ -138,6 +199,7 @@ export async function findPartnerName(db: Executor, partnerId: string): Promise<
 }
 
 export interface StatementEntryRow {
+  partner_id: string;
   card_no: string;
   order_no: string | null;
   cinema_id: string | null;
@@ -152,13 +214,13 @@ export interface StatementEntryRow {
 }
 
 /**
- * The partner's activations (paid in [from, to)) or voids (banned in [from, to) after payment),
- * oldest first.
+ * The partner's (or, without one, every partner's) activations (paid in [from, to)) or voids
+ * (banned in [from, to) after payment), oldest first.
  */
 export async function listStatementEntries(
   db: Executor,
   kind: 'activation' | 'void',
-  partnerId: string,
+  partnerId: string | undefined,
   from: number,
   to: number,
 ): Promise<StatementEntryRow[]> {
@@ -168,6 +230,7 @@ export async function listStatementEntries(
     .leftJoin('cinemas as ci', 'ci.cinema_id', 'c.cinema_id')
     .leftJoin('kinds as k', 'k.kind_id', 'c.kind_id')
     .select([
+      'c.partner_id',
       'c.card_no',
       'c.order_no',
       'c.cinema_id',
@@ -179,9 +242,9 @@ export async function listStatementEntries(
       'c.total_fen',
       `${column} as at`,
     ])
-    .where('c.partner_id', '=', partnerId)
     .where(column, '>=', from)
     .where(column, '<', to);
+  if (partnerId !== undefined) q = q.where('c.partner_id', '=', partnerId);
   if (kind === 'void') q = q.where('c.paid_at', 'is not', null);
   const rows = await q.orderBy(column).orderBy('c.card_no').execute();
   return rows.map((r) => ({ ...r, at: Number(r.at) }));

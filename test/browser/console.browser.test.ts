@@ -156,7 +156,8 @@ describe.skipIf(!chromiumInstalled)('management console in Chromium', () => {
 
     await submit(operator, operator.getByRole('link', { name: '对账单', exact: true }));
     await operator.getByLabel('渠道').selectOption(partnerId!);
-    await operator.getByLabel('日期').fill(today);
+    await operator.getByLabel('开始日期').fill(today);
+    await operator.getByLabel('结束日期').fill(today);
     expect(await submit(operator, operator.getByRole('button', { name: '预览' }))).toBe(200);
     const line = operator.getByRole('row').filter({ hasText: card.card_no });
     const cells = (await line.getByRole('cell').allInnerTexts()).map((s) => s.trim());

@@ -2,30 +2,76 @@ import fs from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { DashboardFigures } from '../../domain/admin/report.service.js';
 import { formatYuan } from '../../domain/money.js';
+import { type CsvLang, settlementCsv, statementCsv } from '../../domain/admin/statement-csv.js';
+import { badInput } from '../../errors.js';
 import { printJson, printTable } from '../output.js';
 import { withServices } from '../runner.js';
 
-/** A partner's daily statement and the dashboard figures. */
+/** Partners' statements, cinemas' settlements and the dashboard figures. */
 export function registerReportCommands(program: Command): void {
   program
     .command('statement')
-    .description("a partner's reconciliation statement for one day, as CSV")
-    .argument('<partner_id>', 'partner id, e.g. CS000001')
-    .argument('<date>', 'YYYY-MM-DD in the platform time zone')
+    .description("a partner's (or every partner's) reconciliation statement for a day or a range, as CSV")
+    .argument('<partner_id>', 'partner id, e.g. CS000001, or "all" for every partner')
+    .argument('<from>', 'first day, YYYY-MM-DD in the platform time zone')
+    .argument('[to]', 'last day, inclusive (default: the first day)')
     .option('--out <file>', 'write to this file instead of stdout')
-    .action((partnerId: string, date: string, opts: { out?: string }) =>
+    .option(
+      '--lang <lang>',
+      'zh: Chinese headers, card numbers kept exact in spreadsheets; en: for machines',
+      'zh',
+    )
+    .action((partnerId: string, from: string, to: string | undefined, opts: { out?: string; lang: string }) =>
       withServices(async (ctx, services) => {
-        const st = await services.reports.statement(partnerId, date);
+        const lang = langOf(opts.lang);
+        const st = await services.reports.statement(
+          partnerId === 'all' ? undefined : partnerId,
+          from,
+          to ?? from,
+        );
+        const csv = statementCsv(st, lang);
         if (!opts.out) {
-          process.stdout.write(st.csv);
+          process.stdout.write(csv);
           return;
         }
-        await fs.writeFile(opts.out, st.csv, 'utf8');
+        await fs.writeFile(opts.out, csv, 'utf8');
         ctx.out(
           `wrote ${opts.out}: activations ${st.activations} (${formatYuan(st.activation_fen)}), ` +
             `voids ${st.voids} (${formatYuan(st.void_fen)}), net ${formatYuan(st.net_fen)}`,
         );
       }),
+    );
+
+  program
+    .command('settlement')
+    .description("a cinema's settlement of its redemptions per day and kind, as CSV")
+    .argument('<cinema_id>', 'cinema id, e.g. 1001')
+    .argument('<from>', 'first day, YYYY-MM-DD in the platform time zone')
+    .argument('[to]', 'last day, inclusive (default: the first day)')
+    .option('--out <file>', 'write to this file instead of stdout')
+    .option('--lang <lang>', 'zh: Chinese headers; en: English column names, for machines', 'zh')
+    .option('--json', 'print JSON')
+    .action(
+      (
+        cinemaId: string,
+        from: string,
+        to: string | undefined,
+        opts: { out?: string; lang: string; json?: boolean },
+      ) =>
+        withServices(async (ctx, services) => {
+          const lang = langOf(opts.lang);
+          const s = await services.reports.settlement({ role: 'admin' }, cinemaId, from, to ?? from);
+          if (opts.json) return printJson(ctx, s);
+          const csv = settlementCsv(s, lang);
+          if (!opts.out) {
+            process.stdout.write(csv);
+            return;
+          }
+          await fs.writeFile(opts.out, csv, 'utf8');
+          ctx.out(
+            `wrote ${opts.out}: ${s.tickets} tickets in ${s.redemptions} redemptions, ${formatYuan(s.amount_fen)}`,
+          );
+        }),
     );
 
   program
@@ -70,6 +116,14 @@ export function registerReportCommands(program: Command): void {
         );
       }),
     );
+}
+
+function langOf(lang: string): CsvLang {
+  if (lang === 'zh' || lang === 'en') return lang;
+  throw badInput(`--lang must be zh or en, not ${lang.slice(0, 20)}`, 'field.one_of', {
+    field: 'lang',
+    options: 'zh, en',
+  });
 }
 
 function rate(r: number | null): string {

@@ -1,7 +1,7 @@
 import { CsvError, parse } from 'csv-parse/sync';
 import type { CatalogTables } from '../../db/catalog-admin.repository.js';
 import type { CinemaTable, CityTable, RegionTable } from '../../db/schema.js';
-import { AppError, invalid } from '../../errors.js';
+import { AppError, invalid, type Params } from '../../errors.js';
 import { CITY_ID, ID, integer, pattern, text, yuanToFen } from '../validate.js';
 import { CINEMA_CSV_COLUMNS } from './catalog-csv.js';
 
@@ -16,7 +16,11 @@ export interface ImportIssue {
   row: number;
   /** The column at fault; empty when the whole row is. */
   column: string;
+  /** English, for the CLI and the JSON API. */
   message: string;
+  /** The rule broken, for the console's Chinese catalogue (as an AppError's id and params). */
+  id: string;
+  params: Params;
 }
 
 export interface CsvRecord {
@@ -56,7 +60,10 @@ export function parseCsv(input: string): { records: CsvRecord[]; error: ImportIs
     if (!(err instanceof CsvError)) throw err;
     const records = typeof err.records === 'number' ? err.records : 0;
     const message = CSV_ERRORS[err.code] ?? 'malformed CSV';
-    return { records: [], error: { row: records + 1, column: '', message } };
+    return {
+      records: [],
+      error: { row: records + 1, column: '', message, id: 'import.csv', params: { reason: err.code } },
+    };
   }
   const records: CsvRecord[] = [];
   for (const { record, raw, info } of parsed) {
@@ -88,7 +95,7 @@ const PROGRESS_EVERY = 500;
 function flag(column: string, value: string): number {
   if (/^(1|true|yes|y)$/i.test(value)) return 1;
   if (/^(0|false|no|n)$/i.test(value)) return 0;
-  throw invalid(column, 'must be 1 or 0 (or true/false, yes/no)');
+  throw invalid(column, 'must be 1 or 0 (or true/false, yes/no)', 'field.flag');
 }
 
 const sameCinema = (a: CinemaTable, b: CinemaTable) =>
@@ -124,6 +131,8 @@ export function planCinemaImport(
       row: 1,
       column: '',
       message: `the file is empty; expected a header row: ${CINEMA_CSV_COLUMNS.join(',')}`,
+      id: 'import.empty',
+      params: { columns: CINEMA_CSV_COLUMNS.join(',') },
     });
     return plan;
   }
@@ -131,15 +140,35 @@ export function planCinemaImport(
   header.fields.forEach((name, i) => {
     const col = name.trim();
     if (!(CINEMA_CSV_COLUMNS as readonly string[]).includes(col)) {
-      plan.errors.push({ row: header.row, column: col, message: `unknown column ${JSON.stringify(col)}` });
+      plan.errors.push({
+        row: header.row,
+        column: col,
+        message: `unknown column ${JSON.stringify(col)}`,
+        id: 'import.unknown_column',
+        params: { column: col },
+      });
     } else if (index.has(col)) {
-      plan.errors.push({ row: header.row, column: col, message: `column ${col} appears twice` });
+      plan.errors.push({
+        row: header.row,
+        column: col,
+        message: `column ${col} appears twice`,
+        id: 'import.column_twice',
+        params: { column: col },
+      });
     } else {
       index.set(col, i);
     }
   });
   for (const col of CINEMA_CSV_COLUMNS) {
-    if (!index.has(col)) plan.errors.push({ row: header.row, column: col, message: `missing column ${col}` });
+    if (!index.has(col)) {
+      plan.errors.push({
+        row: header.row,
+        column: col,
+        message: `missing column ${col}`,
+        id: 'import.missing_column',
+        params: { column: col },
+      });
+    }
   }
   if (plan.errors.length) return plan;
 
@@ -157,6 +186,8 @@ export function planCinemaImport(
         row: rec.row,
         column: '',
         message: `expected ${width} fields, found ${rec.fields.length}`,
+        id: 'import.width',
+        params: { expected: width, found: rec.fields.length },
       });
       return;
     }
@@ -167,11 +198,18 @@ export function planCinemaImport(
         return fn();
       } catch (err) {
         if (!(err instanceof AppError)) throw err;
-        rowErrors.push({ row: rec.row, column: err.field ?? '', message: err.message });
+        rowErrors.push({
+          row: rec.row,
+          column: err.field ?? '',
+          message: err.message,
+          id: err.id,
+          params: err.params,
+        });
         return undefined;
       }
     };
-    const fail = (column: Column, message: string) => rowErrors.push({ row: rec.row, column, message });
+    const fail = (column: Column, message: string, id: string, params: Params) =>
+      rowErrors.push({ row: rec.row, column, message, id, params });
 
     // City: created when missing; an existing one keeps its name and remark.
     const cityId = check(() => pattern('city_id', get('city_id'), CITY_ID));
@@ -180,7 +218,17 @@ export function planCinemaImport(
       const known = cities.get(cityId);
       if (known) {
         if (get('city_name') && get('city_name') !== known.code_name) {
-          fail('city_name', `city ${cityId} is named ${known.code_name}, not ${get('city_name')}`);
+          fail(
+            'city_name',
+            `city ${cityId} is named ${known.code_name}, not ${get('city_name')}`,
+            'import.name',
+            {
+              what: 'city',
+              id: cityId,
+              known: known.code_name,
+              given: get('city_name'),
+            },
+          );
         } else city = known;
       } else {
         const name = check(() => text('city_name', get('city_name'), 1, 50));
@@ -196,9 +244,28 @@ export function planCinemaImport(
       const known = regions.get(regionId);
       if (known) {
         if (cityId !== undefined && known.city_id !== cityId) {
-          fail('region_id', `region ${regionId} belongs to city ${known.city_id}, not ${cityId}`);
+          fail(
+            'region_id',
+            `region ${regionId} belongs to city ${known.city_id}, not ${cityId}`,
+            'import.region_city',
+            {
+              id: regionId,
+              known: known.city_id,
+              given: cityId,
+            },
+          );
         } else if (get('region_name') && get('region_name') !== known.code_name) {
-          fail('region_name', `region ${regionId} is named ${known.code_name}, not ${get('region_name')}`);
+          fail(
+            'region_name',
+            `region ${regionId} is named ${known.code_name}, not ${get('region_name')}`,
+            'import.name',
+            {
+              what: 'region',
+              id: regionId,
+              known: known.code_name,
+              given: get('region_name'),
+            },
+          );
         } else region = known;
       } else {
         const name = check(() => text('region_name', get('region_name'), 1, 50));
@@ -210,7 +277,15 @@ export function planCinemaImport(
     }
     const cinemaId = check(() => pattern('cinema_id', get('cinema_id'), ID));
     if (cinemaId !== undefined && seenCinemas.has(cinemaId)) {
-      fail('cinema_id', `cinema ${cinemaId} already appears in row ${seenCinemas.get(cinemaId)}`);
+      fail(
+        'cinema_id',
+        `cinema ${cinemaId} already appears in row ${seenCinemas.get(cinemaId)}`,
+        'import.cinema_twice',
+        {
+          id: cinemaId,
+          row: seenCinemas.get(cinemaId)!,
+        },
+      );
     }
     const before = cinemaId === undefined ? undefined : cinemas.get(cinemaId);
     const name = check(() => text('cinema_name', get('cinema_name'), 1, 100));

@@ -42,7 +42,9 @@ export class PartnerKeyService {
           const taken = new Set(existing.map((k) => k.sec_id));
           if (wanted !== undefined && taken.has(wanted)) {
             // Revoked sec_ids stay taken so that a revoked key can never come back under its old name.
-            throw conflict(`sec_id ${wanted} already exists for partner ${p.partner_id}`);
+            throw conflict(`sec_id ${wanted} already exists for partner ${p.partner_id}`, 'key.exists', {
+              sec_id: wanted,
+            });
           }
           let secId = wanted;
           for (let n = 1; secId === undefined; n++) if (!taken.has(`k${n}`)) secId = `k${n}`;
@@ -62,7 +64,10 @@ export class PartnerKeyService {
         });
       } catch (err) {
         if (!this.db.isUniqueViolation(err)) throw err;
-        if (wanted !== undefined) throw conflict(`sec_id ${wanted} already exists for partner ${partnerId}`);
+        if (wanted !== undefined)
+          throw conflict(`sec_id ${wanted} already exists for partner ${partnerId}`, 'key.exists', {
+            sec_id: wanted,
+          });
         if (attempt >= UNIQUE_ATTEMPTS) throw err;
         await jitter();
       }
@@ -83,7 +88,9 @@ export class PartnerKeyService {
       const key = await findSecurityConfigInfo(tx, p.partner_id, checkSecId(secId));
       if (!key) throw notFound(`sec_id`, `${secId} of partner ${p.partner_id}`);
       if (key.status === 'revoked')
-        throw conflict(`sec_id ${secId} of partner ${p.partner_id} is already revoked`);
+        throw conflict(`sec_id ${secId} of partner ${p.partner_id} is already revoked`, 'key.revoked', {
+          sec_id: secId,
+        });
       const at = this.clock.now();
       await revokeSecurityConfig(tx, p.partner_id, key.sec_id, at);
       const before = presentKey(key);

@@ -1,16 +1,18 @@
 import type { Db } from '../../db/database.js';
+import type { Role } from '../../db/schema.js';
 import {
   cardFiguresByDay,
-  findPartnerName,
+  findCinemaNameForReport,
+  listPartnerNames,
   listStatementEntries,
+  settlementByDay,
   redeemedByDay,
   smsByDay,
   type DayPartnerFigure,
   type StatementEntryRow,
 } from '../../db/report.repository.js';
-import { formatYuan } from '../money.js';
-import { dayRange, formatDateTime } from '../dates.js';
-import { badInput, notFound } from '../../errors.js';
+import { dayRange } from '../dates.js';
+import { badInput, forbidden, notFound } from '../../errors.js';
 
 /** Counts and amounts (fen) of one day, one partner, or a total. */
 export interface DashboardFigures {
@@ -68,6 +70,7 @@ export interface StatementTotals {
 
 /** One line of a statement: an activation, or a void (negative amount). Text as stored. */
 export interface StatementLine {
+  partner_id: string;
   type: 'activation' | 'void';
   /** Epoch ms: paid (activation) or banned (void). */
   at: number;
@@ -83,42 +86,54 @@ export interface StatementLine {
 }
 
 export interface Statement extends StatementTotals {
-  partner_id: string;
-  day: string;
-  /** The platform time zone the day and the CSV's times are in. */
+  /** The partner, or null for a statement of every partner. */
+  partner_id: string | null;
+  partner_name: string | null;
+  from_day: string;
+  to_day: string;
+  /** The platform time zone the days and the CSV's times are in. */
   time_zone: string;
   /** Oldest first. */
   lines: StatementLine[];
+  /** Every day of the range, in order, with its totals (zero when quiet). */
+  days: (StatementTotals & { day: string })[];
+  /** Each partner with a line, by id. */
+  partners: (StatementTotals & { partner_id: string; partner_name: string })[];
   filename: string;
-  /** `statementCsv(this)`: UTF-8 text starting with a BOM, CRLF line ends. */
-  csv: string;
+}
+
+/** A cinema's redemptions of one day and one kind (kind null: cards sold for the cinema itself). */
+export interface SettlementFigures {
+  tickets: number;
+  redemptions: number;
+  /** Tickets × each card's unit price, fen. */
+  amount_fen: number;
+}
+
+export interface Settlement extends SettlementFigures {
+  cinema_id: string;
+  cinema_name: string;
+  from_day: string;
+  to_day: string;
+  time_zone: string;
+  /** By day, then kind (cinema cards first). */
+  rows: (SettlementFigures & { day: string; kind_id: string | null; kind_name: string | null })[];
+  /** Every day of the range. */
+  days: (SettlementFigures & { day: string })[];
+  kinds: (SettlementFigures & { kind_id: string | null; kind_name: string | null })[];
+  filename: string;
+}
+
+/** Who asks for a settlement: cinema staff see their own cinema only. */
+export interface SettlementViewer {
+  role: Role;
+  cinemaId?: string | null;
 }
 
 export interface ReportDeps {
   db: Db;
   timeZone: string;
 }
-
-export const STATEMENT_COLUMNS = [
-  'type',
-  'time',
-  'card_no',
-  'order_no',
-  'target_type',
-  'target_id',
-  'target_name',
-  'count',
-  'unit_price',
-  'amount',
-] as const;
-
-export const STATEMENT_TOTAL_COLUMNS = [
-  'activations',
-  'activation_amount',
-  'voids',
-  'void_amount',
-  'net_amount',
-] as const;
 
 const zero = (): DashboardFigures => ({
   issued: 0,
@@ -132,7 +147,7 @@ const zero = (): DashboardFigures => ({
   redeemed_fen: 0,
 });
 
-/** Management reports: the dashboard and the daily reconciliation statement per partner. */
+/** Management reports: the dashboard, partners' reconciliation statements, cinemas' settlements. */
 export class ReportService {
   constructor(private readonly deps: ReportDeps) {}
 
@@ -207,89 +222,138 @@ export class ReportService {
   }
 
   /**
-   * The partner's reconciliation statement for one day (platform time zone): every activation
-   * (paid that day) and every void (a paid card banned that day, negative), then the totals —
+   * The reconciliation statement of a partner (or of every partner, `partnerId` empty) over
+   * fromDay..toDay in the platform time zone: every activation (paid in the range) and every void
+   * (a paid card banned in the range, negative), with totals per day, per partner and overall —
    * summed in integer fen, so they agree with the lines to the fen.
    */
-  async statement(partnerId: string, day: string): Promise<Statement> {
-    if (typeof partnerId !== 'string' || !/^[A-Z]{2}[0-9]{6}$/.test(partnerId)) {
+  async statement(
+    partnerId: string | undefined,
+    fromDay: string,
+    toDay: string = fromDay,
+  ): Promise<Statement> {
+    const all = partnerId === undefined || partnerId === '';
+    if (!all && (typeof partnerId !== 'string' || !/^[A-Z]{2}[0-9]{6}$/.test(partnerId))) {
       throw badInput('partner_id must look like CS000001', 'field.partner_id', { field: 'partner_id' });
     }
     const tz = this.deps.timeZone;
-    const { bounds } = dayRange(day, day, tz);
+    const { days, bounds } = dayRange(fromDay, toDay, tz);
     const db = this.deps.db.kysely;
-    if ((await findPartnerName(db, partnerId)) === undefined) {
-      throw notFound('partner', partnerId);
-    }
-    const [from, to] = [bounds[0]!, bounds[1]!];
+    const names = await listPartnerNames(db);
+    if (!all && !names.has(partnerId)) throw notFound('partner', partnerId);
+    const only = all ? undefined : partnerId;
+    const [from, to] = [bounds[0]!, bounds.at(-1)!];
     const [activations, voids] = await Promise.all([
-      listStatementEntries(db, 'activation', partnerId, from, to),
-      listStatementEntries(db, 'void', partnerId, from, to),
+      listStatementEntries(db, 'activation', only, from, to),
+      listStatementEntries(db, 'void', only, from, to),
     ]);
     const lines: StatementLine[] = [
       ...activations.map((e) => lineOf('activation', e, e.total_fen)),
       ...voids.map((e) => lineOf('void', e, -e.total_fen)),
     ].sort((a, b) => a.at - b.at || a.type.localeCompare(b.type) || a.card_no.localeCompare(b.card_no));
 
-    const totals: StatementTotals = {
-      activations: activations.length,
-      activation_fen: activations.reduce((s, e) => s + e.total_fen, 0),
-      voids: voids.length,
-      void_fen: voids.reduce((s, e) => s - e.total_fen, 0),
-      net_fen: 0,
-    };
-    totals.net_fen = totals.activation_fen + totals.void_fen;
-
-    const st = {
-      partner_id: partnerId,
-      day,
+    const dayIdx = (at: number) => bounds.findIndex((b, i) => at >= b && at < bounds[i + 1]!);
+    const perDay = days.map((day) => ({ day, ...totalsOf([]) }));
+    const byDay = new Map<number, StatementLine[]>();
+    for (const l of lines) {
+      const i = dayIdx(l.at);
+      byDay.set(i, [...(byDay.get(i) ?? []), l]);
+    }
+    for (const [i, ls] of byDay) perDay[i] = { day: days[i]!, ...totalsOf(ls) };
+    const partnerIds = [...new Set(lines.map((l) => l.partner_id))].sort();
+    const range = fromDay === toDay ? fromDay : `${fromDay}_${toDay}`;
+    return {
+      partner_id: all ? null : partnerId,
+      partner_name: all ? null : (names.get(partnerId) ?? ''),
+      from_day: fromDay,
+      to_day: toDay,
       time_zone: tz,
       lines,
-      filename: `statement-${partnerId}-${day}.csv`,
-      ...totals,
+      days: perDay,
+      partners: partnerIds.map((id) => ({
+        partner_id: id,
+        partner_name: names.get(id) ?? '',
+        ...totalsOf(lines.filter((l) => l.partner_id === id)),
+      })),
+      filename: `statement-${all ? 'all' : partnerId}-${range}.csv`,
+      ...totalsOf(lines),
     };
-    return { ...st, csv: statementCsv(st) };
+  }
+
+  /**
+   * A cinema's settlement of its redemptions over fromDay..toDay: tickets redeemed there and not
+   * undone, by day and by the card's kind, valued at each card's unit price. Cinema staff may
+   * ask for their own cinema only.
+   */
+  async settlement(
+    viewer: SettlementViewer,
+    cinemaId: string,
+    fromDay: string,
+    toDay: string = fromDay,
+  ): Promise<Settlement> {
+    if (viewer.role === 'cinema' && viewer.cinemaId !== cinemaId) {
+      throw forbidden('cinema staff see their own cinema only', 'settlement.other_cinema');
+    }
+    if (typeof cinemaId !== 'string' || !/^[A-Za-z0-9_-]{1,32}$/.test(cinemaId)) {
+      throw badInput('cinema_id must be 1-32 letters, digits, _ or -', 'field.id', { field: 'cinema_id' });
+    }
+    const tz = this.deps.timeZone;
+    const { days, bounds } = dayRange(fromDay, toDay, tz);
+    const db = this.deps.db.kysely;
+    const cinemaName = await findCinemaNameForReport(db, cinemaId);
+    if (cinemaName === undefined) throw notFound('cinema', cinemaId);
+    const figures = await settlementByDay(db, cinemaId, bounds);
+    const rows = figures
+      .map((f) => ({
+        day: days[f.day_idx]!,
+        kind_id: f.kind_id,
+        kind_name: f.kind_name,
+        tickets: f.tickets,
+        redemptions: f.redemptions,
+        amount_fen: f.fen,
+      }))
+      .sort((a, b) => a.day.localeCompare(b.day) || (a.kind_id ?? '').localeCompare(b.kind_id ?? ''));
+    const kindIds = [...new Set(rows.map((r) => r.kind_id))].sort((a, b) => (a ?? '').localeCompare(b ?? ''));
+    const range = fromDay === toDay ? fromDay : `${fromDay}_${toDay}`;
+    return {
+      cinema_id: cinemaId,
+      cinema_name: cinemaName,
+      from_day: fromDay,
+      to_day: toDay,
+      time_zone: tz,
+      rows,
+      days: days.map((day) => ({ day, ...sumSettlement(rows.filter((r) => r.day === day)) })),
+      kinds: kindIds.map((kind_id) => {
+        const of = rows.filter((r) => r.kind_id === kind_id);
+        return { kind_id, kind_name: of[0]!.kind_name, ...sumSettlement(of) };
+      }),
+      filename: `settlement-${cinemaId}-${range}.csv`,
+      ...sumSettlement(rows),
+    };
   }
 }
 
-/**
- * The statement as the CSV download: the lines under STATEMENT_COLUMNS, an empty line, then the
- * totals under STATEMENT_TOTAL_COLUMNS; amounts in yuan, times in the statement's time zone.
- */
-export function statementCsv(st: Omit<Statement, 'csv'>): string {
-  const out: string[] = [csvRow([...STATEMENT_COLUMNS])];
-  for (const l of st.lines) {
-    out.push(
-      csvRow([
-        l.type,
-        formatDateTime(l.at, st.time_zone),
-        l.card_no,
-        text(l.order_no ?? ''),
-        l.target_type,
-        l.target_id,
-        text(l.target_name),
-        String(l.count),
-        formatYuan(l.unit_price_fen),
-        formatYuan(l.amount_fen),
-      ]),
-    );
-  }
-  // The totals follow after an empty line, under their own header.
-  out.push('');
-  out.push(csvRow([...STATEMENT_TOTAL_COLUMNS]));
-  out.push(
-    csvRow([
-      String(st.activations),
-      formatYuan(st.activation_fen),
-      String(st.voids),
-      formatYuan(st.void_fen),
-      formatYuan(st.net_fen),
-    ]),
-  );
-  // The BOM makes Excel read the file as UTF-8 (Chinese names).
-  return `\uFEFF${out.join('\r\n')}\r\n`;
+function totalsOf(lines: readonly StatementLine[]): StatementTotals {
+  const acts = lines.filter((l) => l.type === 'activation');
+  const voids = lines.filter((l) => l.type === 'void');
+  const activation_fen = acts.reduce((s, l) => s + l.amount_fen, 0);
+  const void_fen = voids.reduce((s, l) => s + l.amount_fen, 0);
+  return {
+    activations: acts.length,
+    activation_fen,
+    voids: voids.length,
+    void_fen,
+    net_fen: activation_fen + void_fen,
+  };
 }
 
+function sumSettlement(rows: readonly SettlementFigures[]): SettlementFigures {
+  return {
+    tickets: rows.reduce((s, r) => s + r.tickets, 0),
+    redemptions: rows.reduce((s, r) => s + r.redemptions, 0),
+    amount_fen: rows.reduce((s, r) => s + r.amount_fen, 0),
+  };
+}
 function sumFigures(rows: readonly DashboardFigures[]): DashboardFigures {
   const t = zero();
   for (const r of rows) {
@@ -318,6 +382,7 @@ function lineOf(type: StatementLine['type'], e: StatementEntryRow, amountFen: nu
       ? { target_type: 'cinema' as const, target_id: e.cinema_id, target_name: e.cinema_name ?? '' }
       : { target_type: 'kind' as const, target_id: e.kind_id ?? '', target_name: e.kind_name ?? '' };
   return {
+    partner_id: e.partner_id,
     type,
     at: e.at,
     card_no: e.card_no,
@@ -327,13 +392,4 @@ function lineOf(type: StatementLine['type'], e: StatementEntryRow, amountFen: nu
     unit_price_fen: e.price_fen,
     amount_fen: amountFen,
   };
-}
-
-/** Free text that a spreadsheet would run as a formula gets a leading apostrophe. */
-function text(value: string): string {
-  return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-}
-
-function csvRow(cells: readonly string[]): string {
-  return cells.map((c) => (/[",\r\n]/.test(c) ? `"${c.replace(/"/g, '""')}"` : c)).join(',');
 }

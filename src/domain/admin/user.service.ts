@@ -14,7 +14,7 @@ import {
 } from '../../db/user.repository.js';
 import type { Clock } from '../clock.js';
 import { type Actor, requireRole } from './audit.service.js';
-import { alreadyExists, conflict, invalid, notFound } from '../../errors.js';
+import { alreadyExists, AppError, conflict, invalid, notFound } from '../../errors.js';
 import { oneOf, pattern, required, uniquely } from '../validate.js';
 import { hashPassword, verifyNothing, verifyPassword } from './passwords.js';
 
@@ -66,6 +66,40 @@ function checkPassword(password: unknown): string {
   return password;
 }
 
+/**
+ * Every rule a new account's fields break, one refusal per field in form order (a form shows
+ * them all at once; `create` refuses with the first).
+ */
+export function newUserRefusals(input: CreateUserInput): AppError[] {
+  const cinemaId = input.cinemaId || null;
+  const checks: (() => unknown)[] = [
+    () =>
+      pattern('username', input.username, {
+        re: /^[a-z0-9_.-]{3,32}$/,
+        rule: USERNAME_RULE,
+        id: 'user.username',
+      }),
+    () => checkPassword(input.password),
+    () => oneOf('role', input.role, ROLES),
+    () => {
+      if (input.role === 'cinema' && !cinemaId)
+        throw invalid('cinema_id', 'is required for the cinema role', 'user.cinema_required');
+      if (input.role !== 'cinema' && cinemaId)
+        throw invalid('cinema_id', 'is only for the cinema role', 'user.cinema_only');
+    },
+  ];
+  const refusals: AppError[] = [];
+  for (const check of checks) {
+    try {
+      check();
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      refusals.push(err);
+    }
+  }
+  return refusals;
+}
+
 /** Accounts of the management platform. Only admins manage accounts. */
 export class UserService {
   constructor(
@@ -75,18 +109,11 @@ export class UserService {
 
   async create(by: Actor, input: CreateUserInput): Promise<UserView> {
     requireRole(by, ['admin'], 'manage accounts');
-    const username = pattern('username', input.username, {
-      re: /^[a-z0-9_.-]{3,32}$/,
-      rule: USERNAME_RULE,
-      id: 'user.username',
-    });
-    const password = checkPassword(input.password);
-    oneOf('role', input.role, ROLES);
+    const [first] = newUserRefusals(input);
+    if (first) throw first;
+    const username = input.username;
+    const password = input.password;
     const cinemaId = input.cinemaId || null;
-    if (input.role === 'cinema' && !cinemaId)
-      throw invalid('cinema_id', 'is required for the cinema role', 'user.cinema_required');
-    if (input.role !== 'cinema' && cinemaId)
-      throw invalid('cinema_id', 'is only for the cinema role', 'user.cinema_only');
     const passwordHash = await hashPassword(password);
     return uniquely(this.db, 'user', username, () =>
       inTransaction(this.db, async (tx) => {
@@ -139,6 +166,29 @@ export class UserService {
   }
 
   /**
+   * A signed-in user changes their own password: the current one must be right. Every session
+   * of the account ends (the user signs in again with the new password). All refusals at once
+   * would need the current password checked first; a wrong one is refused on its own.
+   */
+  async changeOwnPassword(by: Actor, username: string, current: string, next: string): Promise<UserView> {
+    if (!by.actor) throw required('actor');
+    const checked = checkPassword(next);
+    const user = await this.verifyCredentials(username, typeof current === 'string' ? current : '');
+    if (!user) {
+      throw invalid('current_password', 'is not the current password', 'user.current_password');
+    }
+    const passwordHash = await hashPassword(checked);
+    return inTransaction(this.db, async (tx) => {
+      const row = await this.require(tx, username);
+      await updateUser(tx, row.user_id, { password_hash: passwordHash });
+      await deleteUserSessions(tx, row.user_id);
+      const view = present(row);
+      await this.audit(tx, by, 'user.password', view, null, null);
+      return view;
+    });
+  }
+
+  /**
    * The active user with this name and password, else null — the same answer, in about the
    * same time, for an unknown name, a wrong password or a disabled account.
    */
@@ -162,7 +212,11 @@ export class UserService {
       const before = present(user);
       if (user.status === status) return before;
       if (status === 'disabled' && user.role === 'admin' && (await countActiveAdmins(tx)) <= 1) {
-        throw conflict(`user ${username} is the last active admin; create or enable another admin first`);
+        throw conflict(
+          `user ${username} is the last active admin; create or enable another admin first`,
+          'user.last_admin',
+          { username },
+        );
       }
       await updateUser(tx, user.user_id, { status });
       if (status === 'disabled') await deleteUserSessions(tx, user.user_id);

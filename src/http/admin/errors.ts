@@ -96,15 +96,37 @@ const TITLES: Record<number, string> = {
   500: '服务器内部错误',
 };
 
-/** A small self-contained error page. */
+/**
+ * A self-contained error page in the console's colours, with a way on: the home page (which
+ * takes cinema staff to redemption), the counter screen, and the sign-in page.
+ */
 export function errorPage(status: number, message?: string): string {
   const title = TITLES[status] ?? (status >= 500 ? TITLES[500]! : TITLES[400]!);
-  const detail = message ? `<p>${escapeText(message)}</p>` : '';
+  const detail = message ? `<p class="msg" role="alert">${escapeText(message)}</p>` : '';
+  const hint =
+    status === 403
+      ? '<p>你的账号没有使用这个页面的权限。如确实需要，请联系管理员调整账号角色。</p>'
+      : status === 404
+        ? '<p>请检查地址是否正确，或从下面的链接继续。</p>'
+        : '';
   return `<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeText(title)} - 电影票管理平台</title>
-<style>body{font-family:system-ui,-apple-system,"PingFang SC","Microsoft YaHei",sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}h1{font-size:1.4rem}a{color:#1a56db}</style>
-</head><body><h1>${escapeText(title)}</h1>${detail}<p><a href="/admin">返回首页</a></p></body></html>`;
+<style>
+body{margin:0;font:14px/1.6 -apple-system,"PingFang SC","Microsoft YaHei","Noto Sans CJK SC",system-ui,sans-serif;color:#1f2933;background:#f4f6f8}
+header{background:#1f2d3d;color:#fff;padding:0 24px;min-height:52px;display:flex;align-items:center;font-weight:600;font-size:16px}
+main{max-width:40rem;margin:2rem auto;padding:0 1rem}
+.panel{background:#fff;border:1px solid #dde3ea;border-radius:6px;padding:20px 22px}
+h1{font-size:20px;margin:0 0 12px}
+.msg{background:#fdecec;border:1px solid #f1a9a9;color:#9b1c1c;padding:10px 14px;border-radius:6px}
+nav{display:flex;gap:12px;flex-wrap:wrap;margin-top:16px}
+nav a{display:inline-block;border:1px solid #1d5fbf;border-radius:4px;padding:6px 14px;color:#1d5fbf;text-decoration:none}
+nav a.primary{background:#1d5fbf;color:#fff}
+</style>
+</head><body><header>电影票兑换券 · 管理平台</header><main><div class="panel">
+<h1>${escapeText(title)}</h1>${detail}${hint}
+<nav aria-label="继续"><a class="primary" href="/admin">返回首页</a><a href="/admin/redeem">影院兑换</a><a href="/admin/login">登录页</a></nav>
+</div></main></body></html>`;
 }
 
 /** Answers with the error as JSON (API URLs) or as a page. */

@@ -4,6 +4,7 @@ import type { Role } from '../../../db/schema.js';
 import type { SessionUser } from '../../../domain/admin/session.service.js';
 import { type AppError, badCsrf, crossOrigin, forbidden, unauthenticated } from '../../../errors.js';
 import { errorPage, isApiUrl, sendError } from '../errors.js';
+import { markExpiredForm } from './resume.js';
 
 /*
  * Who may pass: the role guards, CSRF and same-origin checks of the management platform (see
@@ -80,6 +81,19 @@ export function safeNext(next: unknown): string | undefined {
   return url.pathname + url.search;
 }
 
+/** The page a form was sent from (same host only), as a path under /admin to go back to. */
+export function refererPath(request: FastifyRequest): string | undefined {
+  const ref = request.headers.referer;
+  if (typeof ref !== 'string' || ref.length > 2000) return undefined;
+  try {
+    const url = new URL(ref);
+    if (url.host !== new URL(`${url.protocol}//${request.headers.host ?? ''}`).host) return undefined;
+    return safeNext(url.pathname + url.search);
+  } catch {
+    return undefined;
+  }
+}
+
 export function refuse(request: FastifyRequest, reply: FastifyReply, err: AppError, pageMessage?: string) {
   if (isApiUrl(request.url)) return sendError(request, reply, err);
   return reply.code(err.status).type('text/html; charset=utf-8').send(errorPage(err.status, pageMessage));
@@ -97,6 +111,11 @@ export function requireRole(...roles: Role[]): preHandlerHookHandler {
     if (!user) {
       if (isApiUrl(request.url)) {
         sendError(request, reply, unauthenticated());
+        return;
+      }
+      // A form sent after the session expired: the sign-in page keeps what was typed (resume.ts).
+      if (isSameOrigin(request) && markExpiredForm(request)) {
+        done();
         return;
       }
       const next = request.method === 'GET' ? safeNext(request.url) : undefined;

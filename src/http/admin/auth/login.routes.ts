@@ -14,12 +14,14 @@ import {
   field,
   isSameOrigin,
   PUBLIC_BODY_LIMIT,
+  refererPath,
   refuse,
   safeEqual,
   safeNext,
   verifySameOrigin,
 } from './guards.js';
 import { sendLoginPage, throttledMessage } from './login-page.js';
+import { isExpiredForm, keepable, keptFromLogin, ResumeStore, setResumed } from './resume.js';
 
 const text = (v: unknown) => (typeof v === 'string' ? v : '');
 
@@ -29,10 +31,33 @@ export function registerLoginRoutes(
   sessions: SessionService,
   deps: AdminDeps,
 ): void {
+  const resume = new ResumeStore(() => deps.clock.now());
+
+  // A console form sent after the session expired (see requireRole): the sign-in page, keeping
+  // the typed fields (never secrets) and the page the form was on.
+  fastify.addHook('preValidation', async (request, reply) => {
+    if (!isExpiredForm(request) || request.user) return;
+    return sendLoginPage(request, reply, 401, {
+      next: refererPath(request) ?? safeNext(request.url),
+      notice: '会话已过期，请重新登录。登录后会回到刚才的表单，已填写的内容会保留（密码等敏感内容除外）。',
+      keep: keepable(request.body),
+    });
+  });
+
+  // The form page opened after such a sign-in takes the kept fields, once, for its user.
+  fastify.addHook('preHandler', async (request) => {
+    const token = (request.query as Record<string, unknown> | undefined)?.resumed;
+    if (request.method !== 'GET' || typeof token !== 'string' || !request.user || token.length > 64) return;
+    const fields = resume.take(token, request.user.username);
+    if (fields) setResumed(request, fields);
+  });
+
   fastify.get('/admin/login', async (request, reply) => {
-    const next = safeNext(text((request.query as Record<string, unknown>).next));
+    const query = request.query as Record<string, unknown>;
+    const next = safeNext(text(query.next));
     if (request.user) return reply.redirect(next ?? '/admin', 303);
-    return sendLoginPage(request, reply, 200, { next });
+    const notice = query.changed === '1' ? '密码已修改，请用新密码登录。' : undefined;
+    return sendLoginPage(request, reply, 200, { next, notice });
   });
 
   fastify.post(
@@ -42,9 +67,15 @@ export function registerLoginRoutes(
       const body = request.body;
       const next = safeNext(field(body, 'next'));
       const username = text(field(body, 'username')).trim();
+      const keep = keptFromLogin(body);
       const loginToken = readCookie(request, LOGIN_COOKIE);
       if (!isToken(loginToken) || !safeEqual(field(body, '_csrf'), loginToken)) {
-        return sendLoginPage(request, reply, 403, { next, username, error: '页面已过期，请重新登录。' });
+        return sendLoginPage(request, reply, 403, {
+          next,
+          username,
+          error: '页面已过期，请重新登录。',
+          keep,
+        });
       }
       const result = await sessions.login(
         username,
@@ -57,13 +88,19 @@ export function registerLoginRoutes(
         return sendLoginPage(request, reply, 429, {
           next,
           username,
+          keep,
           error: throttledMessage(deps.clock.now(), result.retryAfterSec, deps.config.timeZone),
         });
       }
       if (!result.ok)
-        return sendLoginPage(request, reply, 401, { next, username, error: '用户名或密码错误' });
+        return sendLoginPage(request, reply, 401, { next, username, error: '用户名或密码错误', keep });
       setSessionCookie(reply, result.token);
       clearLoginCookie(reply);
+      // Back to the form whose session had expired, with what was typed (held server-side).
+      if (next && Object.keys(keep).length) {
+        const token = resume.put(result.session.user.username, keep);
+        return reply.redirect(`${next}${next.includes('?') ? '&' : '?'}resumed=${token}`, 303);
+      }
       return reply.redirect(next ?? '/admin', 303);
     },
   );

@@ -8,6 +8,7 @@ import { bodyOf, checked, type Fields, str } from './forms.js';
 import { html, type Html } from './html.js';
 import { csrfField, sendPage, table, textareaField } from './layout.js';
 import { subnav } from './catalog-shared.js';
+import { fieldLabel, sentenceFor } from './messages.zh.js';
 
 /** CSV import of cinemas (with the cities and regions they name). */
 export function importRoutes(c: ConsoleContext): void {
@@ -128,7 +129,7 @@ function importReport(r: ImportReport): Html {
                 html`<tr>
                   <td class="num">${e.row}</td>
                   <td class="mono">${e.column}</td>
-                  <td>${e.message}</td>
+                  <td>${sentenceFor(e.id, e.params, `${fieldLabel(e.column)}的值不符合要求`)}</td>
                 </tr>`,
             ),
           )

@@ -32,6 +32,7 @@ export interface ConsoleContext {
     staff: preHandlerHookHandler[];
     admin: preHandlerHookHandler[];
     cinema: preHandlerHookHandler[];
+    anyone: preHandlerHookHandler[];
   };
 }
 
@@ -57,6 +58,7 @@ export function makeContext(app: FastifyInstance, deps: AdminDeps): ConsoleConte
       staff: [staff, verifyCsrf, once],
       admin: [admin, verifyCsrf, once],
       cinema: [cinema, verifyCsrf, once],
+      anyone: [requireRole('admin', 'operator', 'cinema'), verifyCsrf, once],
     },
   };
 }

@@ -4,7 +4,7 @@ import { formatYuan } from '../../../domain/money.js';
 import { maskMobile } from '../../../domain/sms-template.js';
 import { AppError } from '../../../errors.js';
 import {} from '../errors.js';
-import { addressKind, sentenceOf } from './messages.zh.js';
+import { addressKind, fieldLabel, hasSentence, sentenceOf } from './messages.zh.js';
 
 export { CARD_STATUS_LABEL } from './messages.zh.js';
 
@@ -76,10 +76,31 @@ export function notifyErrorText(lastError: string | null): string {
   if (!r) return lastError ?? '';
   return `已拒绝投递：${r.target} 是${addressKind(r.kind)}地址，未发送（${CALLBACK_REFUSED}）`;
 }
-/** The message of a refusal in Chinese, from the catalogue of its error id. */
+/**
+ * The message of a refusal in Chinese, from the catalogue of its error id. A refusal the catalogue
+ * has no sentence for (a generic id such as `invalid` or `conflict`) gets a Chinese sentence by
+ * its code and field, never the English developer message. Messages already written in Chinese
+ * (the HTTP layer's form refusals) are kept.
+ */
 export function messageOf(err: unknown): string {
-  if (err instanceof AppError) return sentenceOf(err);
+  if (err instanceof AppError) {
+    if (hasSentence(err) || !/[A-Za-z]{3,} [A-Za-z]{2,}/.test(err.message)) return sentenceOf(err);
+    return genericSentence(err);
+  }
   return err instanceof Error ? err.message : String(err);
+}
+
+const BY_CODE: Record<string, string> = {
+  invalid: '输入有误，请检查后重试',
+  conflict: '与现有数据冲突，没有做任何修改',
+  forbidden: '你的角色无权进行此操作',
+  not_found: '要找的内容不存在',
+};
+
+function genericSentence(err: AppError): string {
+  const field = typeof err.params.field === 'string' ? err.params.field : err.field;
+  if (err.code === 'invalid' && field) return `${fieldLabel(field)}的值不符合要求，请检查后重试`;
+  return BY_CODE[err.code] ?? '操作未能完成，请稍后重试';
 }
 
 /**
@@ -95,6 +116,21 @@ export const fieldOf = (err: unknown): string | undefined =>
   err instanceof AppError ? err.field : undefined;
 
 /** A refusal as a form shows it: the banner text and, when it names one, the field's own message. */
+/** Several refusals of one form: each beside its field, one summary above the form. */
+export function allRefusals(errs: readonly AppError[]): {
+  status: number;
+  error: string;
+  fields: Record<string, string>;
+} {
+  const fields: Record<string, string> = {};
+  for (const e of errs) Object.assign(fields, refusalOf(e).fields);
+  const error =
+    errs.length === 1
+      ? messageOf(errs[0])
+      : `有 ${errs.length} 处需要修改：${errs.map(messageOf).join('；')}`;
+  return { status: errs[0]?.status ?? 400, error, fields };
+}
+
 export function refusalOf(err: AppError): {
   status: number;
   error: string;

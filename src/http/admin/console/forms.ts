@@ -56,3 +56,50 @@ export function intOf(text: string, fallback?: number): number | undefined {
   if (v === '') return fallback;
   return /^-?[0-9]{1,10}$/.test(v) ? Number(v) : NaN;
 }
+
+const escapeAttr = (s: string) =>
+  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+/**
+ * A page's forms filled with kept fields (after a sign-in that followed an expired session):
+ * text inputs get the value, checkboxes and options whose value was sent are ticked, textareas
+ * get their text. Hidden fields, passwords and the forms' tokens are left as the page drew them.
+ */
+export function fillForms(page: string, fields: Readonly<Record<string, readonly string[]>>): string {
+  const has = (name: string) => Object.hasOwn(fields, name);
+  let out = page.replace(/<input\b[^>]*>/g, (tag) => {
+    const name = /\sname="([^"]*)"/.exec(tag)?.[1];
+    const type = /\stype="([^"]*)"/.exec(tag)?.[1] ?? 'text';
+    if (name === undefined || !has(name) || ['hidden', 'password', 'submit', 'button', 'file'].includes(type))
+      return tag;
+    if (type === 'checkbox' || type === 'radio') {
+      const value = /\svalue="([^"]*)"/.exec(tag)?.[1] ?? 'on';
+      const on = fields[name]!.some((v) => escapeAttr(v) === value);
+      const bare = tag.replace(/\schecked(="[^"]*")?/, '');
+      return on ? bare.replace(/\s*\/?>$/, ' checked$&') : bare;
+    }
+    const value = escapeAttr(fields[name]![0] ?? '');
+    return /\svalue="[^"]*"/.test(tag)
+      ? tag.replace(/\svalue="[^"]*"/, ` value="${value}"`)
+      : tag.replace(/\s*\/?>$/, ` value="${value}"$&`);
+  });
+  out = out.replace(
+    /(<textarea\b[^>]*\sname="([^"]*)"[^>]*>)[\s\S]*?(<\/textarea>)/g,
+    (all, open: string, name: string, close: string) =>
+      has(name) ? `${open}${escapeAttr(fields[name]![0] ?? '')}${close}` : all,
+  );
+  out = out.replace(
+    /(<select\b[^>]*\sname="([^"]*)"[^>]*>)([\s\S]*?)(<\/select>)/g,
+    (all, open: string, name: string, body: string, close: string) => {
+      if (!has(name)) return all;
+      const chosen = new Set(fields[name]!.map(escapeAttr));
+      const options = body.replace(/<option\b[^>]*>/g, (opt) => {
+        const bare = opt.replace(/\sselected(="[^"]*")?/, '');
+        const value = /\svalue="([^"]*)"/.exec(bare)?.[1];
+        return value !== undefined && chosen.has(value) ? bare.replace(/>$/, ' selected>') : bare;
+      });
+      return `${open}${options}${close}`;
+    },
+  );
+  return out;
+}

@@ -3,7 +3,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import { newSubmissionToken } from '../../../domain/admin/idempotency.service.js';
 import { href, html, type Html, type Interpolation, raw } from './html.js';
 import { ROLE_LABEL } from './format.js';
-import { queryOf, str } from './forms.js';
+import { fillForms, queryOf, str } from './forms.js';
+import { resumedFields } from '../auth/resume.js';
+import { describeData } from './labels.zh.js';
 
 /** The shared page frame (header, navigation by role, flash and error banners) and form parts. */
 
@@ -21,7 +23,8 @@ export type NavKey =
   | 'users'
   | 'settings'
   | 'redeem'
-  | 'history';
+  | 'history'
+  | 'settlement';
 
 const STAFF: readonly Role[] = ['admin', 'operator'];
 
@@ -38,6 +41,7 @@ const NAV: { key: NavKey; path: string; label: string; roles: readonly Role[] }[
   { key: 'settings', path: '/admin/settings', label: '设置', roles: ['admin'] },
   { key: 'redeem', path: '/admin/redeem', label: '兑换', roles: ['cinema'] },
   { key: 'history', path: '/admin/redeem/history', label: '兑换记录', roles: ['cinema'] },
+  { key: 'settlement', path: '/admin/settlement', label: '结算', roles: ['cinema'] },
 ];
 
 /** Messages shown after a POST-redirect-GET (`?ok=KEY`); only these fixed texts can appear. */
@@ -86,7 +90,7 @@ export interface PageOptions {
   notice?: string | null;
 }
 
-const CSS = `
+export const CONSOLE_CSS = `
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.6 -apple-system,"PingFang SC","Hiragino Sans GB","Microsoft YaHei","Noto Sans CJK SC","Source Han Sans SC",system-ui,sans-serif;color:#1f2933;background:#f4f6f8}
 a{color:#1d5fbf;text-decoration:none}a:hover{text-decoration:underline}
@@ -96,6 +100,7 @@ header nav{display:flex;gap:4px;flex-wrap:wrap;flex:1}
 header nav a{color:#cfd8e3;padding:6px 10px;border-radius:4px}
 header nav a.on,header nav a:hover{background:#34495e;color:#fff;text-decoration:none}
 header .who{display:flex;align-items:center;gap:10px;white-space:nowrap;color:#cfd8e3}
+header .who a{color:#cfd8e3}
 header .who button{background:transparent;color:#cfd8e3;border:1px solid #58708a;padding:3px 10px}
 main{max-width:1240px;margin:0 auto;padding:20px 24px 48px}
 h1{font-size:20px;margin:4px 0 16px}h2{font-size:16px;margin:24px 0 10px}h3{font-size:14px;margin:16px 0 8px}
@@ -116,7 +121,7 @@ form.inline{display:inline}
 .form-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:12px 16px;align-items:end}
 .field{display:flex;flex-direction:column;gap:4px}
 .field>span{color:#52606d;font-size:13px}
-.field .hint{color:#7b8794;font-size:12px}
+.field .hint{color:#5f6b7a;font-size:12px}
 .field .err{color:#b42318;font-size:12px}
 .field.bad input,.field.bad select,.field.bad textarea{border-color:#e5484d;background:#fff8f8}
 input,select,textarea,button{font:inherit}
@@ -134,13 +139,14 @@ button.small{padding:2px 8px;font-size:12px}
 .badge.yellow{background:#fff4d6;color:#7a5a00}.badge.blue{background:#e7effc;color:#1d4f91}
 .stats{display:grid;grid-template-columns:repeat(auto-fill,minmax(180px,1fr));gap:12px;margin-bottom:16px}
 .stat{background:#fff;border:1px solid #dde3ea;border-radius:6px;padding:12px 14px}
-.stat .k{color:#52606d;font-size:13px}.stat .v{font-size:22px;font-weight:600}.stat .s{color:#7b8794;font-size:12px}
+.stat .k{color:#52606d;font-size:13px}.stat .v{font-size:22px;font-weight:600}.stat .s{color:#5f6b7a;font-size:12px}
 dl.kv{display:grid;grid-template-columns:max-content 1fr;gap:6px 18px;margin:0}
 dl.kv dt{color:#52606d}dl.kv dd{margin:0;word-break:break-all}
 pre,code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
 pre{background:#f7f9fb;border:1px solid #e6ebf0;border-radius:4px;padding:8px 10px;white-space:pre-wrap;word-break:break-all;margin:0;max-height:420px;overflow:auto}
-.muted{color:#7b8794}.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+.muted{color:#5f6b7a}.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 .pager{display:flex;gap:12px;align-items:center;margin:8px 0 16px}
+.kv{margin:0;padding:0;list-style:none}
 .subnav{display:flex;gap:6px;margin-bottom:16px;flex-wrap:wrap}
 .subnav a{padding:4px 12px;border:1px solid #c5ced8;border-radius:16px;background:#fff}
 .subnav a.on{background:#1d5fbf;color:#fff;border-color:#1d5fbf}
@@ -173,6 +179,15 @@ export function csrfField(request: FastifyRequest): Html {
 
 /** Renders a full page and sends it. */
 export function sendPage(request: FastifyRequest, reply: FastifyReply, opts: PageOptions): FastifyReply {
+  const kept = resumedFields(request);
+  if (kept) {
+    // Signed in again after the session expired: the form shows what was typed.
+    opts = {
+      ...opts,
+      body: raw(fillForms(opts.body.value, kept)),
+      notice: '会话已过期，已重新登录。下面保留了你刚才填写的内容（密码等敏感内容除外），请检查后重新提交。',
+    };
+  }
   const viewer = viewerOf(request);
   const nonce = randomBytes(12).toString('base64');
   const flash = FLASH[str(queryOf(request), 'ok')];
@@ -184,7 +199,7 @@ export function sendPage(request: FastifyRequest, reply: FastifyReply, opts: Pag
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>${opts.title} · 电影票兑换券管理平台</title>
         <style>
-          ${raw(CSS)}
+          ${raw(CONSOLE_CSS)}
         </style>
       </head>
       <body>
@@ -196,7 +211,9 @@ export function sendPage(request: FastifyRequest, reply: FastifyReply, opts: Pag
           ${
             viewer
               ? html`<div class="who">
-                  <span>${viewer.username}（${ROLE_LABEL[viewer.role] ?? viewer.role}）</span>
+                  <a href="/admin/account/password" title="修改密码"
+                    >${viewer.username}（${ROLE_LABEL[viewer.role] ?? viewer.role}）</a
+                  >
                   <form method="post" action="/admin/logout" class="inline">
                     ${csrfField(request)}<button type="submit">退出</button>
                   </form>
@@ -262,7 +279,7 @@ export function field(o: FieldOptions): Html {
       type="${o.type ?? 'text'}"
       name="${o.name}"
       value="${o.value ?? ''}"
-      ${o.required ? raw(' required') : ''}${
+      ${o.error ? raw(' aria-invalid="true"') : ''}${o.required ? raw(' required') : ''}${
         o.placeholder ? html` placeholder="${o.placeholder}"` : ''
       }${o.maxlength ? html` maxlength="${o.maxlength}"` : ''}${o.autocomplete ? html` autocomplete="${o.autocomplete}"` : ''}${o.autofocus ? html` autofocus` : ''}${
         o.pattern ? html` pattern="${o.pattern}"` : ''
@@ -288,7 +305,10 @@ export function selectField(o: {
 }): Html {
   return html`<label class="field ${o.error ? 'bad' : ''}"
     ><span>${o.label}${o.required ? ' *' : ''}</span>
-    <select name="${o.name}" ${o.required ? raw(' required') : ''}>
+    <select
+      name="${o.name}"
+      ${o.error ? raw(' aria-invalid="true"') : ''}${o.required ? raw(' required') : ''}
+    >
       ${o.options.map(
         (op) =>
           html`<option value="${op.value}" ${op.value === (o.value ?? '') ? raw(' selected') : ''}>
@@ -311,7 +331,11 @@ export function textareaField(o: {
 }): Html {
   return html`<label class="field ${o.error ? 'bad' : ''}"
     ><span>${o.label}</span>
-    <textarea name="${o.name}" rows="${o.rows ?? 4}" ${o.id ? html` id="${o.id}"` : ''}>
+    <textarea
+      name="${o.name}"
+      rows="${o.rows ?? 4}"
+      ${o.id ? html` id="${o.id}"` : ''}${o.error ? raw(' aria-invalid="true"') : ''}
+    >
 ${o.value ?? ''}</textarea>
     ${o.hint ? html`<small class="hint">${o.hint}</small>` : ''}${o.error ? html`<small class="err">${o.error}</small>` : ''}</label
   >`;
@@ -384,20 +408,10 @@ export function pager(
   </div>`;
 }
 
-/** JSON for display (audit before/after, ledger data). */
 /**
- * JSON for display (audit before/after, ledger data); with `time`, epoch-ms fields named like
- * times (`paid_at`, `createdAt`, `valid_until`, `pay_deadline`…) are shown as dates.
+ * Audit before/after and ledger data for people: "名称：值" lines with Chinese field names, money
+ * in yuan and times in the platform time zone (see labels.zh.ts), not raw JSON.
  */
-export function jsonBlock(value: unknown, time?: (ms: number) => string): Html {
-  if (value === null || value === undefined) return html`<span class="muted">—</span>`;
-  const readable = time
-    ? JSON.stringify(
-        value,
-        (key, v: unknown) =>
-          typeof v === 'number' && v > 1e12 && /(_at|At|until|Until|deadline)$/.test(key) ? time(v) : v,
-        2,
-      )
-    : JSON.stringify(value, null, 2);
-  return html`<pre>${readable}</pre>`;
+export function jsonBlock(value: unknown, time: (ms: number) => string = String): Html {
+  return describeData(value, time);
 }

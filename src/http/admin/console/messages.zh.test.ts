@@ -34,10 +34,13 @@ describe('the console message catalogue', () => {
     expect(messageOf(new StorageUnavailable())).toBe('数据库暂时不可用，请稍后重试');
   });
 
-  it('keeps the English message of a refusal it has no sentence for, and of other errors', () => {
-    expect(messageOf(new AppError('conflict', 'sec_id k1 already exists for partner CS000001'))).toBe(
-      'sec_id k1 already exists for partner CS000001',
-    );
+  it('says a refusal it has no sentence for in Chinese by its code and field, never in English', () => {
+    expect(
+      messageOf(new AppError('conflict', 'no partner_id left with prefix XX; choose another prefix')),
+    ).toBe('与现有数据冲突，没有做任何修改');
+    expect(
+      messageOf(new AppError('invalid', 'ip_allow may hold at most 100 addresses', { field: 'ip_allow' })),
+    ).toBe('IP 白名单的值不符合要求，请检查后重试');
     expect(messageOf(new Error('boom'))).toBe('boom');
   });
 

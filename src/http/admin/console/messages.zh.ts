@@ -34,6 +34,16 @@ export const FIELD_LABEL: Record<string, string> = {
   changes: '修改内容',
   interfaces: '接口',
   resend_new_mobile: '发送到新手机号的权限',
+  current_password: '当前密码',
+  password_again: '再次输入新密码',
+  city_name: '城市名称',
+  city_remark: '城市备注',
+  region_name: '区域名称',
+  region_remark: '区域备注',
+  cinema_name: '影院名称',
+  active: '启用',
+  callback_url: '回调地址',
+  event_id: '通知编号',
 };
 
 const WHAT: Record<string, string> = {
@@ -136,10 +146,39 @@ const SENTENCES: Record<string, Sentence> = {
   'date.invalid': (p) => `日期 ${p.day} 有误，应为 YYYY-MM-DD`,
   'date.range_reversed': (p) => `结束日期 ${p.to} 早于开始日期 ${p.from}`,
   'date.range_too_long': (p) => `日期范围最多 ${p.max} 天`,
+  'settlement.other_cinema': () => '影院账号只能查看本影院的结算',
+  'user.last_admin': (p) => `${p.username} 是最后一个启用的管理员，不能停用；请先新建或启用另一个管理员`,
+  'key.exists': (p) => `密钥 ${p.sec_id} 已存在`,
+  'key.revoked': (p) => `密钥 ${p.sec_id} 已吊销`,
+  // Rows of a cinema CSV import.
+  'field.flag': (p) => `${field(p)}须为 1 或 0（也可写 true/false、yes/no）`,
+  'import.csv': () => '文件不是有效的 CSV：引号没有成对出现（含逗号或引号的内容须整体加引号）',
+  'import.empty': (p) => `文件是空的；第一行应为表头：${p.columns}`,
+  'import.unknown_column': (p) => `未知的列 ${p.column}`,
+  'import.column_twice': (p) => `列 ${p.column} 出现了两次`,
+  'import.missing_column': (p) => `缺少列 ${p.column}`,
+  'import.width': (p) => `应有 ${p.expected} 列，实有 ${p.found} 列`,
+  'import.name': (p) => `${what(p)} ${p.id} 的名称是“${p.known}”，不是“${p.given}”`,
+  'import.region_city': (p) => `区域 ${p.id} 属于城市 ${p.known}，不属于 ${p.given}`,
+  'import.cinema_twice': (p) => `影院 ${p.id} 已在第 ${p.row} 行出现`,
+  'user.current_password': () => '当前密码不正确',
+  'user.password_mismatch': () => '两次输入的新密码不一致',
   'storage.unavailable': () => '数据库暂时不可用，请稍后重试',
   exists: (p) => `${what(p)} ${p.id} 已存在`,
   not_found: (p) => `未找到${what(p)} ${p.id}`,
 };
+
+/** The sentence for a rule given by id and params (an import row's issue), or `fallback`. */
+export function sentenceFor(id: string, params: Params, fallback: string): string {
+  const say = SENTENCES[id];
+  return say ? say(params) : fallback;
+}
+
+/** Whether the catalogue has a sentence for this refusal. */
+export const hasSentence = (err: AppError) => Object.hasOwn(SENTENCES, err.id);
+
+/** The field a refusal names, as the forms label it. */
+export const fieldLabel = (name: string) => FIELD_LABEL[name] ?? name;
 
 /** The refusal in Chinese, or its own message when the catalogue has no sentence for it. */
 export function sentenceOf(err: AppError): string {

@@ -38,6 +38,27 @@ interface Sent {
 
 const MASK = '‹md5key›';
 
+/** The partner API's parameter rules (src/http/partner/interfaces.ts), as the form's hints. */
+const RULE_ZH: Record<string, string> = {
+  'must be 1-100 printable characters': '1–100 个可打印字符',
+  'must be 1-20 letters or digits': '1–20 位字母或数字',
+  'must be 1-32 letters, digits or _': '1–32 位字母、数字或 _',
+  'must be 1-32 letters, digits, _ or -': '1–32 位字母、数字、_ 或 -',
+  'must be 1-7 digits': '1–7 位数字',
+  'must be 16 digits': '16 位数字',
+  'must be 2 upper-case letters and 6 digits, e.g. CS000001': '2 个大写字母加 6 位数字，如 CS000001',
+  'must be 32 hex digits': '32 位十六进制数字',
+  'must be 4 digits, e.g. 1000': '4 位数字，如 1000',
+  'must be YmdHis (14 digits) or 16 digits': 'YmdHis（14 位数字）或 16 位数字',
+  'must be a 3-digit city code_id': '3 位城市编号',
+  'must be an 11-digit mainland mobile number': '11 位大陆手机号码',
+  'must be an amount in yuan such as 35.00': '金额（元），如 35.00',
+  'must be an integer from 1 to 50': '1 到 50 的整数',
+};
+
+/** A rule the catalogue above misses is shown as it is (the tester's test finds it). */
+const ruleZh = (rule: string) => RULE_ZH[rule] ?? rule;
+
 export function testerRoutes(c: ConsoleContext): void {
   const { app, deps } = c;
 
@@ -248,7 +269,7 @@ function paramsForm(
     <h3>参数</h3>
     <div class="form-grid">
       ${def.params.length === 0 ? html`<p class="muted">此接口没有业务参数。</p>` : ''}
-      ${def.params.map((p) => field({ label: `${p.name}${p.optional ? '（可选）' : ''}`, name: `p_${p.name}`, value: str(values, `p_${p.name}`), hint: p.rule }))}
+      ${def.params.map((p) => field({ label: `${p.name}${p.optional ? '（可选）' : ''}`, name: `p_${p.name}`, value: str(values, `p_${p.name}`), hint: ruleZh(p.rule) }))}
       ${field({ label: 'req_id', name: 'req_id', value: str(values, 'req_id'), hint: '留空自动生成；重复使用可测试幂等' })}
       ${selectField({
         label: '响应格式',

@@ -1,9 +1,9 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Role } from '../../../db/schema.js';
 import { isConfirmed, sendConfirmation } from './confirm.js';
-import { MIN_PASSWORD_LENGTH, ROLES } from '../../../domain/admin/user.service.js';
+import { MIN_PASSWORD_LENGTH, newUserRefusals, ROLES } from '../../../domain/admin/user.service.js';
 import { actorOf, type ConsoleContext, userOf } from './context.js';
-import { isRefusal, label, refusalOf, ROLE_LABEL, USER_STATUS_LABEL } from './format.js';
+import { allRefusals, isRefusal, label, refusalOf, ROLE_LABEL, USER_STATUS_LABEL } from './format.js';
 import { bodyOf, type Fields, str } from './forms.js';
 import { html, seg } from './html.js';
 import { badge, csrfField, field, postButton, redirectOk, selectField, sendPage, table } from './layout.js';
@@ -89,13 +89,17 @@ export function userRoutes(c: ConsoleContext): void {
 
   app.post('/admin/users', { preHandler: c.change.admin }, async (request, reply) => {
     const f = bodyOf(request);
+    const input = {
+      username: str(f, 'username').trim(),
+      password: str(f, 'password'),
+      role: str(f, 'role') as Role,
+      cinemaId: str(f, 'role') === 'cinema' ? str(f, 'cinema_id') || null : null,
+    };
+    // Every field that breaks a rule is named at once.
+    const refusals = newUserRefusals(input);
+    if (refusals.length) return newPage(request, reply, f, allRefusals(refusals));
     try {
-      await deps.users.create(actorOf(request), {
-        username: str(f, 'username').trim(),
-        password: str(f, 'password'),
-        role: str(f, 'role') as Role,
-        cinemaId: str(f, 'role') === 'cinema' ? str(f, 'cinema_id') || null : null,
-      });
+      await deps.users.create(actorOf(request), input);
       return redirectOk(reply, '/admin/users', 'user.created');
     } catch (err) {
       if (!isRefusal(err)) throw err;
@@ -168,5 +172,57 @@ export function userRoutes(c: ConsoleContext): void {
       if (!isRefusal(err)) throw err;
       return passwordPage(request, reply, refusalOf(err));
     }
+  });
+
+  // Everyone changes their own password: the current one, the new one twice.
+  const ownPage = (request: FastifyRequest, reply: FastifyReply, refused?: Refused) =>
+    sendPage(request, reply, {
+      title: '修改密码',
+      status: refused?.status,
+      error: refused?.error,
+      body: html`<form
+        method="post"
+        action="/admin/account/password"
+        class="panel"
+        autocomplete="off"
+        novalidate
+      >
+        ${csrfField(request)}
+        <div class="form-grid">
+          ${field({ label: '当前密码', name: 'current_password', type: 'password', value: '', required: true, autocomplete: 'current-password', error: refused?.fields.current_password })}
+          ${field({ label: '新密码', name: 'password', type: 'password', value: '', required: true, autocomplete: 'new-password', hint: `至少 ${MIN_PASSWORD_LENGTH} 个字符`, error: refused?.fields.password })}
+          ${field({ label: '再次输入新密码', name: 'password_again', type: 'password', value: '', required: true, autocomplete: 'new-password', error: refused?.fields.password_again })}
+        </div>
+        <p class="muted">修改后，这个账号的所有登录会话都会结束，请用新密码重新登录。</p>
+        <div class="actions"><button type="submit">修改密码</button><a href="/admin">取消</a></div>
+      </form>`,
+    });
+
+  app.get('/admin/account/password', { preHandler: c.view.anyone }, (request, reply) =>
+    ownPage(request, reply),
+  );
+
+  app.post('/admin/account/password', { preHandler: c.change.anyone }, async (request, reply) => {
+    const body = bodyOf(request);
+    const [current, next, again] = [
+      str(body, 'current_password'),
+      str(body, 'password'),
+      str(body, 'password_again'),
+    ];
+    // Every field that is wrong is named at once.
+    const fields: Record<string, string> = {};
+    if (!current) fields.current_password = '当前密码为必填项';
+    if ([...next].length < MIN_PASSWORD_LENGTH) fields.password = `密码至少 ${MIN_PASSWORD_LENGTH} 个字符`;
+    if (next !== again) fields.password_again = '两次输入的新密码不一致';
+    if (Object.keys(fields).length) {
+      return ownPage(request, reply, { status: 400, error: '请修改标出的内容后重新提交。', fields });
+    }
+    try {
+      await deps.users.changeOwnPassword(actorOf(request), userOf(request).username, current, next);
+    } catch (err) {
+      if (!isRefusal(err)) throw err;
+      return ownPage(request, reply, refusalOf(err));
+    }
+    return reply.redirect('/admin/login?changed=1', 303);
   });
 }
