@@ -238,6 +238,10 @@ for (const engine of engines()) {
       const refused = await counter.redeem(staff, card.card_no, card.password, 1).catch((e: unknown) => e);
       expect(refused).toMatchObject({ id: 'card.frozen' });
       expect((await postForm(t, op, `${path}/unfreeze`, { reason: '核实后解冻' })).status).toBe(303);
+      // The card's audit trail names the actions in Chinese, not by their codes.
+      page = textOf((await adminCall(t, 'GET', path, { session: op })).body);
+      expect(page).toContain('解冻卡');
+      expect(page).not.toMatch(/card\.(freeze|unfreeze|unlock)/);
       expect((await counter.redeem(staff, card.card_no, card.password, 2)).remaining).toBe(0);
     });
 

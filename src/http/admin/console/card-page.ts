@@ -11,6 +11,7 @@ import {
   yuan,
 } from './format.js';
 import { href, html, type Html, raw, seg } from './html.js';
+import { actionLabel } from './labels.zh.js';
 import { smsOutcome } from './sms-delivery.js';
 import { badge, csrfField, jsonBlock, sendPage, table, textareaField } from './layout.js';
 
@@ -218,7 +219,7 @@ export async function detailPage(
         html`<tr>
           <td>${c.time(a.at)}</td>
           <td class="mono">${a.actor}</td>
-          <td class="mono">${a.action}</td>
+          <td>${actionLabel(a.action)}</td>
           <td>${jsonBlock(a.before, c.time)}</td>
           <td>${jsonBlock(a.after, c.time)}</td>
         </tr>`,

@@ -59,7 +59,7 @@ export function barChart(o: BarChartOptions): Html {
     ${ticks.map(
       (t) =>
         html`<line x1="${left}" x2="${width - right}" y1="${r1(y(t))}" y2="${r1(y(t))}" stroke="#e6ebf0" />
-          <text x="${left - 6}" y="${r1(y(t) + 4)}" text-anchor="end" fill="#7b8794">${o.format(t)}</text>`,
+          <text x="${left - 6}" y="${r1(y(t) + 4)}" text-anchor="end" fill="#5f6b7a">${o.format(t)}</text>`,
     )}
     ${o.labels.map((label, i) => {
       const x0 = left + i * slot + 4;
