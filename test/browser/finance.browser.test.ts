@@ -135,7 +135,7 @@ describe.skipIf(!chromiumInstalled)('finance and language in Chromium', () => {
           .evaluateAll((as) => as.map((a) => (a as HTMLAnchorElement).getAttribute('href')!));
         for (const href of links) {
           const path = href.split('#')[0]!;
-          if (/download|\/csv|\/docs|logout|[?&]page=|resumed=/.test(path)) continue;
+          if (/download|\/csv|\.csv|\/docs|logout|[?&]page=|resumed=/.test(path)) continue;
           if (!seen.has(path)) queue.push(path);
         }
       }
