@@ -1,6 +1,7 @@
 import { notFound } from '../../../errors.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CatalogView, CinemaView, KindView } from '../../../domain/admin/catalog-views.js';
+import { checkKind, checkKindChanges } from '../../../domain/admin/catalog-checks.js';
 import { actorOf, type ConsoleContext } from './context.js';
 import { formatYuan } from './format.js';
 import { bodyOf, checked, type Fields, intOf, str, strs } from './forms.js';
@@ -105,7 +106,7 @@ export function kindRoutes(c: ConsoleContext): void {
         kind
           ? ''
           : html`<h3>适用影院</h3>
-              ${e.cinema_ids ? html`<p class="err">${e.cinema_ids}</p>` : ''}${cinemaChecks(cat, strs(v, 'cinema_ids'))}`
+              ${e.cinema_ids || e.cinema_id ? html`<p class="err">${e.cinema_ids ?? e.cinema_id}</p>` : ''}${cinemaChecks(cat, strs(v, 'cinema_ids'))}`
       }
       <div class="actions"><button type="submit">${kind ? '保存' : '创建券种'}</button></div>
     </form>`;
@@ -149,20 +150,11 @@ export function kindRoutes(c: ConsoleContext): void {
     change(
       request,
       reply,
-      (f) =>
-        deps.catalog.createKind(actorOf(request), {
-          kindId: str(f, 'kind_id').trim(),
-          name: str(f, 'name'),
-          price: str(f, 'price'),
-          marketPrice: str(f, 'market_price'),
-          validDays: intOf(str(f, 'valid_days')) as number,
-          remark: str(f, 'remark'),
-          active: checked(f, 'active'),
-          cinemaIds: strs(f, 'cinema_ids'),
-        }),
+      (f) => deps.catalog.createKind(actorOf(request), kindOf(f)),
       '/admin/catalog/kinds',
       'kind.saved',
       (r) => kindForm(request, reply, null, r),
+      (f) => checkKind(kindOf(f)).refusals,
     ),
   );
 
@@ -174,17 +166,11 @@ export function kindRoutes(c: ConsoleContext): void {
     change(
       request,
       reply,
-      (f) =>
-        deps.catalog.editKind(actorOf(request), request.params.id, {
-          name: str(f, 'name'),
-          price: str(f, 'price'),
-          marketPrice: str(f, 'market_price'),
-          validDays: intOf(str(f, 'valid_days')),
-          remark: str(f, 'remark'),
-        }),
+      (f) => deps.catalog.editKind(actorOf(request), request.params.id, kindChangesOf(f)),
       `/admin/catalog/kinds/${seg(request.params.id)}`,
       'kind.saved',
       async (r) => kindForm(request, reply, await findKind(request, request.params.id), r),
+      (f) => checkKindChanges(kindChangesOf(f)).refusals,
     ),
   );
 
@@ -238,3 +224,21 @@ function cinemaChecks(cat: CatalogView, selected: readonly string[]): Html {
         </div>`,
   )}`;
 }
+
+/** A kind's changes as the edit form sends them. */
+const kindChangesOf = (f: Fields) => ({
+  name: str(f, 'name'),
+  price: str(f, 'price'),
+  marketPrice: str(f, 'market_price'),
+  validDays: intOf(str(f, 'valid_days')),
+  remark: str(f, 'remark'),
+});
+
+/** A new kind as the create form sends it (no valid days typed: refused by the rule). */
+const kindOf = (f: Fields) => ({
+  ...kindChangesOf(f),
+  kindId: str(f, 'kind_id').trim(),
+  validDays: intOf(str(f, 'valid_days')) as number,
+  active: checked(f, 'active'),
+  cinemaIds: strs(f, 'cinema_ids'),
+});
