@@ -1,4 +1,5 @@
 import { recordAudit } from '../../db/audit.repository.js';
+import { countOpenCardsOfKind } from '../../db/card-admin.repository.js';
 import {
   findCinema,
   findCity,
@@ -218,6 +219,15 @@ export class CatalogAdminService {
     return this.updateKind(by, kindId, active ? 'kind.activate' : 'kind.deactivate', {
       active: active ? 1 : 0,
     });
+  }
+
+  /**
+   * Cards of a kind that deactivating it would leave behind: paid ones with tickets left, and
+   * unpaid ones still within their payment deadline.
+   */
+  async openCardsOfKind(by: Actor, kindId: string): Promise<{ paid: number; unpaid: number }> {
+    requireRole(by, STAFF, 'see the catalog');
+    return countOpenCardsOfKind(this.db.kysely, checkId('kind_id', kindId), this.clock.now());
   }
 
   /** Replaces the set of cinemas where the kind's cards are accepted. */

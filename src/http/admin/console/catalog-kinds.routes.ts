@@ -2,6 +2,7 @@ import { notFound } from '../../../errors.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CatalogView, CinemaView, KindView } from '../../../domain/admin/catalog-views.js';
 import { checkKind, checkKindChanges } from '../../../domain/admin/catalog-checks.js';
+import { isConfirmed, sendConfirmation } from './confirm.js';
 import { actorOf, type ConsoleContext } from './context.js';
 import { formatYuan } from './format.js';
 import { bodyOf, checked, type Fields, intOf, str, strs } from './forms.js';
@@ -187,6 +188,23 @@ export function kindRoutes(c: ConsoleContext): void {
 
   app.post<Id>('/admin/catalog/kinds/:id/active', { preHandler: c.change.staff }, async (request, reply) => {
     const active = str(bodyOf(request), 'active') === '1';
+    if (!active && !isConfirmed(request)) {
+      const id = request.params.id;
+      const kind = await findKind(request, id);
+      const open = await deps.catalog.openCardsOfKind(actorOf(request), kind.kindId);
+      return sendConfirmation(request, reply, {
+        title: `停用券种 ${kind.kindId} ${kind.name}`,
+        nav: 'catalog',
+        consequences: [
+          '此券种不再出现在渠道的券种列表中，渠道不能再按此券种购买新卡。',
+          `已售出、仍有剩余票的此券种的卡：${open.paid} 张；它们仍可在此券种的 ${kind.cinemaIds.length} 家适用影院兑换，到期照常过期。`,
+          `未付款、仍在支付期限内的此券种的卡：${open.unpaid} 张；渠道仍可在期限内激活。`,
+          '停用可随时撤回（重新启用）。',
+        ],
+        confirmLabel: '确认停用',
+        back: back(request, `/admin/catalog/kinds/${seg(id)}`),
+      });
+    }
     await deps.catalog.setKindActive(actorOf(request), request.params.id, active);
     await deps.afterRegistryChange();
     return redirectOk(
