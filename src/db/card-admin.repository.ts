@@ -221,3 +221,24 @@ export async function countOpenCardsAt(
   ]);
   return { cinema, kind, unpaid };
 }
+
+/**
+ * Sold cards of a kind at `now`: paid with tickets left, neither used, expired nor banned
+ * (`paid`); and unpaid ones still within their payment deadline (`unpaid`).
+ */
+export async function countOpenCardsOfKind(
+  db: Executor,
+  kindId: string,
+  now: number,
+): Promise<{ paid: number; unpaid: number }> {
+  const count = async (status: 'active' | 'inactive') => {
+    const row = await db
+      .selectFrom('cards')
+      .select((eb) => eb.fn.countAll().as('n'))
+      .where((eb) => eb.and([eb('kind_id', '=', kindId), effectiveStatusIs(eb, status, now)]))
+      .executeTakeFirst();
+    return Number(row?.n ?? 0);
+  };
+  const [paid, unpaid] = await Promise.all([count('active'), count('inactive')]);
+  return { paid, unpaid };
+}

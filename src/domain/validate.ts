@@ -1,5 +1,5 @@
 import type { Db } from '../db/database.js';
-import { alreadyExists, invalid } from '../errors.js';
+import { alreadyExists, AppError, invalid } from '../errors.js';
 import { parseYuan } from './money.js';
 
 /** Checks of operator input shared by the services; each refusal names its field and rule. */
@@ -74,4 +74,45 @@ export async function uniquely<T>(db: Db, what: string, id: string, fn: () => Pr
     if (db.isUniqueViolation(err)) throw alreadyExists(what, id);
     throw err;
   }
+}
+
+/** The checked values of a form's input and every refusal met on the way (none: all values valid). */
+export interface Checked<T> {
+  values: T;
+  refusals: AppError[];
+}
+
+/**
+ * Runs every check, in order, instead of stopping at the first refusal: a form names every
+ * invalid field at once. A refused check leaves its value undefined, so use `values` only when
+ * `refusals` is empty (see `valid`).
+ */
+export function checkEach<T extends Record<string, () => unknown>>(
+  checks: T,
+): Checked<{ [K in keyof T]: ReturnType<T[K]> }> {
+  const values: Record<string, unknown> = {};
+  const refusals: AppError[] = [];
+  for (const [key, check] of Object.entries(checks)) {
+    try {
+      values[key] = check();
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      refusals.push(err);
+    }
+  }
+  return { values: values as { [K in keyof T]: ReturnType<T[K]> }, refusals };
+}
+
+/** The checked values, or the first refusal thrown (what the JSON API and the CLI answer with). */
+export function valid<T>(checked: Checked<T>): T {
+  const [first] = checked.refusals;
+  if (first) throw first;
+  return checked.values;
+}
+
+/** The values given (an edit sets only the columns it names). */
+export function given<T extends object>(values: T): { [K in keyof T]?: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]?: Exclude<T[K], undefined>;
+  };
 }

@@ -1,4 +1,5 @@
 import { recordAudit } from '../../db/audit.repository.js';
+import { countOpenCardsOfKind } from '../../db/card-admin.repository.js';
 import {
   findCinema,
   findCity,
@@ -23,8 +24,19 @@ import { inTransaction, type Executor } from '../../db/tx.js';
 import type { Clock } from '../clock.js';
 import { type Actor, requireRole, STAFF } from './audit.service.js';
 import { alreadyExists, invalid, notFound } from '../../errors.js';
-import { CITY_ID, ID, integer, pattern, text, uniquely, yuanToFen } from '../validate.js';
-import { DEFAULT_VALID_DAYS } from './catalog-import.js';
+import { given, uniquely, valid } from '../validate.js';
+import {
+  checkCinema,
+  checkCinemaChanges,
+  checkCinemaIds,
+  checkCity,
+  checkCityId,
+  checkId,
+  checkKind,
+  checkKindChanges,
+  checkPlaceChanges,
+  checkRegion,
+} from './catalog-checks.js';
 import { CatalogImportService, type ImportOptions, type ImportReport } from './catalog-import.service.js';
 import {
   type CatalogView,
@@ -46,11 +58,6 @@ import {
   type RegionView,
   same,
 } from './catalog-views.js';
-
-const checkCityId = (v: unknown) => pattern('city_id', v, CITY_ID);
-const checkId = (field: string, v: unknown) => pattern(field, v, ID);
-const checkSort = (v: unknown) => integer('sort', v, -1_000_000, 1_000_000);
-const checkValidDays = (v: unknown) => integer('valid_days', v, 1, 3650);
 
 /** Cities, regions, cinemas, kinds and their default and market prices; CSV import of cinemas. */
 export class CatalogAdminService {
@@ -79,12 +86,7 @@ export class CatalogAdminService {
 
   async createCity(by: Actor, input: CityInput): Promise<CityView> {
     requireRole(by, STAFF, 'manage the catalog');
-    const row: CityTable = {
-      code_id: checkCityId(input.codeId),
-      code_name: text('name', input.name, 1, 50),
-      remark: text('remark', input.remark ?? '', 0, 50),
-      sort: checkSort(input.sort ?? 0),
-    };
+    const row: CityTable = valid(checkCity(input));
     return uniquely(this.db, 'city', row.code_id, () =>
       inTransaction(this.db, async (tx) => {
         if (await findCity(tx, row.code_id)) throw alreadyExists('city', row.code_id);
@@ -98,10 +100,7 @@ export class CatalogAdminService {
 
   async editCity(by: Actor, codeId: string, changes: CityChanges): Promise<CityView> {
     requireRole(by, STAFF, 'manage the catalog');
-    const set: Partial<CityTable> = {};
-    if (changes.name !== undefined) set.code_name = text('name', changes.name, 1, 50);
-    if (changes.remark !== undefined) set.remark = text('remark', changes.remark, 0, 50);
-    if (changes.sort !== undefined) set.sort = checkSort(changes.sort);
+    const set: Partial<CityTable> = given(valid(checkPlaceChanges(changes)));
     if (!Object.keys(set).length)
       throw invalid('changes', 'are empty: give a name, remark or sort', 'changes.empty');
     return inTransaction(this.db, async (tx) => {
@@ -117,13 +116,7 @@ export class CatalogAdminService {
 
   async createRegion(by: Actor, input: RegionInput): Promise<RegionView> {
     requireRole(by, STAFF, 'manage the catalog');
-    const row: RegionTable = {
-      code_id: checkId('region_id', input.codeId),
-      city_id: checkCityId(input.cityId),
-      code_name: text('name', input.name, 1, 50),
-      remark: text('remark', input.remark ?? '', 0, 50),
-      sort: checkSort(input.sort ?? 0),
-    };
+    const row: RegionTable = valid(checkRegion(input));
     return uniquely(this.db, 'region', row.code_id, () =>
       inTransaction(this.db, async (tx) => {
         if (!(await findCity(tx, row.city_id))) throw notFound('city', row.city_id);
@@ -139,10 +132,7 @@ export class CatalogAdminService {
   /** A region stays in its city: its cinemas' city ids depend on it. */
   async editRegion(by: Actor, codeId: string, changes: RegionChanges): Promise<RegionView> {
     requireRole(by, STAFF, 'manage the catalog');
-    const set: Partial<RegionTable> = {};
-    if (changes.name !== undefined) set.code_name = text('name', changes.name, 1, 50);
-    if (changes.remark !== undefined) set.remark = text('remark', changes.remark, 0, 50);
-    if (changes.sort !== undefined) set.sort = checkSort(changes.sort);
+    const set: Partial<RegionTable> = given(valid(checkPlaceChanges(changes)));
     if (!Object.keys(set).length)
       throw invalid('changes', 'are empty: give a name, remark or sort', 'changes.empty');
     return inTransaction(this.db, async (tx) => {
@@ -158,17 +148,8 @@ export class CatalogAdminService {
 
   async createCinema(by: Actor, input: CinemaInput): Promise<CinemaView> {
     requireRole(by, STAFF, 'manage the catalog');
-    const cinemaId = checkId('cinema_id', input.cinemaId);
-    const regionId = checkId('region_id', input.regionId);
-    const fields = {
-      cinema_name: text('name', input.name, 1, 100),
-      address: text('address', input.address ?? '', 0, 200),
-      tel: text('tel', input.tel ?? '', 0, 40),
-      price_fen: yuanToFen('price', input.price),
-      market_price_fen: yuanToFen('market_price', input.marketPrice),
-      valid_days: checkValidDays(input.validDays ?? DEFAULT_VALID_DAYS),
-      active: input.active === false ? 0 : 1,
-    };
+    const { cinema_id: cinemaId, region_id: regionId, ...checked } = valid(checkCinema(input));
+    const fields = { ...checked, active: input.active === false ? 0 : 1 };
     return uniquely(this.db, 'cinema', cinemaId, () =>
       inTransaction(this.db, async (tx) => {
         const region = await findRegion(tx, regionId);
@@ -191,15 +172,7 @@ export class CatalogAdminService {
   /** Edits a cinema; a new region moves it to that region's city. */
   async editCinema(by: Actor, cinemaId: string, changes: CinemaChanges): Promise<CinemaView> {
     requireRole(by, STAFF, 'manage the catalog');
-    const set: Partial<CinemaTable> = {};
-    if (changes.name !== undefined) set.cinema_name = text('name', changes.name, 1, 100);
-    if (changes.address !== undefined) set.address = text('address', changes.address, 0, 200);
-    if (changes.tel !== undefined) set.tel = text('tel', changes.tel, 0, 40);
-    if (changes.price !== undefined) set.price_fen = yuanToFen('price', changes.price);
-    if (changes.marketPrice !== undefined)
-      set.market_price_fen = yuanToFen('market_price', changes.marketPrice);
-    if (changes.validDays !== undefined) set.valid_days = checkValidDays(changes.validDays);
-    const regionId = changes.regionId === undefined ? undefined : checkId('region_id', changes.regionId);
+    const { region_id: regionId, ...set }: Partial<CinemaTable> = given(valid(checkCinemaChanges(changes)));
     if (!Object.keys(set).length && regionId === undefined)
       throw invalid('changes', 'are empty', 'changes.empty');
     return this.updateCinema(by, cinemaId, 'cinema.update', async (tx) => {
@@ -219,16 +192,8 @@ export class CatalogAdminService {
 
   async createKind(by: Actor, input: KindInput): Promise<KindView> {
     requireRole(by, STAFF, 'manage the catalog');
-    const row: KindTable = {
-      kind_id: checkId('kind_id', input.kindId),
-      kind_name: text('name', input.name, 1, 100),
-      price_fen: yuanToFen('price', input.price),
-      market_price_fen: yuanToFen('market_price', input.marketPrice),
-      valid_days: checkValidDays(input.validDays),
-      remark: text('remark', input.remark ?? '', 0, 200),
-      active: input.active === false ? 0 : 1,
-    };
-    const cinemaIds = this.checkCinemaIds(input.cinemaIds ?? []);
+    const { cinema_ids: cinemaIds, ...checked } = valid(checkKind(input));
+    const row: KindTable = { ...checked, active: input.active === false ? 0 : 1 };
     return uniquely(this.db, 'kind', row.kind_id, () =>
       inTransaction(this.db, async (tx) => {
         if (await findKind(tx, row.kind_id)) throw alreadyExists('kind', row.kind_id);
@@ -244,13 +209,7 @@ export class CatalogAdminService {
 
   async editKind(by: Actor, kindId: string, changes: KindChanges): Promise<KindView> {
     requireRole(by, STAFF, 'manage the catalog');
-    const set: Partial<KindTable> = {};
-    if (changes.name !== undefined) set.kind_name = text('name', changes.name, 1, 100);
-    if (changes.price !== undefined) set.price_fen = yuanToFen('price', changes.price);
-    if (changes.marketPrice !== undefined)
-      set.market_price_fen = yuanToFen('market_price', changes.marketPrice);
-    if (changes.validDays !== undefined) set.valid_days = checkValidDays(changes.validDays);
-    if (changes.remark !== undefined) set.remark = text('remark', changes.remark, 0, 200);
+    const set: Partial<KindTable> = given(valid(checkKindChanges(changes)));
     if (!Object.keys(set).length) throw invalid('changes', 'are empty', 'changes.empty');
     return this.updateKind(by, kindId, 'kind.update', set);
   }
@@ -262,10 +221,19 @@ export class CatalogAdminService {
     });
   }
 
+  /**
+   * Cards of a kind that deactivating it would leave behind: paid ones with tickets left, and
+   * unpaid ones still within their payment deadline.
+   */
+  async openCardsOfKind(by: Actor, kindId: string): Promise<{ paid: number; unpaid: number }> {
+    requireRole(by, STAFF, 'see the catalog');
+    return countOpenCardsOfKind(this.db.kysely, checkId('kind_id', kindId), this.clock.now());
+  }
+
   /** Replaces the set of cinemas where the kind's cards are accepted. */
   async setKindCinemas(by: Actor, kindId: string, cinemaIds: string[]): Promise<KindView> {
     requireRole(by, STAFF, 'manage the catalog');
-    const ids = this.checkCinemaIds(cinemaIds);
+    const ids = checkCinemaIds(cinemaIds);
     return inTransaction(this.db, async (tx) => {
       const kind = await findKind(tx, checkId('kind_id', kindId));
       if (!kind) throw notFound('kind', kindId);
@@ -335,11 +303,6 @@ export class CatalogAdminService {
       await this.change(tx, by, action, 'kind', row.kind_id, before, after);
       return after;
     });
-  }
-
-  private checkCinemaIds(ids: unknown): string[] {
-    if (!Array.isArray(ids)) throw invalid('cinema_ids', 'must be a list of cinema ids');
-    return [...new Set(ids.map((id) => checkId('cinema_id', id)))].sort();
   }
 
   private async requireCinemas(tx: Executor, ids: string[]): Promise<void> {

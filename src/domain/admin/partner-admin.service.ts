@@ -19,14 +19,15 @@ import { CallbackPolicy } from '../callback-policy.js';
 import type { Clock } from '../clock.js';
 import { type Actor, requireRole, STAFF } from './audit.service.js';
 import { AppError, conflict, invalid, notFound } from '../../errors.js';
-import { pattern, yuanToFen } from '../validate.js';
+import { given, valid } from '../validate.js';
 import { type CallbackView, type NotifyLog, PartnerCallbackService } from './partner-callback.service.js';
 import {
   checkInterfaces,
-  checkIpAllow,
-  checkName,
-  checkRateLimit,
+  checkNewPartner,
+  checkPartnerEdit,
+  checkPartnerPrice,
   checkTarget,
+  DEFAULT_PARTNER_PREFIX,
   jitter,
   recordPartnerChange,
   requirePartner,
@@ -50,7 +51,7 @@ import {
   type PriceTarget,
 } from './partner-views.js';
 
-export const DEFAULT_PARTNER_PREFIX = 'MT';
+export { DEFAULT_PARTNER_PREFIX };
 
 /**
  * Partners, their interfaces, keys (admins only; see partner-keys.service.ts), own prices and
@@ -73,16 +74,7 @@ export class PartnerAdminService {
   /** Creates a partner with a fresh partner_id and bus_id; no key yet (see createKey). */
   async create(by: Actor, input: CreatePartnerInput): Promise<PartnerView> {
     requireRole(by, STAFF, 'manage partners');
-    const name = checkName(input.name);
-    const prefix = pattern('prefix', input.prefix ?? DEFAULT_PARTNER_PREFIX, {
-      re: /^[A-Z]{2}$/,
-      rule: 'must be two upper-case letters',
-      id: 'partner.prefix',
-    });
-    const permissions =
-      input.permissions === undefined ? INTERFACE_NAMES : checkInterfaces(input.permissions);
-    const ipAllow = checkIpAllow(input.ipAllow ?? []);
-    const rateLimit = checkRateLimit(input.rateLimit ?? 0);
+    const { name, prefix, permissions, ipAllow, rateLimit } = valid(checkNewPartner(input));
     // Two operators creating partners at once may pick the same next number; the loser retries.
     for (let attempt = 1; ; attempt++) {
       try {
@@ -111,10 +103,7 @@ export class PartnerAdminService {
 
   async edit(by: Actor, partnerId: string, input: EditPartnerInput): Promise<PartnerView> {
     requireRole(by, STAFF, 'manage partners');
-    const changes: Partial<PartnerTable> = {};
-    if (input.name !== undefined) changes.name = checkName(input.name);
-    if (input.ipAllow !== undefined) changes.ip_allow = checkIpAllow(input.ipAllow).join(',');
-    if (input.rateLimit !== undefined) changes.rate_limit = checkRateLimit(input.rateLimit);
+    const changes: Partial<PartnerTable> = given(valid(checkPartnerEdit(input)));
     if (Object.keys(changes).length === 0)
       throw invalid('changes', 'are empty: give a name, ip_allow or rate_limit', 'changes.empty');
     return this.update(by, partnerId, 'partner.update', () => changes);
@@ -207,8 +196,7 @@ export class PartnerAdminService {
     price: string,
   ): Promise<PartnerPriceView> {
     requireRole(by, STAFF, 'manage prices');
-    const t = checkTarget(target);
-    const priceFen = yuanToFen('price', price);
+    const { target: t, priceFen } = valid(checkPartnerPrice(target, price));
     return inTransaction(this.db, async (tx) => {
       const p = await requirePartner(tx, partnerId);
       const exists = t.type === 'cinema' ? await findCinema(tx, t.id) : await findKind(tx, t.id);

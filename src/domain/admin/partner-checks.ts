@@ -7,9 +7,9 @@ import type { Executor } from '../../db/tx.js';
 import { AppError, invalid, notFound } from '../../errors.js';
 import type { Clock } from '../clock.js';
 import { INTERFACE_NAMES } from '../interface-names.js';
-import { ID, integer, pattern, text } from '../validate.js';
+import { checkEach, ID, integer, pattern, text, yuanToFen } from '../validate.js';
 import type { Actor } from './audit.service.js';
-import type { PriceTarget } from './partner-views.js';
+import type { CreatePartnerInput, EditPartnerInput, PriceTarget } from './partner-views.js';
 
 // The input checks of the partner commands, and what each command starts and ends with.
 
@@ -59,12 +59,50 @@ export const checkSecId = (v: unknown) =>
   });
 
 export function checkTarget(t: PriceTarget): PriceTarget {
-  if (t?.type !== 'cinema' && t?.type !== 'kind') throw invalid('target', 'must be a cinema or a kind');
+  if (t?.type !== 'cinema' && t?.type !== 'kind')
+    throw invalid('target', 'must be a cinema or a kind', 'price.target');
   return {
     type: t.type,
     id: pattern(`${t.type}_id`, t.id, ID),
   };
 }
+
+export const DEFAULT_PARTNER_PREFIX = 'MT';
+
+/*
+ * Every rule a form's input breaks, in the order the service has always checked them (it refuses
+ * with the first; the console names them all at once beside their fields).
+ */
+
+export const checkNewPartner = (input: CreatePartnerInput) =>
+  checkEach({
+    name: () => checkName(input.name),
+    prefix: () =>
+      pattern('prefix', input.prefix ?? DEFAULT_PARTNER_PREFIX, {
+        re: /^[A-Z]{2}$/,
+        rule: 'must be two upper-case letters',
+        id: 'partner.prefix',
+      }),
+    permissions: () =>
+      input.permissions === undefined ? INTERFACE_NAMES : checkInterfaces(input.permissions),
+    ipAllow: () => checkIpAllow(input.ipAllow ?? []),
+    rateLimit: () => checkRateLimit(input.rateLimit ?? 0),
+  });
+
+/** The changes of a partner: only those given. */
+export const checkPartnerEdit = (input: EditPartnerInput) =>
+  checkEach({
+    name: () => (input.name === undefined ? undefined : checkName(input.name)),
+    ip_allow: () => (input.ipAllow === undefined ? undefined : checkIpAllow(input.ipAllow).join(',')),
+    rate_limit: () => (input.rateLimit === undefined ? undefined : checkRateLimit(input.rateLimit)),
+  });
+
+/** A partner's own price for a cinema or kind, from yuan ("35.00"). */
+export const checkPartnerPrice = (target: PriceTarget, price: string) =>
+  checkEach({
+    target: () => checkTarget(target),
+    priceFen: () => yuanToFen('price', price),
+  });
 
 /** Two operators creating rows at once may pick the same next name; the loser retries. */
 export const UNIQUE_ATTEMPTS = 10;

@@ -2,6 +2,7 @@ import { isConfirmed, sendConfirmation } from './confirm.js';
 import { notFound } from '../../../errors.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CinemaView } from '../../../domain/admin/catalog-views.js';
+import { checkCinema, checkCinemaChanges } from '../../../domain/admin/catalog-checks.js';
 import { actorOf, type ConsoleContext } from './context.js';
 import { formatYuan } from './format.js';
 import { bodyOf, checked, type Fields, intOf, pageOf, queryOf, str } from './forms.js';
@@ -154,21 +155,11 @@ export function cinemaRoutes(c: ConsoleContext): void {
     change(
       request,
       reply,
-      (f) =>
-        deps.catalog.createCinema(actorOf(request), {
-          cinemaId: str(f, 'cinema_id').trim(),
-          name: str(f, 'name'),
-          regionId: str(f, 'region_id'),
-          address: str(f, 'address'),
-          tel: str(f, 'tel'),
-          price: str(f, 'price'),
-          marketPrice: str(f, 'market_price'),
-          validDays: intOf(str(f, 'valid_days')),
-          active: checked(f, 'active'),
-        }),
+      (f) => deps.catalog.createCinema(actorOf(request), cinemaOf(f)),
       '/admin/catalog',
       'cinema.saved',
       (r) => cinemaForm(request, reply, null, r),
+      (f) => checkCinema(cinemaOf(f)).refusals,
     ),
   );
 
@@ -186,19 +177,11 @@ export function cinemaRoutes(c: ConsoleContext): void {
     change(
       request,
       reply,
-      (f) =>
-        deps.catalog.editCinema(actorOf(request), request.params.id, {
-          name: str(f, 'name'),
-          regionId: str(f, 'region_id'),
-          address: str(f, 'address'),
-          tel: str(f, 'tel'),
-          price: str(f, 'price'),
-          marketPrice: str(f, 'market_price'),
-          validDays: intOf(str(f, 'valid_days')),
-        }),
+      (f) => deps.catalog.editCinema(actorOf(request), request.params.id, cinemaChangesOf(f)),
       `/admin/catalog/cinemas/${seg(request.params.id)}`,
       'cinema.saved',
       async (r) => cinemaForm(request, reply, await findCinema(request, request.params.id), r),
+      (f) => checkCinemaChanges(cinemaChangesOf(f)).refusals,
     ),
   );
 
@@ -234,3 +217,21 @@ export function cinemaRoutes(c: ConsoleContext): void {
     },
   );
 }
+
+/** A cinema's changes as the edit form sends them. */
+const cinemaChangesOf = (f: Fields) => ({
+  name: str(f, 'name'),
+  regionId: str(f, 'region_id'),
+  address: str(f, 'address'),
+  tel: str(f, 'tel'),
+  price: str(f, 'price'),
+  marketPrice: str(f, 'market_price'),
+  validDays: intOf(str(f, 'valid_days')),
+});
+
+/** A new cinema as the create form sends it. */
+const cinemaOf = (f: Fields) => ({
+  ...cinemaChangesOf(f),
+  cinemaId: str(f, 'cinema_id').trim(),
+  active: checked(f, 'active'),
+});

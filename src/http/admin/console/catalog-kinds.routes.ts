@@ -1,6 +1,8 @@
 import { notFound } from '../../../errors.js';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CatalogView, CinemaView, KindView } from '../../../domain/admin/catalog-views.js';
+import { checkKind, checkKindChanges } from '../../../domain/admin/catalog-checks.js';
+import { isConfirmed, sendConfirmation } from './confirm.js';
 import { actorOf, type ConsoleContext } from './context.js';
 import { formatYuan } from './format.js';
 import { bodyOf, checked, type Fields, intOf, str, strs } from './forms.js';
@@ -105,7 +107,7 @@ export function kindRoutes(c: ConsoleContext): void {
         kind
           ? ''
           : html`<h3>适用影院</h3>
-              ${e.cinema_ids ? html`<p class="err">${e.cinema_ids}</p>` : ''}${cinemaChecks(cat, strs(v, 'cinema_ids'))}`
+              ${e.cinema_ids || e.cinema_id ? html`<p class="err">${e.cinema_ids ?? e.cinema_id}</p>` : ''}${cinemaChecks(cat, strs(v, 'cinema_ids'))}`
       }
       <div class="actions"><button type="submit">${kind ? '保存' : '创建券种'}</button></div>
     </form>`;
@@ -149,20 +151,11 @@ export function kindRoutes(c: ConsoleContext): void {
     change(
       request,
       reply,
-      (f) =>
-        deps.catalog.createKind(actorOf(request), {
-          kindId: str(f, 'kind_id').trim(),
-          name: str(f, 'name'),
-          price: str(f, 'price'),
-          marketPrice: str(f, 'market_price'),
-          validDays: intOf(str(f, 'valid_days')) as number,
-          remark: str(f, 'remark'),
-          active: checked(f, 'active'),
-          cinemaIds: strs(f, 'cinema_ids'),
-        }),
+      (f) => deps.catalog.createKind(actorOf(request), kindOf(f)),
       '/admin/catalog/kinds',
       'kind.saved',
       (r) => kindForm(request, reply, null, r),
+      (f) => checkKind(kindOf(f)).refusals,
     ),
   );
 
@@ -174,17 +167,11 @@ export function kindRoutes(c: ConsoleContext): void {
     change(
       request,
       reply,
-      (f) =>
-        deps.catalog.editKind(actorOf(request), request.params.id, {
-          name: str(f, 'name'),
-          price: str(f, 'price'),
-          marketPrice: str(f, 'market_price'),
-          validDays: intOf(str(f, 'valid_days')),
-          remark: str(f, 'remark'),
-        }),
+      (f) => deps.catalog.editKind(actorOf(request), request.params.id, kindChangesOf(f)),
       `/admin/catalog/kinds/${seg(request.params.id)}`,
       'kind.saved',
       async (r) => kindForm(request, reply, await findKind(request, request.params.id), r),
+      (f) => checkKindChanges(kindChangesOf(f)).refusals,
     ),
   );
 
@@ -201,6 +188,23 @@ export function kindRoutes(c: ConsoleContext): void {
 
   app.post<Id>('/admin/catalog/kinds/:id/active', { preHandler: c.change.staff }, async (request, reply) => {
     const active = str(bodyOf(request), 'active') === '1';
+    if (!active && !isConfirmed(request)) {
+      const id = request.params.id;
+      const kind = await findKind(request, id);
+      const open = await deps.catalog.openCardsOfKind(actorOf(request), kind.kindId);
+      return sendConfirmation(request, reply, {
+        title: `停用券种 ${kind.kindId} ${kind.name}`,
+        nav: 'catalog',
+        consequences: [
+          '此券种不再出现在渠道的券种列表中，渠道不能再按此券种购买新卡。',
+          `已售出、仍有剩余票的此券种的卡：${open.paid} 张；它们仍可在此券种的 ${kind.cinemaIds.length} 家适用影院兑换，到期照常过期。`,
+          `未付款、仍在支付期限内的此券种的卡：${open.unpaid} 张；渠道仍可在期限内激活。`,
+          '停用可随时撤回（重新启用）。',
+        ],
+        confirmLabel: '确认停用',
+        back: back(request, `/admin/catalog/kinds/${seg(id)}`),
+      });
+    }
     await deps.catalog.setKindActive(actorOf(request), request.params.id, active);
     await deps.afterRegistryChange();
     return redirectOk(
@@ -238,3 +242,21 @@ function cinemaChecks(cat: CatalogView, selected: readonly string[]): Html {
         </div>`,
   )}`;
 }
+
+/** A kind's changes as the edit form sends them. */
+const kindChangesOf = (f: Fields) => ({
+  name: str(f, 'name'),
+  price: str(f, 'price'),
+  marketPrice: str(f, 'market_price'),
+  validDays: intOf(str(f, 'valid_days')),
+  remark: str(f, 'remark'),
+});
+
+/** A new kind as the create form sends it (no valid days typed: refused by the rule). */
+const kindOf = (f: Fields) => ({
+  ...kindChangesOf(f),
+  kindId: str(f, 'kind_id').trim(),
+  validDays: intOf(str(f, 'valid_days')) as number,
+  active: checked(f, 'active'),
+  cinemaIds: strs(f, 'cinema_ids'),
+});

@@ -1,7 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { notFound } from '../../../errors.js';
 import { actorOf, type ConsoleContext } from './context.js';
-import { intOf, str } from './forms.js';
+import { type Fields, intOf, str } from './forms.js';
+import { checkCity, checkPlaceChanges, checkRegion } from '../../../domain/admin/catalog-checks.js';
 import { href, html, seg } from './html.js';
 import { csrfField, field, selectField, table } from './layout.js';
 import { catalogHelpers, type Id, placeNames, type Refused } from './catalog-shared.js';
@@ -114,20 +115,14 @@ export function placeRoutes(c: ConsoleContext): void {
       change(
         request,
         reply,
-        (f) => {
-          const input = {
-            codeId: str(f, 'code_id').trim(),
-            name: str(f, 'name'),
-            remark: str(f, 'remark'),
-            sort: intOf(str(f, 'sort'), 0),
-          };
-          return isCity
-            ? deps.catalog.createCity(actorOf(request), input)
-            : deps.catalog.createRegion(actorOf(request), { ...input, cityId: str(f, 'city_id') });
-        },
+        (f) =>
+          isCity
+            ? deps.catalog.createCity(actorOf(request), placeOf(f))
+            : deps.catalog.createRegion(actorOf(request), placeOf(f)),
         `/admin/catalog/${kind}`,
         isCity ? 'city.saved' : 'region.saved',
         (r) => placeList(request, reply, kind, r),
+        (f) => (isCity ? checkCity(placeOf(f)) : checkRegion(placeOf(f))).refusals,
       ),
     );
     app.get<Id>(`/admin/catalog/${kind}/:id`, { preHandler: c.view.staff }, (request, reply) =>
@@ -137,16 +132,29 @@ export function placeRoutes(c: ConsoleContext): void {
       change(
         request,
         reply,
-        (f) => {
-          const changes = { name: str(f, 'name'), remark: str(f, 'remark'), sort: intOf(str(f, 'sort'), 0) };
-          return isCity
-            ? deps.catalog.editCity(actorOf(request), request.params.id, changes)
-            : deps.catalog.editRegion(actorOf(request), request.params.id, changes);
-        },
+        (f) =>
+          isCity
+            ? deps.catalog.editCity(actorOf(request), request.params.id, placeChangesOf(f))
+            : deps.catalog.editRegion(actorOf(request), request.params.id, placeChangesOf(f)),
         `/admin/catalog/${kind}`,
         isCity ? 'city.saved' : 'region.saved',
         (r) => placeEdit(request, reply, kind, request.params.id, r),
+        (f) => checkPlaceChanges(placeChangesOf(f)).refusals,
       ),
     );
   }
 }
+
+/** A city's or region's changes as the edit form sends them. */
+const placeChangesOf = (f: Fields) => ({
+  name: str(f, 'name'),
+  remark: str(f, 'remark'),
+  sort: intOf(str(f, 'sort'), 0),
+});
+
+/** A new city or region as the create form sends it (a city's form has no city_id). */
+const placeOf = (f: Fields) => ({
+  codeId: str(f, 'code_id').trim(),
+  cityId: str(f, 'city_id'),
+  ...placeChangesOf(f),
+});

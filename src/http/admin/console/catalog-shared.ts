@@ -1,7 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { CatalogView } from '../../../domain/admin/catalog-views.js';
 import type { ConsoleContext } from './context.js';
-import { isRefusal, refusalOf } from './format.js';
+import type { AppError } from '../../../errors.js';
+import { allRefusals, isRefusal, refusalOf } from './format.js';
 import { bodyOf, type Fields, str } from './forms.js';
 import { html, type Html } from './html.js';
 import { badge, postButton, redirectOk, sendPage } from './layout.js';
@@ -51,7 +52,11 @@ export function catalogHelpers(c: ConsoleContext) {
       body: html`${subnav(section)}${body}`,
     });
 
-  /** Runs a change: redirect with a flash, or `again` renders the form with the refusal. */
+  /**
+   * Runs a change: redirect with a flash, or `again` renders the form with the refusal. `check`
+   * gives every refusal of the form's input (see catalog-checks.ts), all shown at once beside
+   * their fields before anything is written.
+   */
   const change = async (
     request: FastifyRequest,
     reply: FastifyReply,
@@ -59,8 +64,11 @@ export function catalogHelpers(c: ConsoleContext) {
     done: string,
     ok: string,
     again: (r: Refused) => Promise<unknown> | unknown,
+    check?: (f: Fields) => readonly AppError[],
   ) => {
     const f = bodyOf(request);
+    const refusals = check?.(f) ?? [];
+    if (refusals.length) return again({ ...allRefusals(refusals), values: f });
     try {
       await fn(f);
       await deps.afterRegistryChange();

@@ -114,6 +114,7 @@ const SENTENCES: Record<string, Sentence> = {
   'partner.callback_private': (p) =>
     `回调 URL 不能指向本机或内网：${p.address} 是${addressKind(String(p.kind))}地址（确需使用时请运维在 MOVTICKET_CALLBACK_ALLOW 中放行）`,
   'interfaces.empty': () => '请至少选择一个接口',
+  'price.target': () => '请选择影院或券种',
   'changes.empty': () => '没有要修改的内容',
   'card.card_no': () => '卡号须为 16 位数字',
   'reason.required': (p) => `请填写 1–${p.max} 个字的原因`,

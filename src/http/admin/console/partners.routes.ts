@@ -1,10 +1,15 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { PriceTargetType, SignMode } from '../../../domain/admin/partner-views.js';
-import { conflict } from '../../../errors.js';
+import { type AppError, conflict } from '../../../errors.js';
+import {
+  checkNewPartner,
+  checkPartnerEdit,
+  checkPartnerPrice,
+} from '../../../domain/admin/partner-checks.js';
 import { INTERFACE_NAMES } from '../../partner/interfaces.js';
 import { actorOf, type ConsoleContext } from './context.js';
 import { isConfirmed, sendConfirmation } from './confirm.js';
-import { isRefusal, notifyErrorText, refusalOf, yuan } from './format.js';
+import { allRefusals, isRefusal, notifyErrorText, refusalOf, yuan } from './format.js';
 import { bodyOf, type Fields, intOf, splitList, str, strs } from './forms.js';
 import { parseYuan } from '../../../domain/money.js';
 import { html } from './html.js';
@@ -60,14 +65,21 @@ export function partnerRoutes(c: ConsoleContext): void {
 
   app.post('/admin/partners', { preHandler: c.change.staff }, async (request, reply) => {
     const f = bodyOf(request);
+    const input = {
+      name: str(f, 'name'),
+      prefix: str(f, 'prefix').trim() || undefined,
+      permissions: strs(f, 'permissions'),
+      ipAllow: splitList(str(f, 'ip_allow')),
+      rateLimit: rateLimitOf(f),
+    };
+    // Every field that breaks a rule is named at once.
+    const refusals = checkNewPartner(input).refusals;
+    if (refusals.length) {
+      const r = allRefusals(refusals);
+      return newPartnerPage(request, reply, f, r.status, r.error, r.fields);
+    }
     try {
-      const p = await deps.partners.create(actorOf(request), {
-        name: str(f, 'name'),
-        prefix: str(f, 'prefix').trim() || undefined,
-        permissions: strs(f, 'permissions'),
-        ipAllow: splitList(str(f, 'ip_allow')),
-        rateLimit: rateLimitOf(f),
-      });
+      const p = await deps.partners.create(actorOf(request), input);
       await deps.afterRegistryChange();
       return redirectOk(reply, partnerPath(p.partnerId), 'partner.created');
     } catch (err) {
@@ -90,8 +102,13 @@ export function partnerRoutes(c: ConsoleContext): void {
     form: FormState['form'],
     ok: string,
     fn: (f: Fields) => Promise<unknown>,
+    refusals: readonly AppError[] = [],
   ) => {
     const f = bodyOf(request);
+    if (refusals.length) {
+      const r = allRefusals(refusals);
+      return detailPage(c, request, reply, request.params.id, { ...r, form, values: f });
+    }
     try {
       await fn(f);
       await deps.afterRegistryChange();
@@ -110,15 +127,18 @@ export function partnerRoutes(c: ConsoleContext): void {
   };
 
   type P = { Params: { id: string } };
-  app.post<P>('/admin/partners/:id/edit', { preHandler: c.change.staff }, (request, reply) =>
-    change(request, reply, 'edit', 'partner.saved', (f) =>
-      deps.partners.edit(actorOf(request), request.params.id, {
-        name: str(f, 'name'),
-        ipAllow: splitList(str(f, 'ip_allow')),
-        rateLimit: rateLimitOf(f),
-      }),
-    ),
-  );
+  app.post<P>('/admin/partners/:id/edit', { preHandler: c.change.staff }, (request, reply) => {
+    const f = bodyOf(request);
+    const input = { name: str(f, 'name'), ipAllow: splitList(str(f, 'ip_allow')), rateLimit: rateLimitOf(f) };
+    return change(
+      request,
+      reply,
+      'edit',
+      'partner.saved',
+      () => deps.partners.edit(actorOf(request), request.params.id, input),
+      checkPartnerEdit(input).refusals,
+    );
+  });
 
   app.post<P>('/admin/partners/:id/suspend', { preHandler: c.change.staff }, async (request, reply) => {
     if (!isConfirmed(request)) {
@@ -266,6 +286,9 @@ export function partnerRoutes(c: ConsoleContext): void {
   app.post<P>('/admin/partners/:id/prices', { preHandler: c.change.staff }, async (request, reply) => {
     const f = bodyOf(request);
     const target = targetOf(str(f, 'target'));
+    // A price or target that breaks a rule is refused (every one named) before any confirmation.
+    const refusals = checkPartnerPrice(target, str(f, 'price')).refusals;
+    if (refusals.length) return change(request, reply, 'price', 'price.set', async () => {}, refusals);
     const unusual = isConfirmed(request) ? null : await unusualPrice(c, request, target, str(f, 'price'));
     if (unusual) {
       return sendConfirmation(request, reply, {
