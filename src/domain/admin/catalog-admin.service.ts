@@ -265,10 +265,6 @@ export class CatalogAdminService {
    * Imports cinemas from CSV (see CINEMA_CSV_COLUMNS). All or nothing: a file with any bad row
    * changes nothing and the report lists every problem. A dry run only reports.
    */
-  /**
-   * Imports cinemas from CSV (see CINEMA_CSV_COLUMNS). All or nothing: a file with any bad row
-   * changes nothing and the report lists every problem. A dry run only reports.
-   */
   importCinemas(by: Actor, csv: string, opts: ImportOptions = {}): Promise<ImportReport> {
     return this.imports.importCinemas(by, csv, opts);
   }
