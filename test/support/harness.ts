@@ -3,7 +3,7 @@ import { type Config, loadConfig } from '../../src/config.js';
 import type { Db } from '../../src/db/database.js';
 import { ManualClock } from '../../src/domain/clock.js';
 import { SecretBox } from '../../src/domain/secret-box.js';
-import { computeHashcode, formatTimestamp, MovTicketClient } from '../../src/client/index.js';
+import { computeHashcode, formatTimestamp, MovTicketClient, MovTicketError } from '../../src/client/index.js';
 import type { SmsMessage, SmsSender } from '../../src/workers/sms-senders.js';
 import { KEY, makeCatalog, makePartner, type PartnerSpec } from './factories.js';
 
@@ -142,4 +142,15 @@ export async function makeTestApp(
       await db.close();
     },
   };
+}
+
+/** The code and type a channel call was refused with; fails if it was answered. */
+export async function refusal(call: Promise<unknown>): Promise<{ code: number; type: string }> {
+  try {
+    await call;
+  } catch (err) {
+    if (err instanceof MovTicketError) return { code: err.code, type: err.type };
+    throw err;
+  }
+  throw new Error('the request was answered, not refused');
 }
