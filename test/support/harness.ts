@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import { buildApp, type App } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import type { Db } from '../../src/db/database.js';
@@ -153,4 +154,19 @@ export async function refusal(call: Promise<unknown>): Promise<{ code: number; t
     throw err;
   }
   throw new Error('the request was answered, not refused');
+}
+
+/** Serves `app` on a free port of 127.0.0.1; returns a client of the default partner over real HTTP. */
+export async function listenWithClient(app: App, clock: { now(): number }): Promise<MovTicketClient> {
+  await app.fastify.listen({ port: 0, host: '127.0.0.1' });
+  const port = (app.fastify.server.address() as AddressInfo).port;
+  return new MovTicketClient({
+    baseUrl: `http://127.0.0.1:${port}`,
+    partnerId: 'CS000001',
+    busId: '1002758',
+    secId: 'test',
+    md5key: KEY,
+    now: () => new Date(clock.now()),
+    retries: 0,
+  });
 }
