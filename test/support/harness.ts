@@ -3,6 +3,7 @@ import { buildApp, type App } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import type { Db } from '../../src/db/database.js';
 import { ManualClock } from '../../src/domain/clock.js';
+import { AppError } from '../../src/errors.js';
 import { SecretBox } from '../../src/domain/secret-box.js';
 import { computeHashcode, formatTimestamp, MovTicketClient, MovTicketError } from '../../src/client/index.js';
 import type { SmsMessage, SmsSender } from '../../src/workers/sms-senders.js';
@@ -169,4 +170,15 @@ export async function listenWithClient(app: App, clock: { now(): number }): Prom
     now: () => new Date(clock.now()),
     retries: 0,
   });
+}
+
+/** The `AppError` a domain call was refused with; fails if the call succeeded. */
+export async function appError(call: Promise<unknown>): Promise<AppError> {
+  try {
+    await call;
+  } catch (err) {
+    if (err instanceof AppError) return err;
+    throw err;
+  }
+  throw new Error('expected a refusal');
 }
