@@ -1,12 +1,12 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { CardAdminService } from '../src/domain/admin/card-admin.service.js';
+import type { CardAdminService } from '../src/domain/admin/card-admin.service.js';
 import { RedemptionService } from '../src/domain/admin/redemption.service.js';
 import { addDays, dayOf } from '../src/domain/dates.js';
 import { SettingsService } from '../src/domain/admin/settings.service.js';
 import { adminCall, makeUser, signIn } from './support/admin.js';
 import { engines } from './support/engines.js';
 import { KEY, makePartner } from './support/factories.js';
-import { appError, makeTestApp, type TestApp } from './support/harness.js';
+import { appError, cardAdminOf, makeTestApp, type TestApp } from './support/harness.js';
 
 const MIN = 60_000;
 const TZ = 'Asia/Shanghai';
@@ -20,13 +20,7 @@ for (const engine of engines()) {
 
     const setup = async (config: Parameters<typeof makeTestApp>[1] = {}) => {
       t = await makeTestApp(await engine.open(), config);
-      admin = new CardAdminService({
-        db: t.db,
-        clock: t.clock,
-        timeZone: TZ,
-        cards: t.app.cards,
-        registry: t.app.registry,
-      });
+      admin = cardAdminOf(t, TZ);
     };
 
     const paid = async (cinemaId: string, count: number, mobile: string, orderNo?: string) => {

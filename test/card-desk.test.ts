@@ -1,10 +1,10 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { CardAdminService } from '../src/domain/admin/card-admin.service.js';
+import type { CardAdminService } from '../src/domain/admin/card-admin.service.js';
 import { RedemptionService, type StaffUser } from '../src/domain/admin/redemption.service.js';
 import { sentenceOf } from '../src/http/admin/console/messages.zh.js';
 import { adminCall, makeUser, signIn } from './support/admin.js';
 import { engines } from './support/engines.js';
-import { appError, makeTestApp, type TestApp } from './support/harness.js';
+import { appError, cardAdminOf, makeTestApp, type TestApp } from './support/harness.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -21,13 +21,7 @@ for (const engine of engines()) {
 
     const setup = async () => {
       t = await makeTestApp(await engine.open());
-      admin = new CardAdminService({
-        db: t.db,
-        clock: t.clock,
-        timeZone: TZ,
-        cards: t.app.cards,
-        registry: t.app.registry,
-      });
+      admin = cardAdminOf(t, TZ);
       counter = new RedemptionService({ db: t.db, clock: t.clock, timeZone: TZ, secrets: t.secrets });
     };
 

@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { buildApp, type App } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import type { Db } from '../../src/db/database.js';
+import { CardAdminService } from '../../src/domain/admin/card-admin.service.js';
 import { ManualClock } from '../../src/domain/clock.js';
 import { AppError } from '../../src/errors.js';
 import { SecretBox } from '../../src/domain/secret-box.js';
@@ -181,4 +182,15 @@ export async function appError(call: Promise<unknown>): Promise<AppError> {
     throw err;
   }
   throw new Error('expected a refusal');
+}
+
+/** The card administration service (support desk, operators) on the test app's database and cards. */
+export function cardAdminOf(t: TestApp, timeZone: string): CardAdminService {
+  return new CardAdminService({
+    db: t.db,
+    clock: t.clock,
+    timeZone,
+    cards: t.app.cards,
+    registry: t.app.registry,
+  });
 }
