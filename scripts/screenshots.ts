@@ -10,8 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Page } from 'playwright-core';
-import { MovTicketClient } from '../src/client/index.js';
-import { definition, launchChromium, signIn, startServer, submit, USERS } from '../test/browser/support.js';
+import { ChromiumSession, newPartnerWithKey, submit, USERS } from '../test/browser/support.js';
 
 const { values: args } = parseArgs({ options: { out: { type: 'string', default: 'docs/images' } } });
 const out = path.resolve(args.out!);
@@ -24,25 +23,12 @@ async function shot(page: Page, name: string, width = 1100, height = 680): Promi
   console.log(`${name}.png`);
 }
 
-const server = await startServer();
-const browser = await launchChromium();
+const chromium = new ChromiumSession();
+await chromium.start();
 try {
-  const { page: admin } = await signIn(browser, server.baseUrl, USERS.admin.username);
+  const admin = await chromium.signIn(USERS.admin.username);
   await shot(admin, 'dashboard');
-  await admin.goto('/admin/partners/new');
-  await admin.getByLabel('名称').fill('示例渠道');
-  await submit(admin, admin.getByRole('button', { name: '创建渠道' }));
-  const partnerId = /\/admin\/partners\/([A-Z]{2}\d{6})/.exec(admin.url())![1]!;
-  await submit(admin, admin.getByRole('button', { name: '生成密钥' }));
-  const channel = new MovTicketClient({
-    baseUrl: server.baseUrl,
-    partnerId,
-    secId: (await definition(admin, 'sec_id').textContent())!.trim(),
-    busId: (await definition(admin, 'bus_id').textContent())!.trim(),
-    md5key: await admin.locator('#md5key').inputValue(),
-    signMode: 'full',
-    retries: 0,
-  });
+  const { partnerId, channel } = await newPartnerWithKey(admin, chromium.server.baseUrl, '示例渠道');
   const paid = [];
   for (const count of [2, 1, 3]) {
     const { card } = await channel.buyByCinema({ cinemaId: '1001', count, orderNo: `DEMO-${count}` });
@@ -52,7 +38,7 @@ try {
   await shot(admin, 'partner');
 
   // Cinema staff redeem one ticket at the counter (phone size).
-  const { page: cinema } = await signIn(browser, server.baseUrl, USERS.cinema.username);
+  const cinema = await chromium.signIn(USERS.cinema.username);
   await cinema.setViewportSize({ width: 390, height: 844 });
   await cinema.getByLabel('卡号').fill(paid[0]!.card_no);
   await submit(cinema, cinema.getByRole('button', { name: '查询' }));
@@ -64,7 +50,7 @@ try {
   await shot(cinema, 'settlement-cinema', 390, 844);
 
   // Operators: card search, this month's statement, the audit log.
-  const { page: operator } = await signIn(browser, server.baseUrl, USERS.operator.username);
+  const operator = await chromium.signIn(USERS.operator.username);
   await operator.goto(`/admin/cards?q=${paid[1]!.card_no}`);
   await operator.goto(`/admin/cards/${paid[0]!.card_no}`);
   await shot(operator, 'card');
@@ -81,6 +67,5 @@ try {
   await operator.goto('/admin/nope');
   await shot(operator, 'not-found', 1100, 480);
 } finally {
-  await browser.close();
-  await server.close();
+  await chromium.close();
 }

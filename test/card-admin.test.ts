@@ -1,13 +1,12 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { AppError } from '../src/errors.js';
-import { CardAdminService } from '../src/domain/admin/card-admin.service.js';
+import type { CardAdminService } from '../src/domain/admin/card-admin.service.js';
 import { RedemptionService } from '../src/domain/admin/redemption.service.js';
 import { addDays, dayOf } from '../src/domain/dates.js';
 import { SettingsService } from '../src/domain/admin/settings.service.js';
 import { adminCall, makeUser, signIn } from './support/admin.js';
 import { engines } from './support/engines.js';
 import { KEY, makePartner } from './support/factories.js';
-import { makeTestApp, type TestApp } from './support/harness.js';
+import { appError, cardAdminOf, makeTestApp, type TestApp } from './support/harness.js';
 
 const MIN = 60_000;
 const TZ = 'Asia/Shanghai';
@@ -21,23 +20,7 @@ for (const engine of engines()) {
 
     const setup = async (config: Parameters<typeof makeTestApp>[1] = {}) => {
       t = await makeTestApp(await engine.open(), config);
-      admin = new CardAdminService({
-        db: t.db,
-        clock: t.clock,
-        timeZone: TZ,
-        cards: t.app.cards,
-        registry: t.app.registry,
-      });
-    };
-
-    const refusal = async (p: Promise<unknown>): Promise<AppError> => {
-      try {
-        await p;
-      } catch (err) {
-        if (err instanceof AppError) return err;
-        throw err;
-      }
-      throw new Error('expected a refusal');
+      admin = cardAdminOf(t, TZ);
     };
 
     const paid = async (cinemaId: string, count: number, mobile: string, orderNo?: string) => {
@@ -97,10 +80,10 @@ for (const engine of engines()) {
       expect(await nos({ status: 'inactive' })).toEqual([]);
       expect(await nos({ status: 'expired' })).toEqual([b.card_no]);
 
-      expect((await refusal(admin.search({ mobile: '12345' }))).code).toBe('invalid');
-      expect((await refusal(admin.search({ since: '2025-13-01' }))).code).toBe('invalid');
-      expect((await refusal(admin.search({ cardNo: '12%' }))).code).toBe('invalid');
-      expect((await refusal(admin.search({ limit: 501 }))).code).toBe('invalid');
+      expect((await appError(admin.search({ mobile: '12345' }))).code).toBe('invalid');
+      expect((await appError(admin.search({ since: '2025-13-01' }))).code).toBe('invalid');
+      expect((await appError(admin.search({ cardNo: '12%' }))).code).toBe('invalid');
+      expect((await appError(admin.search({ limit: 501 }))).code).toBe('invalid');
     });
 
     it('shows a card with its whole ledger, SMS delivery state and redemptions, never the password', async () => {
@@ -140,7 +123,7 @@ for (const engine of engines()) {
         expect.objectContaining({ redemption_id: r.redemption_id, count: 1 }),
       ]);
       expect(JSON.stringify(detail)).not.toContain(card.password);
-      expect((await refusal(admin.show('1234567890123452'))).code).toBe('not_found');
+      expect((await appError(admin.show('1234567890123452'))).code).toBe('not_found');
     });
 
     it('bans a card for an operator with a reason; the partner API then shows it banned', async () => {
@@ -180,8 +163,8 @@ for (const engine of engines()) {
         type: 'card_state',
       });
 
-      expect((await refusal(admin.ban('user:alice', card.card_no, ''))).code).toBe('invalid');
-      expect((await refusal(admin.ban('user:alice', card.card_no, 'x'.repeat(101)))).code).toBe('invalid');
+      expect((await appError(admin.ban('user:alice', card.card_no, ''))).code).toBe('invalid');
+      expect((await appError(admin.ban('user:alice', card.card_no, 'x'.repeat(101)))).code).toBe('invalid');
     });
 
     it('refuses to ban a card with a redeemed ticket or an expired one', async () => {
@@ -193,11 +176,11 @@ for (const engine of engines()) {
         card.password,
         1,
       );
-      const used = await refusal(admin.ban('user:alice', card.card_no, 'fraud'));
+      const used = await appError(admin.ban('user:alice', card.card_no, 'fraud'));
       expect(used).toMatchObject({ code: 'card_state', status: 409 });
       const unpaid = (await t.client.buyByCinema({ cinemaId: '1001', count: 1 })).card;
       t.clock.advance(30 * MIN);
-      expect((await refusal(admin.ban('user:alice', unpaid.card_no, 'late'))).code).toBe('card_state');
+      expect((await appError(admin.ban('user:alice', unpaid.card_no, 'late'))).code).toBe('card_state');
       expect((await t.client.status({ cardNo: card.card_no })).card.status).toBe('active');
     });
 
@@ -256,12 +239,12 @@ for (const engine of engines()) {
         'card.resend_sms',
       ]);
       for (let i = 0; i < 2; i++) await admin.resendSms(alice, card.card_no);
-      const limited = await refusal(admin.resendSms(alice, card.card_no));
+      const limited = await appError(admin.resendSms(alice, card.card_no));
       expect(limited).toMatchObject({ code: 'rate_limited', status: 429 });
 
       const unpaid = (await t.client.buyByCinema({ cinemaId: '1001', count: 1 })).card;
-      expect((await refusal(admin.resendSms(alice, unpaid.card_no))).code).toBe('card_state');
-      expect((await refusal(admin.resendSms(alice, card.card_no, toNew('123')))).code).toBe('invalid');
+      expect((await appError(admin.resendSms(alice, unpaid.card_no))).code).toBe('card_state');
+      expect((await appError(admin.resendSms(alice, card.card_no, toNew('123')))).code).toBe('invalid');
     });
 
     it('refuses to send the password to a new number without a reason of 1-200 characters or a confirmation', async () => {
@@ -276,12 +259,13 @@ for (const engine of engines()) {
         [{ mobile: '13900001111', reason: 'a\u0000b', confirmed: true }, 'reason_required', 400],
       ];
       for (const [opts, code, status] of cases) {
-        expect(await refusal(admin.resendSms(alice, card.card_no, opts)), JSON.stringify(opts)).toMatchObject(
-          {
-            code,
-            status,
-          },
-        );
+        expect(
+          await appError(admin.resendSms(alice, card.card_no, opts)),
+          JSON.stringify(opts),
+        ).toMatchObject({
+          code,
+          status,
+        });
       }
       // Nothing was queued, changed or recorded.
       const detail = await admin.show(card.card_no);
@@ -299,13 +283,13 @@ for (const engine of engines()) {
       const card = await paid('1001', 1, '13812345678');
       expect(await settings.get()).toEqual({ resendNewMobile: 'operators' });
       // Only admins may change it.
-      const denied = await refusal(settings.set(alice, { resendNewMobile: 'admins' }));
+      const denied = await appError(settings.set(alice, { resendNewMobile: 'admins' }));
       expect(denied).toMatchObject({ code: 'forbidden', status: 403 });
-      const bad = await refusal(settings.set(ada, { resendNewMobile: 'everyone' as 'admins' }));
+      const bad = await appError(settings.set(ada, { resendNewMobile: 'everyone' as 'admins' }));
       expect(bad).toMatchObject({ code: 'invalid', status: 400 });
 
       expect(await settings.set(ada, { resendNewMobile: 'admins' })).toEqual({ resendNewMobile: 'admins' });
-      const refused = await refusal(admin.resendSms(alice, card.card_no, toNew('13900001111')));
+      const refused = await appError(admin.resendSms(alice, card.card_no, toNew('13900001111')));
       expect(refused).toMatchObject({ code: 'admins_only', status: 403 });
       // Plain resends stay open to operators; admins may still send to a new number.
       await admin.resendSms(alice, card.card_no);

@@ -1,11 +1,10 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { CardAdminService } from '../src/domain/admin/card-admin.service.js';
+import type { CardAdminService } from '../src/domain/admin/card-admin.service.js';
 import { RedemptionService, type StaffUser } from '../src/domain/admin/redemption.service.js';
-import { AppError } from '../src/errors.js';
 import { sentenceOf } from '../src/http/admin/console/messages.zh.js';
 import { adminCall, makeUser, signIn } from './support/admin.js';
 import { engines } from './support/engines.js';
-import { makeTestApp, type TestApp } from './support/harness.js';
+import { appError, cardAdminOf, makeTestApp, type TestApp } from './support/harness.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -22,24 +21,8 @@ for (const engine of engines()) {
 
     const setup = async () => {
       t = await makeTestApp(await engine.open());
-      admin = new CardAdminService({
-        db: t.db,
-        clock: t.clock,
-        timeZone: TZ,
-        cards: t.app.cards,
-        registry: t.app.registry,
-      });
+      admin = cardAdminOf(t, TZ);
       counter = new RedemptionService({ db: t.db, clock: t.clock, timeZone: TZ, secrets: t.secrets });
-    };
-
-    const refusal = async (p: Promise<unknown>): Promise<AppError> => {
-      try {
-        await p;
-      } catch (err) {
-        if (err instanceof AppError) return err;
-        throw err;
-      }
-      throw new Error('expected a refusal');
     };
 
     const paid = async (count: number, mobile = '13812345678', cinemaId = '1001') => {
@@ -61,11 +44,11 @@ for (const engine of engines()) {
 
       // The counter sees why before any password is typed, and a redemption is refused in Chinese.
       expect(await counter.checkCard(STAFF, card.card_no)).toMatchObject({ frozen: true, redeemable: false });
-      const refused = await refusal(counter.redeem(STAFF, card.card_no, card.password, 1));
+      const refused = await appError(counter.redeem(STAFF, card.card_no, card.password, 1));
       expect(refused).toMatchObject({ code: 'card_state', id: 'card.frozen', status: 409 });
       expect(sentenceOf(refused)).toContain('冻结');
       // A frozen card takes no wrong-password count either: it is refused before the password.
-      await refusal(counter.redeem(STAFF, card.card_no, 'wrong', 1));
+      await appError(counter.redeem(STAFF, card.card_no, 'wrong', 1));
       expect((await admin.show(card.card_no)).lock.wrong_tries).toBe(0);
 
       expect((await t.client.status({ cardNo: card.card_no })).card).toMatchObject({
@@ -101,7 +84,7 @@ for (const engine of engines()) {
     it('freezes only active cards and wants a reason', async () => {
       await setup();
       const unpaid = (await t.client.buyByCinema({ cinemaId: '1001', count: 1 })).card;
-      const notActive = await refusal(admin.freeze('user:desk', unpaid.card_no, 'why'));
+      const notActive = await appError(admin.freeze('user:desk', unpaid.card_no, 'why'));
       expect(notActive).toMatchObject({
         code: 'card_state',
         params: { status: 'inactive', action: 'freeze' },
@@ -110,14 +93,14 @@ for (const engine of engines()) {
 
       const card = await paid(1);
       await counter.redeem(STAFF, card.card_no, card.password, 1);
-      expect((await refusal(admin.freeze('user:desk', card.card_no, 'why'))).params.status).toBe('used');
+      expect((await appError(admin.freeze('user:desk', card.card_no, 'why'))).params.status).toBe('used');
 
       const other = await paid(2);
-      expect((await refusal(admin.freeze('user:desk', other.card_no, '  '))).id).toBe('reason.required');
-      expect((await refusal(admin.freeze('user:desk', other.card_no, 'x'.repeat(101)))).id).toBe(
+      expect((await appError(admin.freeze('user:desk', other.card_no, '  '))).id).toBe('reason.required');
+      expect((await appError(admin.freeze('user:desk', other.card_no, 'x'.repeat(101)))).id).toBe(
         'reason.required',
       );
-      expect((await refusal(admin.freeze('user:desk', '6000000000000000', 'why'))).code).toBe('not_found');
+      expect((await appError(admin.freeze('user:desk', '6000000000000000', 'why'))).code).toBe('not_found');
       expect(await ledgerTypes(other.card_no)).not.toContain('frozen');
     });
 
@@ -125,7 +108,7 @@ for (const engine of engines()) {
       await setup();
       const card = await paid(2);
       for (let i = 0; i < 5; i++) {
-        await refusal(counter.redeem(STAFF, card.card_no, `wrong${i}`, 1));
+        await appError(counter.redeem(STAFF, card.card_no, `wrong${i}`, 1));
         t.clock.advance(MIN);
       }
       const lockedUntil = t.clock.now() - 5 * MIN + HOUR;
@@ -134,7 +117,7 @@ for (const engine of engines()) {
         tries_left: 0,
         locked_until: lockedUntil,
       });
-      expect((await refusal(counter.redeem(STAFF, card.card_no, card.password, 1))).code).toBe('locked');
+      expect((await appError(counter.redeem(STAFF, card.card_no, card.password, 1))).code).toBe('locked');
 
       const unlocked = await admin.unlock('user:desk', card.card_no, 'customer showed ID');
       expect(unlocked).toMatchObject({
@@ -161,13 +144,13 @@ for (const engine of engines()) {
     it('resets the wrong-password count when the right password redeems', async () => {
       await setup();
       const card = await paid(3);
-      for (let i = 0; i < 4; i++) await refusal(counter.redeem(STAFF, card.card_no, 'nope', 1));
+      for (let i = 0; i < 4; i++) await appError(counter.redeem(STAFF, card.card_no, 'nope', 1));
       expect((await counter.checkCard(STAFF, card.card_no)).tries_left).toBe(1);
       await counter.redeem(STAFF, card.card_no, card.password, 1);
       expect((await counter.checkCard(STAFF, card.card_no)).tries_left).toBe(5);
       t.clock.advance(MIN);
       // Four more wrong ones do not lock it: the earlier four no longer count.
-      for (let i = 0; i < 4; i++) await refusal(counter.redeem(STAFF, card.card_no, 'nope', 1));
+      for (let i = 0; i < 4; i++) await appError(counter.redeem(STAFF, card.card_no, 'nope', 1));
       expect((await admin.show(card.card_no)).lock).toMatchObject({ wrong_tries: 4, locked_until: null });
     });
 
@@ -198,11 +181,11 @@ for (const engine of engines()) {
       expect(found.map((x) => x.target_name)).toEqual(['全国通兑2D券', '影城1001', '影城1001']);
       expect((await admin.show(a.card_no)).card.target_name).toBe('影城1001');
 
-      const badMobile = await refusal(admin.search({ mobile: '12345' }));
+      const badMobile = await appError(admin.search({ mobile: '12345' }));
       expect(badMobile.id).toBe('card.search_mobile');
       expect(sentenceOf(badMobile)).toBe('手机号请输入完整 11 位，或只输入后 4 位');
-      expect((await refusal(admin.search({ cardNo: '6000 12ab' }))).code).toBe('invalid');
-      expect((await refusal(admin.search({ cinemaId: "1001' or 1=1" }))).code).toBe('invalid');
+      expect((await appError(admin.search({ cardNo: '6000 12ab' }))).code).toBe('invalid');
+      expect((await appError(admin.search({ cinemaId: "1001' or 1=1" }))).code).toBe('invalid');
     });
 
     it('exports every card of a search, refusing a search larger than the limit', async () => {
@@ -214,7 +197,7 @@ for (const engine of engines()) {
       ];
       const all = await admin.searchAll({ mobile: '5678' });
       expect(all.map((x) => x.card_no).sort()).toEqual([cards[0]!.card_no, cards[1]!.card_no].sort());
-      const tooMany = await refusal(admin.searchAll({}, 2));
+      const tooMany = await appError(admin.searchAll({}, 2));
       expect(tooMany).toMatchObject({ id: 'card.export_too_many', params: { total: 3, max: 2 } });
     });
 

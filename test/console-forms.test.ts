@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SESSION_TTL_MS } from '../src/domain/admin/session.service.js';
 import { UserService } from '../src/domain/admin/user.service.js';
-import { Browser, PASSWORD, textOf } from './support/console-browser.js';
+import { Browser, createUsers, PASSWORD, textOf } from './support/console-browser.js';
 import { engines } from './support/engines.js';
 import { makeTestApp, type TestApp } from './support/harness.js';
 
@@ -13,12 +13,7 @@ for (const engine of engines()) {
 
     beforeAll(async () => {
       t = await makeTestApp(await engine.open());
-      const users = new UserService(t.db, t.clock);
-      const root = { actor: 'cli:test', role: 'admin' as const };
-      await users.create(root, { username: 'ada', password: PASSWORD, role: 'admin' });
-      await users.create(root, { username: 'otto', password: PASSWORD, role: 'operator' });
-      await users.create(root, { username: 'cici', password: PASSWORD, role: 'cinema', cinemaId: '1001' });
-      await users.create(root, { username: 'pat', password: PASSWORD, role: 'cinema', cinemaId: '1002' });
+      await createUsers(t, { pat: '1002' });
     });
     afterAll(async () => {
       await t?.close();

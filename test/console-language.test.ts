@@ -1,7 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { UserService } from '../src/domain/admin/user.service.js';
 import { INTERFACE_NAMES } from '../src/http/partner/interfaces.js';
-import { Browser, PASSWORD, textOf } from './support/console-browser.js';
+import { Browser, signInUsers, textOf } from './support/console-browser.js';
 import { englishSentences, visibleText } from './support/english.js';
 import { engines } from './support/engines.js';
 import { makeTestApp, type TestApp } from './support/harness.js';
@@ -50,16 +49,7 @@ for (const engine of engines()) {
 
     beforeAll(async () => {
       t = await makeTestApp(await engine.open());
-      const users = new UserService(t.db, t.clock);
-      const root = { actor: 'cli:test', role: 'admin' as const };
-      await users.create(root, { username: 'ada', password: PASSWORD, role: 'admin' });
-      await users.create(root, { username: 'otto', password: PASSWORD, role: 'operator' });
-      await users.create(root, { username: 'cici', password: PASSWORD, role: 'cinema', cinemaId: '1001' });
-      [admin, operator, cinema] = await Promise.all([
-        new Browser(t).login('ada'),
-        new Browser(t).login('otto'),
-        new Browser(t).login('cici'),
-      ]);
+      ({ admin, operator, cinema } = await signInUsers(t));
       // Data on every page: a partner with a key and a price, cards in several states, a
       // redemption, an SMS, audit entries of several kinds, an import.
       const created = await admin.post('/admin/partners', {

@@ -3,7 +3,6 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PartnerAdminService } from '../src/domain/admin/partner-admin.service.js';
-import { CardAdminService } from '../src/domain/admin/card-admin.service.js';
 import { RedemptionService, type StaffUser } from '../src/domain/admin/redemption.service.js';
 import { formatYmdHis } from '../src/domain/time.js';
 import { sweepExpired } from '../src/workers/expiry.js';
@@ -14,7 +13,7 @@ import { DEFAULT_NOTIFY_OUTBOX, NotifyOutbox } from '../src/workers/notify-outbo
 import { adminCall, makeUser, newOnce, signIn } from './support/admin.js';
 import { engines } from './support/engines.js';
 import { KEY } from './support/factories.js';
-import { makeTestApp, type TestApp } from './support/harness.js';
+import { cardAdminOf, makeTestApp, type TestApp } from './support/harness.js';
 
 const TZ = 'Asia/Shanghai';
 const MOBILE = '13812345678';
@@ -348,13 +347,7 @@ for (const engine of engines()) {
 
     it('records an operator ban too, and nothing for a change that fails', async () => {
       await partners.setCallback(ROOT, 'CS000001', receiver.url);
-      const cards = new CardAdminService({
-        db: t.db,
-        clock: t.clock,
-        timeZone: TZ,
-        cards: t.app.cards,
-        registry: t.app.registry,
-      });
+      const cards = cardAdminOf(t, TZ);
       const unused = await newCard();
       await cards.ban('user:otto', unused, 'fraud');
       const { cardNo, password } = await paidCard(1);

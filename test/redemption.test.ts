@@ -1,9 +1,9 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { RedemptionService, type StaffUser } from '../src/domain/admin/redemption.service.js';
 import { dayOf } from '../src/domain/dates.js';
-import { AppError } from '../src/errors.js';
+import type { AppError } from '../src/errors.js';
 import { engines } from './support/engines.js';
-import { makeTestApp, type TestApp } from './support/harness.js';
+import { appError, makeTestApp, type TestApp } from './support/harness.js';
 
 const MOBILE = '13812345678';
 const MIN = 60_000;
@@ -38,16 +38,6 @@ for (const engine of engines()) {
       return { cardNo: paid.card.card_no, password: paid.card.password };
     };
 
-    const refusal = async (p: Promise<unknown>): Promise<AppError> => {
-      try {
-        await p;
-      } catch (err) {
-        if (err instanceof AppError) return err;
-        throw err;
-      }
-      throw new Error('expected a refusal');
-    };
-
     const ledger = async (cardNo: string) =>
       (
         await t.db.kysely
@@ -77,11 +67,11 @@ for (const engine of engines()) {
       });
       expect(here.valid_until).toBe(t.clock.now() + 90 * DAY);
       // Another cinema learns only that the card is not valid there: no status, count or dates.
-      const elsewhere = await refusal(svc.checkCard(staff('1002'), cardNo));
+      const elsewhere = await appError(svc.checkCard(staff('1002'), cardNo));
       expect(elsewhere).toMatchObject({ code: 'forbidden', status: 403, details: {} });
       expect(elsewhere.message).toBe(`card ${cardNo} is not valid at cinema 1002`);
-      expect((await refusal(svc.checkCard(staff('1001'), '1234567890123452'))).code).toBe('not_found');
-      expect((await refusal(svc.checkCard(staff('1001'), '12ab'))).code).toBe('invalid');
+      expect((await appError(svc.checkCard(staff('1001'), '1234567890123452'))).code).toBe('not_found');
+      expect((await appError(svc.checkCard(staff('1001'), '12ab'))).code).toBe('invalid');
     });
 
     it('redeems tickets until none remain, then the card is used and the partner API says so', async () => {
@@ -106,7 +96,7 @@ for (const engine of engines()) {
         used_count: '3',
         remaining: '0',
       });
-      const again = await refusal(svc.redeem(staff('1001'), cardNo, password, 1));
+      const again = await appError(svc.redeem(staff('1001'), cardNo, password, 1));
       expect(again).toMatchObject({ code: 'card_state', status: 409 });
       expect(again.message).toContain('used');
 
@@ -145,17 +135,17 @@ for (const engine of engines()) {
 
     it('refuses a count outside 1..remaining without redeeming anything', async () => {
       const { cardNo, password } = await paidCard({ cinemaId: '1001' }, 2);
-      expect((await refusal(svc.redeem(staff('1001'), cardNo, password, 3))).code).toBe('invalid');
-      expect((await refusal(svc.redeem(staff('1001'), cardNo, password, 0))).code).toBe('invalid');
-      expect((await refusal(svc.redeem(staff('1001'), cardNo, password, 1.5))).code).toBe('invalid');
+      expect((await appError(svc.redeem(staff('1001'), cardNo, password, 3))).code).toBe('invalid');
+      expect((await appError(svc.redeem(staff('1001'), cardNo, password, 0))).code).toBe('invalid');
+      expect((await appError(svc.redeem(staff('1001'), cardNo, password, 1.5))).code).toBe('invalid');
       expect((await t.client.status({ cardNo })).card.used_count).toBe('0');
     });
 
     it("accepts a kind card at the kind's cinemas only", async () => {
       const { cardNo, password } = await paidCard({ kindId: 'K2D' }, 2);
       expect((await svc.checkCard(staff('1003'), cardNo)).valid_here).toBe(true);
-      expect((await refusal(svc.checkCard(staff('1002'), cardNo))).code).toBe('forbidden');
-      const refused = await refusal(svc.redeem(staff('1002'), cardNo, password, 1));
+      expect((await appError(svc.checkCard(staff('1002'), cardNo))).code).toBe('forbidden');
+      const refused = await appError(svc.redeem(staff('1002'), cardNo, password, 1));
       expect(refused).toMatchObject({ code: 'forbidden', status: 403 });
       await svc.redeem(staff('1003'), cardNo, password, 1);
       await svc.redeem(staff('2001'), cardNo, password, 1);
@@ -164,7 +154,7 @@ for (const engine of engines()) {
 
     it('accepts a cinema card at its own cinema only', async () => {
       const { cardNo, password } = await paidCard({ cinemaId: '1001' }, 1);
-      expect((await refusal(svc.redeem(staff('1003'), cardNo, password, 1))).code).toBe('forbidden');
+      expect((await appError(svc.redeem(staff('1003'), cardNo, password, 1))).code).toBe('forbidden');
     });
 
     it('refuses expired, banned and unpaid cards', async () => {
@@ -173,14 +163,14 @@ for (const engine of engines()) {
       await t.client.ban({ cardNo: banned.cardNo, reason: 'refund' });
       const unpaid = await t.client.buyByCinema({ cinemaId: '1001', count: 1 });
 
-      const b = await refusal(svc.redeem(staff('1001'), banned.cardNo, banned.password, 1));
+      const b = await appError(svc.redeem(staff('1001'), banned.cardNo, banned.password, 1));
       expect(b.code).toBe('card_state');
       expect(b.message).toContain('banned');
-      const u = await refusal(svc.redeem(staff('1001'), unpaid.card.card_no, '00000000', 1));
+      const u = await appError(svc.redeem(staff('1001'), unpaid.card.card_no, '00000000', 1));
       expect(u.code).toBe('card_state');
 
       t.clock.advance(90 * DAY);
-      const e = await refusal(svc.redeem(staff('1001'), expiring.cardNo, expiring.password, 1));
+      const e = await appError(svc.redeem(staff('1001'), expiring.cardNo, expiring.password, 1));
       expect(e.code).toBe('card_state');
       expect(e.message).toContain('expired');
       expect(await svc.checkCard(staff('1001'), expiring.cardNo)).toMatchObject({
@@ -198,7 +188,7 @@ for (const engine of engines()) {
       const tries: number[] = [];
       for (let i = 0; i < 5; i++) {
         if (i > 0) t.clock.advance(10 * MIN);
-        const wrong = await refusal(svc.redeem(staff('1001'), cardNo, '99999999', 1));
+        const wrong = await appError(svc.redeem(staff('1001'), cardNo, '99999999', 1));
         expect(wrong.code).toBe('wrong_password');
         tries.push(wrong.details.triesLeft!);
         if (i === 4) expect(wrong.details.lockedUntil).toBe(start + HOUR);
@@ -207,7 +197,7 @@ for (const engine of engines()) {
 
       // Now even the right password is refused, and the answer says until when.
       t.clock.advance(MIN);
-      const locked = await refusal(svc.redeem(staff('1001'), cardNo, password, 1));
+      const locked = await appError(svc.redeem(staff('1001'), cardNo, password, 1));
       expect(locked).toMatchObject({ code: 'locked', status: 423, details: { lockedUntil: start + HOUR } });
       expect(await svc.checkCard(staff('1001'), cardNo)).toMatchObject({
         locked_until: start + HOUR,
@@ -215,11 +205,11 @@ for (const engine of engines()) {
         redeemable: false,
       });
       // Tried at another cinema's counter it is still refused there first (not valid), not counted.
-      expect((await refusal(svc.redeem(staff('1002'), cardNo, '11111111', 1))).code).toBe('forbidden');
+      expect((await appError(svc.redeem(staff('1002'), cardNo, '11111111', 1))).code).toBe('forbidden');
 
       // When the first failure is an hour old, four remain in the window: one more try.
       t.clock.set(start + HOUR);
-      const wrongAgain = await refusal(svc.redeem(staff('1001'), cardNo, '12345678', 1));
+      const wrongAgain = await appError(svc.redeem(staff('1001'), cardNo, '12345678', 1));
       expect(wrongAgain.details).toEqual({ triesLeft: 0, lockedUntil: start + 10 * MIN + HOUR });
       t.clock.set(start + 10 * MIN + HOUR);
       const ok = await svc.redeem(staff('1001'), cardNo, password, 1);
@@ -254,7 +244,7 @@ for (const engine of engines()) {
           .where('card_no', '=', cardNo)
           .executeTakeFirstOrThrow();
         expect(Number(n.n)).toBe(5);
-        expect((await refusal(svc.redeem(staff('1001'), cardNo, password, 1))).code).toBe('locked');
+        expect((await appError(svc.redeem(staff('1001'), cardNo, password, 1))).code).toBe('locked');
       }
     });
 
@@ -335,7 +325,7 @@ for (const engine of engines()) {
           status: 'active',
         },
       });
-      expect((await refusal(svc.undo(staff('1001'), r.redemption_id))).code).toBe('card_state');
+      expect((await appError(svc.undo(staff('1001'), r.redemption_id))).code).toBe('card_state');
       // The tickets can be redeemed again.
       expect((await svc.redeem(staff('1001'), cardNo, password, 2)).status).toBe('used');
     });
@@ -343,12 +333,12 @@ for (const engine of engines()) {
     it('refuses to undo after 10 minutes, at another cinema, or an unknown redemption', async () => {
       const { cardNo, password } = await paidCard({ kindId: 'K2D' }, 2);
       const r = await svc.redeem(staff('1001'), cardNo, password, 1);
-      expect((await refusal(svc.undo(staff('1003'), r.redemption_id))).code).toBe('forbidden');
-      expect((await refusal(svc.undo(staff('1001'), '00000000-0000-0000-0000-000000000000'))).code).toBe(
+      expect((await appError(svc.undo(staff('1003'), r.redemption_id))).code).toBe('forbidden');
+      expect((await appError(svc.undo(staff('1001'), '00000000-0000-0000-0000-000000000000'))).code).toBe(
         'not_found',
       );
       t.clock.advance(10 * MIN + 1);
-      const late = await refusal(svc.undo(staff('1001'), r.redemption_id));
+      const late = await appError(svc.undo(staff('1001'), r.redemption_id));
       expect(late.code).toBe('card_state');
       expect(late.message).toContain('10 minutes');
       expect((await t.client.status({ cardNo })).card.used_count).toBe('1');
@@ -386,16 +376,16 @@ for (const engine of engines()) {
       ]);
       expect((await svc.history('1001', today)).redemptions.every((r) => !r.undoable)).toBe(true);
       expect((await svc.history('1003', today)).totals.tickets).toBe(1);
-      expect((await refusal(svc.history('1001', '2025-02-30'))).code).toBe('invalid');
+      expect((await appError(svc.history('1001', '2025-02-30'))).code).toBe('invalid');
     });
 
     it('serves only cinema staff bound to a cinema', async () => {
       const { cardNo, password } = await paidCard({ cinemaId: '1001' }, 1);
       const operator: StaffUser = { userId: 'op', role: 'operator', cinemaId: null };
-      expect((await refusal(svc.checkCard(operator, cardNo))).code).toBe('forbidden');
-      expect((await refusal(svc.redeem(operator, cardNo, password, 1))).code).toBe('forbidden');
+      expect((await appError(svc.checkCard(operator, cardNo))).code).toBe('forbidden');
+      expect((await appError(svc.redeem(operator, cardNo, password, 1))).code).toBe('forbidden');
       expect(
-        (await refusal(svc.redeem({ ...staff('1001'), cinemaId: null }, cardNo, password, 1))).code,
+        (await appError(svc.redeem({ ...staff('1001'), cinemaId: null }, cardNo, password, 1))).code,
       ).toBe('forbidden');
     });
   });

@@ -1,74 +1,19 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MovTicketError } from '../src/client/index.js';
-import { openDatabase, type Db } from '../src/db/database.js';
+import type { Db } from '../src/db/database.js';
 import { CatalogAdminService } from '../src/domain/admin/catalog-admin.service.js';
 import { PartnerAdminService } from '../src/domain/admin/partner-admin.service.js';
 import { systemClock } from '../src/domain/clock.js';
 import { openSmsText } from '../src/domain/sms-template.js';
-import { createPgDatabase } from './support/engines.js';
-import { makeTestApp, type TestApp } from './support/harness.js';
+import { sharedEngines } from './support/engines.js';
+import { makeTestApp, refusal, type TestApp } from './support/harness.js';
 
 // A second `openDatabase` on the same database stands for the CLI or another server: what it
 // changes must be seen by the app's very next request, without anyone telling the app.
 
 const ROOT = { actor: 'cli:test', role: 'admin' as const };
 
-interface SharedEngine {
-  name: string;
-  /** Two handles on one fresh database. */
-  open(): Promise<[Db, Db]>;
-  cleanup(): Promise<void>;
-}
-
-const sharedEngines: SharedEngine[] = [
-  (() => {
-    const dirs: string[] = [];
-    return {
-      name: 'sqlite',
-      open: async () => {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'movticket-reg-'));
-        dirs.push(dir);
-        const file = path.join(dir, 'db.sqlite');
-        const first = await openDatabase({ sqlitePath: file });
-        return [first, await openDatabase({ sqlitePath: file })];
-      },
-      cleanup: async () => {
-        for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-      },
-    };
-  })(),
-];
-if (process.env.TEST_DATABASE_URL) {
-  const drops: (() => Promise<void>)[] = [];
-  sharedEngines.push({
-    name: 'postgres',
-    open: async () => {
-      const { url, drop } = await createPgDatabase();
-      drops.push(drop);
-      const first = await openDatabase({ url, poolSize: 4 });
-      return [first, await openDatabase({ url, poolSize: 2 })];
-    },
-    cleanup: async () => {
-      await Promise.all(drops.splice(0).map((d) => d()));
-    },
-  });
-}
-
-async function refusal(call: Promise<unknown>): Promise<{ code: number; type: string }> {
-  try {
-    await call;
-  } catch (err) {
-    if (err instanceof MovTicketError) return { code: err.code, type: err.type };
-    throw err;
-  }
-  throw new Error('the request was answered, not refused');
-}
-
-for (const engine of sharedEngines) {
+for (const engine of sharedEngines([4, 2])) {
   describe(`registry changes made by another process (${engine.name})`, () => {
     let t: TestApp;
     let other: Db;

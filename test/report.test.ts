@@ -14,6 +14,8 @@ import { makeTestApp, type TestApp } from './support/harness.js';
 const TZ = 'Asia/Shanghai';
 const at = (ymdhis: string) => parseTimestamp(ymdhis, TZ)!;
 const MOBILE = '13812345678';
+/** Cinema staff of 1001 (redeems at the counter, sees only 1001's settlement). */
+const STAFF_1001 = { userId: 'u1', role: 'cinema' as const, cinemaId: '1001' };
 
 /** Signed fen from a yuan string ("-35.00" → -3500). */
 const fen = (yuan: string) => (yuan.startsWith('-') ? -parseYuan(yuan.slice(1))! : parseYuan(yuan)!);
@@ -23,6 +25,7 @@ for (const engine of engines()) {
     let t: TestApp;
     let other: MovTicketClient;
     let reports: ReportService;
+    let redemption: RedemptionService;
     // Card numbers by role in the scenario below.
     const cards: Record<string, string> = {};
     let kindPassword = '';
@@ -49,13 +52,12 @@ for (const engine of engines()) {
       await t.app.registry.reload();
       other = t.clientFor({ partnerId: 'CS000002', busId: '1002759', secId: 'test', md5key: KEY });
       reports = new ReportService({ db: t.db, timeZone: TZ });
-      const redemption = new RedemptionService({
+      redemption = new RedemptionService({
         db: t.db,
         clock: t.clock,
         timeZone: TZ,
         secrets: t.secrets,
       });
-      const staff = { userId: 'u1', role: 'cinema' as const, cinemaId: '1001' };
 
       t.clock.set(at('20250314120000'));
       cards.yesterdayVoided = (await buyPaid(t.client, { cinemaId: '1001' }, 1)).card_no; // 35.00
@@ -80,9 +82,9 @@ for (const engine of engines()) {
       cards.bannedUnpaid = (await t.client.buyByCinema({ cinemaId: '1001', count: 1 })).card.card_no;
       await t.client.ban({ cardNo: cards.bannedUnpaid });
       cards.unpaid = (await t.client.buyByCinema({ cinemaId: '1001', count: 4 })).card.card_no;
-      await redemption.redeem(staff, first.card_no, first.password, 1);
-      const undone = await redemption.redeem(staff, kept.card_no, kept.password, 1);
-      await redemption.undo(staff, undone.redemption_id);
+      await redemption.redeem(STAFF_1001, first.card_no, first.password, 1);
+      const undone = await redemption.redeem(STAFF_1001, kept.card_no, kept.password, 1);
+      await redemption.undo(STAFF_1001, undone.redemption_id);
 
       t.clock.set(at('20250315235959') + 999);
       cards.lastMoment = (await buyPaid(t.client, { cinemaId: '1001' }, 1)).card_no; // 35.00, SMS queued
@@ -311,13 +313,6 @@ for (const engine of engines()) {
     });
 
     it("settles a cinema's standing redemptions per day and kind, its own cinema only for its staff", async () => {
-      const redemption = new RedemptionService({
-        db: t.db,
-        clock: t.clock,
-        timeZone: TZ,
-        secrets: t.secrets,
-      });
-      const staff = { userId: 'u1', role: 'cinema' as const, cinemaId: '1001' };
       t.clock.set(at('20250316090000'));
       // K3D is valid at 1002; its staff redeem there (a settlement of 1002, below).
       const staff2 = { userId: 'u2', role: 'cinema' as const, cinemaId: '1002' };
@@ -361,13 +356,13 @@ for (const engine of engines()) {
       ]);
 
       // Its own staff may see it; another cinema's staff may not; unknown cinemas are not found.
-      expect((await reports.settlement(staff, '1001', '2025-03-15')).tickets).toBe(1);
+      expect((await reports.settlement(STAFF_1001, '1001', '2025-03-15')).tickets).toBe(1);
       const refusal = (p: Promise<unknown>) =>
         p.then(
           () => null,
           (err: AppError) => [err.code, err.id],
         );
-      expect(await refusal(reports.settlement(staff, '1002', '2025-03-15'))).toEqual([
+      expect(await refusal(reports.settlement(STAFF_1001, '1002', '2025-03-15'))).toEqual([
         'forbidden',
         'settlement.other_cinema',
       ]);

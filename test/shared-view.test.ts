@@ -1,75 +1,19 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { MovTicketError } from '../src/client/index.js';
-import { openDatabase, type Db } from '../src/db/database.js';
 import { LISTENER_APPLICATION_NAME } from '../src/db/registry-listener.js';
 import { adminCall, makeUser, type Session, signIn } from './support/admin.js';
-import { createPgDatabase } from './support/engines.js';
-import { makeTestApp, type TestApp } from './support/harness.js';
+import { sharedEngines } from './support/engines.js';
+import { makeTestApp, refusal, type TestApp } from './support/harness.js';
 
 // Two instances of the service on one database, as behind a load balancer: a change made through
 // one instance's management API is seen by the other before its next partner request. On
 // PostgreSQL the other instance also hears of it at once (LISTEN/NOTIFY) and reloads without
 // waiting for a request; its version check covers a notification that is late or lost.
 
-interface SharedEngine {
-  name: 'sqlite' | 'postgres';
-  /** Two handles on one fresh database, one per instance. */
-  open(): Promise<[Db, Db]>;
-  cleanup(): Promise<void>;
-}
-
-const sharedEngines: SharedEngine[] = [
-  (() => {
-    const dirs: string[] = [];
-    return {
-      name: 'sqlite' as const,
-      open: async (): Promise<[Db, Db]> => {
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'movticket-shared-'));
-        dirs.push(dir);
-        const file = path.join(dir, 'db.sqlite');
-        const first = await openDatabase({ sqlitePath: file });
-        return [first, await openDatabase({ sqlitePath: file })];
-      },
-      cleanup: async () => {
-        for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-      },
-    };
-  })(),
-];
-if (process.env.TEST_DATABASE_URL) {
-  const drops: (() => Promise<void>)[] = [];
-  sharedEngines.push({
-    name: 'postgres',
-    open: async () => {
-      const { url, drop } = await createPgDatabase();
-      drops.push(drop);
-      const first = await openDatabase({ url, poolSize: 4 });
-      return [first, await openDatabase({ url, poolSize: 4 })];
-    },
-    cleanup: async () => {
-      await Promise.all(drops.splice(0).map((d) => d()));
-    },
-  });
-}
-
-async function refusal(call: Promise<unknown>): Promise<{ code: number; type: string }> {
-  try {
-    await call;
-  } catch (err) {
-    if (err instanceof MovTicketError) return { code: err.code, type: err.type };
-    throw err;
-  }
-  throw new Error('the request was answered, not refused');
-}
-
 // Only a hang guard: the other instance normally hears within milliseconds.
 const HEARD = { timeout: 15_000, interval: 20 };
 
-for (const engine of sharedEngines) {
+for (const engine of sharedEngines()) {
   describe(`two instances on one database (${engine.name})`, () => {
     let a: TestApp;
     let b: TestApp;

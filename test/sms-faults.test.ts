@@ -1,17 +1,16 @@
-import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { buildApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import type { Db } from '../src/db/database.js';
 import { SecretBox } from '../src/domain/secret-box.js';
 import { ManualClock } from '../src/domain/clock.js';
-import { MovTicketClient } from '../src/client/index.js';
+import type { MovTicketClient } from '../src/client/index.js';
 import { httpSender } from '../src/workers/sms-senders.js';
 import { adminCall, makeUser, signIn } from './support/admin.js';
 import { engines } from './support/engines.js';
-import { KEY, makeCatalog, makePartner } from './support/factories.js';
+import { makeCatalog, makePartner } from './support/factories.js';
 import { FakeGateway, type GatewayMode } from './support/fake-gateway.js';
-import type { TestApp } from './support/harness.js';
+import { listenWithClient, type TestApp } from './support/harness.js';
 
 const MOBILE = '13812345678';
 const SMS_TIMEOUT_MS = 1_000;
@@ -53,17 +52,7 @@ async function makeRig(
     sms: httpSender(gateway.url, smsTimeoutMs),
     secrets: SecretBox.generate(),
   });
-  await app.fastify.listen({ port: 0, host: '127.0.0.1' });
-  const port = (app.fastify.server.address() as AddressInfo).port;
-  const client = new MovTicketClient({
-    baseUrl: `http://127.0.0.1:${port}`,
-    partnerId: 'CS000001',
-    busId: '1002758',
-    secId: 'test',
-    md5key: KEY,
-    now: () => new Date(clock.now()),
-    retries: 0,
-  });
+  const client = await listenWithClient(app, clock);
   return { app, db, clock, gateway, client };
 }
 

@@ -2,23 +2,22 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import type { Db } from '../src/db/database.js';
 import { ManualClock } from '../src/domain/clock.js';
 import { SecretBox } from '../src/domain/secret-box.js';
-import { MovTicketClient } from '../src/client/index.js';
+import type { MovTicketClient } from '../src/client/index.js';
 import { senderFromConfig } from '../src/workers/sms-senders.js';
 import { adminCall, makeUser, signIn } from './support/admin.js';
 import { engines } from './support/engines.js';
-import { KEY, makeCatalog, makePartner } from './support/factories.js';
+import { makeCatalog, makePartner } from './support/factories.js';
 import { FakeAliyun } from './support/fake-aliyun.js';
 import { fakeProviderEnv } from './support/fake-provider-env.js';
 import type { FakeProvider } from './support/fake-provider.js';
 import { FakeTencent } from './support/fake-tencent.js';
-import type { TestApp } from './support/harness.js';
+import { listenWithClient, type TestApp } from './support/harness.js';
 
 const MOBILE = '13812345678';
 const METRICS_TOKEN = 'sms-providers-metrics-token-0123';
@@ -52,17 +51,7 @@ async function makeRig(db: Db, sms: string, env: Record<string, string> = {}): P
   );
   const secrets = SecretBox.generate();
   const app = await buildApp({ config, db, clock, sms: senderFromConfig(config, quiet), secrets });
-  await app.fastify.listen({ port: 0, host: '127.0.0.1' });
-  const port = (app.fastify.server.address() as AddressInfo).port;
-  const client = new MovTicketClient({
-    baseUrl: `http://127.0.0.1:${port}`,
-    partnerId: 'CS000001',
-    busId: '1002758',
-    secId: 'test',
-    md5key: KEY,
-    now: () => new Date(clock.now()),
-    retries: 0,
-  });
+  const client = await listenWithClient(app, clock);
   return { app, db, clock, secrets, aliyun, tencent, client, dir };
 }
 

@@ -134,15 +134,6 @@ export async function listPartnerNames(db: Executor): Promise<Map<string, string
   return new Map(rows.map((r) => [r.partner_id, r.name]));
 }
 
-export async function findCinemaNameForReport(db: Executor, cinemaId: string): Promise<string | undefined> {
-  const row = await db
-    .selectFrom('cinemas')
-    .select('cinema_name')
-    .where('cinema_id', '=', cinemaId)
-    .executeTakeFirst();
-  return row?.cinema_name;
-}
-
 export interface SettlementFigure {
   day_idx: number;
   /** The card's kind; null for a card sold for this cinema itself. */

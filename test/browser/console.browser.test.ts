@@ -1,61 +1,35 @@
-import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MovTicketClient, MovTicketError } from '../../src/client/index.js';
+import { MovTicketError } from '../../src/client/index.js';
 import { dayOf } from '../../src/domain/dates.js';
 import {
-  CHROMIUM,
+  channelClient,
   chromiumInstalled,
+  ChromiumSession,
   definition,
   fillLogin,
-  launchChromium,
-  openPage,
   screenshot,
-  signIn,
-  startServer,
+  shownKey,
+  type ShownKey,
   submit,
-  type TestServer,
   USERS,
+  warnIfNoChromium,
 } from './support.js';
 
 // The management console in a real browser against a real server: real clicks on the rendered forms.
 
-if (!chromiumInstalled) {
-  console.warn(
-    `[browser tests] SKIPPED: ${CHROMIUM} is not installed (apt-get install chromium fonts-wqy-microhei; .ci/run does it).`,
-  );
-}
+warnIfNoChromium();
 
 describe.skipIf(!chromiumInstalled)('management console in Chromium', () => {
-  let server: TestServer;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
+  const chromium = new ChromiumSession();
+  beforeAll(() => chromium.start());
+  afterAll(() => chromium.close());
 
-  beforeAll(async () => {
-    [server, browser] = await Promise.all([startServer(), launchChromium()]);
-  });
-  afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    await browser?.close();
-    await server?.close();
-  });
-
-  const as = async (user: { username: string }, screenshotName?: string) => {
-    const opened = await signIn(browser, server.baseUrl, user.username, { screenshot: screenshotName });
-    contexts.push(opened.context);
-    return opened.page;
-  };
+  const as = (user: { username: string }, screenshotName?: string) =>
+    chromium.signIn(user.username, { screenshot: screenshotName });
 
   // Keys made in the console sign in `full` mode unless `basic` is chosen.
-  const channel = (partnerId: string, busId: string, secId: string, md5key: string) =>
-    new MovTicketClient({
-      baseUrl: server.baseUrl,
-      partnerId,
-      secId,
-      busId,
-      md5key,
-      signMode: 'full',
-      retries: 0,
-    });
+  const channel = (partnerId: string, key: ShownKey) =>
+    channelClient(chromium.server.baseUrl, partnerId, key);
 
   it('walks a partner from console-made keys through a rotation, a sale and a redemption to its statement', async () => {
     // An admin signs in and lands on the dashboard.
@@ -79,25 +53,21 @@ describe.skipIf(!chromiumInstalled)('management console in Chromium', () => {
       await admin.goto(partnerUrl);
       expect(await submit(admin, admin.getByRole('button', { name: '生成密钥' }))).toBe(200);
       expect(await admin.getByRole('alert').textContent()).toContain('只在本页显示这一次');
-      return {
-        secId: (await definition(admin, 'sec_id').textContent())!.trim(),
-        busId: (await definition(admin, 'bus_id').textContent())!.trim(),
-        md5key: await admin.locator('#md5key').inputValue(),
-      };
+      return shownKey(admin);
     };
     const k1 = await createKey();
     await screenshot(admin, '04-key-created');
     expect(k1.secId).toBe('k1');
     expect(k1.md5key).toMatch(/^[0-9a-f]{32}$/);
     expect(k1.busId).toMatch(/^\d+$/);
-    const oldKey = channel(partnerId!, k1.busId, k1.secId, k1.md5key);
+    const oldKey = channel(partnerId!, k1);
     expect((await oldKey.cities()).cities.map((c) => c.code_name)).toContain('北京');
 
     // Rotation: a second key; both work until the old one is revoked on the partner page.
     const k2 = await createKey();
     expect(k2.secId).toBe('k2');
     expect(k2.md5key).not.toBe(k1.md5key);
-    const newKey = channel(partnerId!, k2.busId, k2.secId, k2.md5key);
+    const newKey = channel(partnerId!, k2);
     await newKey.cities();
     await oldKey.cities();
 
@@ -172,8 +142,7 @@ describe.skipIf(!chromiumInstalled)('management console in Chromium', () => {
   }, 90_000);
 
   it('sends a signed-out visitor to the login page and back to the page asked for', async () => {
-    const { context, page } = await openPage(browser, server.baseUrl);
-    contexts.push(context);
+    const page = await chromium.openPage();
     const res = await page.goto('/admin/partners');
     expect(res?.status()).toBe(200);
     expect(new URL(page.url()).pathname).toBe('/admin/login');

@@ -1,28 +1,21 @@
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MovTicketClient } from '../../src/client/index.js';
 import { INTERFACE_NAMES } from '../../src/http/partner/interfaces.js';
 import {
-  CHROMIUM,
   chromiumInstalled,
+  ChromiumSession,
   definition,
-  launchChromium,
   screenshot,
-  signIn,
-  startServer,
   submit,
-  type TestServer,
   USERS,
+  warnIfNoChromium,
 } from './support.js';
 
 // The support desk and the cinema counter in a real browser: a stolen-SMS call handled end to end,
 // and the counter on a phone-sized screen.
 
-if (!chromiumInstalled) {
-  console.warn(
-    `[browser tests] SKIPPED: ${CHROMIUM} is not installed (apt-get install chromium fonts-wqy-microhei).`,
-  );
-}
+warnIfNoChromium();
 
 const PHONE = { width: 390, height: 844 };
 
@@ -49,24 +42,14 @@ const scrollsSideways = (page: Page) =>
   page.evaluate(() => document.documentElement.scrollWidth > document.documentElement.clientWidth);
 
 describe.skipIf(!chromiumInstalled)('support desk and counter in Chromium', () => {
-  let server: TestServer;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
-
-  beforeAll(async () => {
-    [server, browser] = await Promise.all([startServer(), launchChromium()]);
-  });
-  afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    await browser?.close();
-    await server?.close();
-  });
+  const chromium = new ChromiumSession();
+  beforeAll(() => chromium.start());
+  afterAll(() => chromium.close());
 
   const as = async (user: { username: string }, viewport?: { width: number; height: number }) => {
-    const opened = await signIn(browser, server.baseUrl, user.username);
-    contexts.push(opened.context);
-    if (viewport) await opened.page.setViewportSize(viewport);
-    return opened.page;
+    const page = await chromium.signIn(user.username);
+    if (viewport) await page.setViewportSize(viewport);
+    return page;
   };
 
   /** A channel with a key made through the JSON admin API as the admin. */
@@ -88,7 +71,7 @@ describe.skipIf(!chromiumInstalled)('support desk and counter in Chromium', () =
       signMode: 'basic' | 'full';
     };
     return new MovTicketClient({
-      baseUrl: server.baseUrl,
+      baseUrl: chromium.server.baseUrl,
       partnerId: p.partnerId,
       busId: p.busId,
       secId: key.secId,

@@ -1,28 +1,22 @@
 import fs from 'node:fs';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MovTicketClient } from '../../src/client/index.js';
 import { englishSentences } from '../support/english.js';
 import { readCsvAsSpreadsheet } from '../support/spreadsheet.js';
 import {
-  CHROMIUM,
   chromiumInstalled,
-  definition,
-  launchChromium,
+  ChromiumSession,
+  newPartnerWithKey,
   screenshot,
-  signIn,
-  startServer,
   submit,
-  type TestServer,
   USERS,
+  warnIfNoChromium,
 } from './support.js';
 
 // Finance and language in a real browser: a month's statement downloaded and read as a
 // spreadsheet reads it, and every page each role can reach checked for English sentences.
 
-if (!chromiumInstalled) {
-  console.warn(`[browser tests] SKIPPED: ${CHROMIUM} is not installed (.ci/run installs it).`);
-}
+warnIfNoChromium();
 
 /** The text a person reads on the page, without machine fields (see test/support/english.ts). */
 async function readableText(page: Page): Promise<string> {
@@ -41,46 +35,27 @@ async function readableText(page: Page): Promise<string> {
 }
 
 describe.skipIf(!chromiumInstalled)('finance and language in Chromium', () => {
-  let server: TestServer;
-  let browser: Browser;
-  const contexts: BrowserContext[] = [];
+  const chromium = new ChromiumSession();
   let partnerId = '';
   const cardNos: string[] = [];
 
   beforeAll(async () => {
-    [server, browser] = await Promise.all([startServer(), launchChromium()]);
+    await chromium.start();
     // A partner made in the console, its key read off the page, and three paid cards.
-    const { context, page: admin } = await signIn(browser, server.baseUrl, USERS.admin.username);
-    contexts.push(context);
-    await admin.goto('/admin/partners/new');
-    await admin.getByLabel('名称').fill('财务渠道');
-    await submit(admin, admin.getByRole('button', { name: '创建渠道' }));
-    partnerId = /\/admin\/partners\/([A-Z]{2}\d{6})/.exec(admin.url())![1]!;
-    await submit(admin, admin.getByRole('button', { name: '生成密钥' }));
-    const channel = new MovTicketClient({
-      baseUrl: server.baseUrl,
-      partnerId,
-      secId: (await definition(admin, 'sec_id').textContent())!.trim(),
-      busId: (await definition(admin, 'bus_id').textContent())!.trim(),
-      md5key: await admin.locator('#md5key').inputValue(),
-      signMode: 'full',
-      retries: 0,
-    });
+    const admin = await chromium.signIn(USERS.admin.username);
+    const made = await newPartnerWithKey(admin, chromium.server.baseUrl, '财务渠道');
+    partnerId = made.partnerId;
+    const channel = made.channel;
     for (const count of [1, 2, 3]) {
       const { card } = await channel.buyByCinema({ cinemaId: '1001', count });
       await channel.payByCard({ cardNo: card.card_no, mobile: '13812345678' });
       cardNos.push(card.card_no);
     }
   }, 120_000);
-  afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => {});
-    await browser?.close();
-    await server?.close();
-  });
+  afterAll(() => chromium.close());
 
   it("downloads this month's statement whose card numbers a spreadsheet keeps exact", async () => {
-    const { context, page } = await signIn(browser, server.baseUrl, USERS.operator.username);
-    contexts.push(context);
+    const page = await chromium.signIn(USERS.operator.username);
     await submit(page, page.getByRole('link', { name: '对账单', exact: true }));
     await page.getByLabel('渠道').selectOption(partnerId);
     expect(await submit(page, page.getByRole('button', { name: '预览' }))).toBe(200);
@@ -118,8 +93,7 @@ describe.skipIf(!chromiumInstalled)('finance and language in Chromium', () => {
 
   it('shows no English sentence on any page each role can reach', async () => {
     for (const user of [USERS.admin, USERS.operator, USERS.cinema]) {
-      const { context, page } = await signIn(browser, server.baseUrl, user.username);
-      contexts.push(context);
+      const page = await chromium.signIn(user.username);
       // Every page reachable by links from the landing page, breadth first.
       const seen = new Set<string>();
       const queue = [new URL(page.url()).pathname, '/admin/nope', '/admin/account/password'];

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core';
+import { MovTicketClient } from '../../src/client/index.js';
 import { loadConfig } from '../../src/config.js';
 import { openDatabase } from '../../src/db/database.js';
 import type { Role } from '../../src/db/schema.js';
@@ -15,6 +16,14 @@ import { makeCatalog } from '../support/factories.js';
 /** Debian's Chromium; `.ci/run` installs it. Playwright's own browser downloads are not used. */
 export const CHROMIUM = '/usr/bin/chromium';
 export const chromiumInstalled = fs.existsSync(CHROMIUM);
+
+/** Says, once per test file, that the file's browser tests are skipped and how to run them. */
+export function warnIfNoChromium(): void {
+  if (chromiumInstalled) return;
+  console.warn(
+    `[browser tests] SKIPPED: ${CHROMIUM} is not installed (apt-get install chromium fonts-wqy-microhei; .ci/run does it).`,
+  );
+}
 
 export const PASSWORD = 'browser-pass-123';
 /** One of each role; the cinema account belongs to cinema 1001 of the test catalog. */
@@ -170,4 +179,76 @@ export function definition(page: Page, term: string): Locator {
     .locator('dl.kv dt')
     .filter({ hasText: new RegExp(`^\\s*${term}\\s*$`) })
     .locator('xpath=following-sibling::dd[1]');
+}
+
+/**
+ * A real server and Chromium for one test file (or script): `start()` before the tests, `close()`
+ * after them; every context signed in through it is closed with it.
+ */
+export class ChromiumSession {
+  server!: TestServer;
+  browser!: Browser;
+  private readonly contexts: BrowserContext[] = [];
+
+  async start(): Promise<void> {
+    [this.server, this.browser] = await Promise.all([startServer(), launchChromium()]);
+  }
+
+  /** Signs `username` in on a context of its own; the page is left where the login led. */
+  async signIn(username: string, opts: { screenshot?: string } = {}): Promise<Page> {
+    const { context, page } = await signIn(this.browser, this.server.baseUrl, username, opts);
+    this.contexts.push(context);
+    return page;
+  }
+
+  /** A signed-out page on a context of its own. */
+  async openPage(): Promise<Page> {
+    const { context, page } = await openPage(this.browser, this.server.baseUrl);
+    this.contexts.push(context);
+    return page;
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.contexts) await c.close().catch(() => {});
+    await this.browser?.close();
+    await this.server?.close();
+  }
+}
+
+/** A partner's key as the console shows it once, right after it is made. */
+export interface ShownKey {
+  secId: string;
+  busId: string;
+  md5key: string;
+}
+
+/** Reads the key off the page that shows it once (after `生成密钥`). */
+export async function shownKey(page: Page): Promise<ShownKey> {
+  return {
+    secId: (await definition(page, 'sec_id').textContent())!.trim(),
+    busId: (await definition(page, 'bus_id').textContent())!.trim(),
+    md5key: await page.locator('#md5key').inputValue(),
+  };
+}
+
+/** A channel client signing with a key made in the console (`full` mode, the console's default). */
+export function channelClient(baseUrl: string, partnerId: string, key: ShownKey): MovTicketClient {
+  return new MovTicketClient({ baseUrl, partnerId, ...key, signMode: 'full', retries: 0 });
+}
+
+/**
+ * As an admin on `page`: makes a partner named `name` through the new-partner form and its first
+ * key, and returns the partner's id and a client signing with that key.
+ */
+export async function newPartnerWithKey(
+  page: Page,
+  baseUrl: string,
+  name: string,
+): Promise<{ partnerId: string; channel: MovTicketClient }> {
+  await page.goto('/admin/partners/new');
+  await page.getByLabel('名称').fill(name);
+  await submit(page, page.getByRole('button', { name: '创建渠道' }));
+  const partnerId = /\/admin\/partners\/([A-Z]{2}\d{6})/.exec(page.url())![1]!;
+  await submit(page, page.getByRole('button', { name: '生成密钥' }));
+  return { partnerId, channel: channelClient(baseUrl, partnerId, await shownKey(page)) };
 }

@@ -1,4 +1,5 @@
 import { expect } from 'vitest';
+import { UserService } from '../../src/domain/admin/user.service.js';
 import { newOnce } from './admin.js';
 import type { TestApp } from './harness.js';
 
@@ -113,3 +114,31 @@ export function wrap(res: { statusCode: number; body: string; headers: Record<st
 
 /** The page's text with tags removed (to look for words a user reads). */
 export const textOf = (body: string) => body.replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ');
+
+/**
+ * Creates the console tests' users, all with {@link PASSWORD}: ada (admin), otto (operator), cici
+ * (cinema 1001), and any `extra` cinema users given as username → cinema id.
+ */
+export async function createUsers(t: TestApp, extra: Record<string, string> = {}): Promise<void> {
+  const users = new UserService(t.db, t.clock);
+  const root = { actor: 'cli:test', role: 'admin' as const };
+  await users.create(root, { username: 'ada', password: PASSWORD, role: 'admin' });
+  await users.create(root, { username: 'otto', password: PASSWORD, role: 'operator' });
+  await users.create(root, { username: 'cici', password: PASSWORD, role: 'cinema', cinemaId: '1001' });
+  for (const [username, cinemaId] of Object.entries(extra)) {
+    await users.create(root, { username, password: PASSWORD, role: 'cinema', cinemaId });
+  }
+}
+
+/** Creates the console tests' users and signs each in with a browser of their own. */
+export async function signInUsers(
+  t: TestApp,
+): Promise<{ admin: Browser; operator: Browser; cinema: Browser }> {
+  await createUsers(t);
+  const [admin, operator, cinema] = await Promise.all([
+    new Browser(t).login('ada'),
+    new Browser(t).login('otto'),
+    new Browser(t).login('cici'),
+  ]);
+  return { admin, operator, cinema };
+}

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import pg from 'pg';
 import { openDatabase, type Db } from '../../src/db/database.js';
 
@@ -60,4 +63,51 @@ function postgres(): Engine {
 /** SQLite always; PostgreSQL too when TEST_DATABASE_URL is set (CI sets it). */
 export function engines(): Engine[] {
   return TEST_URL ? [sqlite, postgres()] : [sqlite];
+}
+
+export interface SharedEngine {
+  name: 'sqlite' | 'postgres';
+  /** Two handles on one fresh, migrated database, as two processes or instances would have. */
+  open(): Promise<[Db, Db]>;
+  /** Removes every database this engine made. */
+  cleanup(): Promise<void>;
+}
+
+/**
+ * Like {@link engines}, but each database is opened twice: SQLite in a file of a fresh temp
+ * directory, PostgreSQL with one pool per handle of the given sizes.
+ */
+export function sharedEngines(poolSizes: [number, number] = [4, 4]): SharedEngine[] {
+  const dirs: string[] = [];
+  const out: SharedEngine[] = [
+    {
+      name: 'sqlite',
+      open: async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'movticket-shared-'));
+        dirs.push(dir);
+        const file = path.join(dir, 'db.sqlite');
+        const first = await openDatabase({ sqlitePath: file });
+        return [first, await openDatabase({ sqlitePath: file })];
+      },
+      cleanup: async () => {
+        for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
+      },
+    },
+  ];
+  if (TEST_URL) {
+    const drops: (() => Promise<void>)[] = [];
+    out.push({
+      name: 'postgres',
+      open: async () => {
+        const { url, drop } = await createPgDatabase();
+        drops.push(drop);
+        const first = await openDatabase({ url, poolSize: poolSizes[0] });
+        return [first, await openDatabase({ url, poolSize: poolSizes[1] })];
+      },
+      cleanup: async () => {
+        await Promise.all(drops.splice(0).map((d) => d()));
+      },
+    });
+  }
+  return out;
 }

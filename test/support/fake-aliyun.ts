@@ -29,7 +29,7 @@ export class FakeAliyun extends FakeProvider {
 
   static async start(): Promise<FakeAliyun> {
     const f = new FakeAliyun();
-    await f.listen();
+    await f.listen('/');
     return f;
   }
 

@@ -1,5 +1,5 @@
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type http from 'node:http';
+import { LoopbackServer } from './loopback-server.js';
 
 /**
  * - `ok`: accepts and answers 200 at once.
@@ -34,110 +34,57 @@ export interface GatewayStats {
 }
 
 /** A local SMS gateway on 127.0.0.1 that can be switched between failure modes. */
-export class FakeGateway {
+export class FakeGateway extends LoopbackServer<ReceivedSms> {
   mode: GatewayMode = 'ok';
-  /** Delay of `slow` answers; a function is asked once per request. */
-  slowMs: number | (() => number) = 1_500;
   /** Picks the mode of one message by its id; `undefined` falls back to `mode`. */
   modeFor: ((id: string) => GatewayMode | undefined) | null = null;
-  /** Requests received and not yet answered or closed, and the most there ever were at once. */
-  inFlight = 0;
-  maxInFlight = 0;
-  /** First acceptance of each id, in order: what a real gateway would deliver. */
-  readonly delivered = new Map<string, ReceivedSms>();
-  /** How often each id was accepted. */
-  readonly acceptances = new Map<string, number>();
   private readonly requests: Record<GatewayMode, number> = { ok: 0, fail: 0, hang: 0, slow: 0, drop: 0 };
   private keyMismatches = 0;
   private malformed = 0;
-  private readonly sockets = new Set<Socket>();
-  private readonly hanging = new Set<http.ServerResponse>();
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly server: http.Server;
-  url = '';
 
   private constructor() {
-    this.server = http.createServer((req, res) => this.handle(req, res));
-    this.server.on('connection', (s) => {
-      this.sockets.add(s);
-      s.once('close', () => this.sockets.delete(s));
-    });
+    super();
   }
 
   /** Starts a gateway on a free port; `url` is where to POST. */
   static async start(): Promise<FakeGateway> {
     const g = new FakeGateway();
-    await new Promise<void>((resolve) => g.server.listen(0, '127.0.0.1', resolve));
-    g.url = `http://127.0.0.1:${(g.server.address() as AddressInfo).port}/sms`;
+    await g.listen('/sms');
     return g;
   }
 
   stats(): GatewayStats {
-    let duplicates = 0;
-    for (const n of this.acceptances.values()) duplicates += n - 1;
     return {
       requests: { ...this.requests },
       distinct: this.delivered.size,
-      duplicates,
+      duplicates: this.duplicates(),
       keyMismatches: this.keyMismatches,
       malformed: this.malformed,
     };
   }
 
-  /** Ids accepted more than once, with their count. */
-  duplicatedIds(): [string, number][] {
-    return [...this.acceptances].filter(([, n]) => n > 1);
-  }
-
-  /** Cuts the connections of the requests held by `hang`, as a network failure would. */
-  dropHanging(): void {
-    for (const res of this.hanging) res.socket?.destroy();
-  }
-
-  async close(): Promise<void> {
-    for (const t of this.timers) clearTimeout(t);
-    for (const s of this.sockets) s.destroy();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
-
-  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    this.inFlight++;
-    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-    res.once('close', () => this.inFlight--);
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const mode = this.modeOf(Buffer.concat(chunks).toString('utf8'));
-      this.requests[mode]++;
-      if (mode === 'fail') {
-        res.writeHead(500, { 'content-type': 'text/plain' }).end('gateway failure');
-        return;
-      }
-      if (mode === 'hang') {
-        this.hanging.add(res);
-        res.once('close', () => this.hanging.delete(res));
-        return;
-      }
-      const accepted = this.accept(Buffer.concat(chunks).toString('utf8'), req.headers['idempotency-key']);
-      if (!accepted) {
-        res.writeHead(400, { 'content-type': 'text/plain' }).end('malformed');
-        return;
-      }
-      if (mode === 'drop') {
-        req.socket.destroy();
-        return;
-      }
-      const answer = () => {
-        if (!res.destroyed) res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
-      };
-      if (mode === 'ok') return answer();
-      const ms = typeof this.slowMs === 'function' ? this.slowMs() : this.slowMs;
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        answer();
-      }, ms);
-      this.timers.add(timer);
-    });
+  protected handle(req: http.IncomingMessage, res: http.ServerResponse, body: string): void {
+    const mode = this.modeOf(body);
+    this.requests[mode]++;
+    if (mode === 'fail') {
+      res.writeHead(500, { 'content-type': 'text/plain' }).end('gateway failure');
+      return;
+    }
+    if (mode === 'hang') return this.hold(res);
+    const accepted = this.accept(body, req.headers['idempotency-key']);
+    if (!accepted) {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('malformed');
+      return;
+    }
+    if (mode === 'drop') {
+      req.socket.destroy();
+      return;
+    }
+    const answer = () => {
+      if (!res.destroyed) res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    };
+    if (mode === 'ok') return answer();
+    this.later(answer);
   }
 
   private modeOf(body: string): GatewayMode {
@@ -165,10 +112,7 @@ export class FakeGateway {
     }
     const k = Array.isArray(key) ? key[0] : key;
     if (k !== m.id) this.keyMismatches++;
-    this.acceptances.set(m.id, (this.acceptances.get(m.id) ?? 0) + 1);
-    if (!this.delivered.has(m.id)) {
-      this.delivered.set(m.id, { id: m.id, mobile: m.mobile, text: m.text, key: k, at: Date.now() });
-    }
+    this.record({ id: m.id, mobile: m.mobile, text: m.text, key: k, at: Date.now() });
     return true;
   }
 }

@@ -1,5 +1,5 @@
-import http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type http from 'node:http';
+import { LoopbackServer } from './loopback-server.js';
 
 /**
  * What a fake provider does with a send (its other calls are always answered):
@@ -42,9 +42,8 @@ export interface Verdict {
 }
 
 /** The plumbing of a loopback fake provider; subclasses speak the wire protocol. */
-export abstract class FakeProvider {
+export abstract class FakeProvider extends LoopbackServer<AcceptedSms> {
   mode: ProviderMode = 'ok';
-  slowMs: number | (() => number) = 1_500;
   /** Picks the mode of one message by its mobile number; undefined falls back to `mode`. */
   modeFor: ((mobile: string) => ProviderMode | undefined) | null = null;
   /** Numbers the provider refuses as invalid (as it does for a number that is no mobile). */
@@ -55,11 +54,6 @@ export abstract class FakeProvider {
   holdReports = false;
   /** SendSms requests that passed authentication, whatever their answer. */
   sendCalls = 0;
-  inFlight = 0;
-  maxInFlight = 0;
-  /** First acceptance of each message id, in order. */
-  readonly delivered = new Map<string, AcceptedSms>();
-  readonly acceptances = new Map<string, number>();
   protected readonly requests: Record<ProviderMode, number> = {
     ok: 0,
     fail: 0,
@@ -70,25 +64,7 @@ export abstract class FakeProvider {
   };
   protected badSignatures = 0;
   protected malformed = 0;
-  private readonly sockets = new Set<Socket>();
-  private readonly hanging = new Set<http.ServerResponse>();
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly server: http.Server;
   private seq = 0;
-  url = '';
-
-  protected constructor() {
-    this.server = http.createServer((req, res) => this.handle(req, res));
-    this.server.on('connection', (s) => {
-      this.sockets.add(s);
-      s.once('close', () => this.sockets.delete(s));
-    });
-  }
-
-  protected async listen(): Promise<void> {
-    await new Promise<void>((resolve) => this.server.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/`;
-  }
 
   /** Answers one request: verifies it, then calls `send` for a send or answers a query. */
   protected abstract answer(
@@ -100,40 +76,17 @@ export abstract class FakeProvider {
   protected abstract refusedAnswer(mode: 'fail' | 'throttle'): Verdict;
 
   stats(): FakeProviderStats {
-    let duplicates = 0;
-    for (const n of this.acceptances.values()) duplicates += n - 1;
     return {
       requests: { ...this.requests },
       distinct: this.delivered.size,
-      duplicates,
+      duplicates: this.duplicates(),
       badSignatures: this.badSignatures,
       malformed: this.malformed,
     };
   }
 
-  duplicatedIds(): [string, number][] {
-    return [...this.acceptances].filter(([, n]) => n > 1);
-  }
-
-  dropHanging(): void {
-    for (const res of this.hanging) res.socket?.destroy();
-  }
-
-  async close(): Promise<void> {
-    for (const t of this.timers) clearTimeout(t);
-    for (const s of this.sockets) s.destroy();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
-
   protected nextRef(): string {
     return `${Date.now()}${String(++this.seq).padStart(6, '0')}`;
-  }
-
-  /** Records an acceptance of message `id`. */
-  protected record(sms: AcceptedSms): AcceptedSms {
-    this.acceptances.set(sms.id, (this.acceptances.get(sms.id) ?? 0) + 1);
-    if (!this.delivered.has(sms.id)) this.delivered.set(sms.id, sms);
-    return this.delivered.get(sms.id)!;
   }
 
   /** The report of an accepted message: null while reports are held. */
@@ -142,40 +95,23 @@ export abstract class FakeProvider {
     return { delivered: !this.unreachable.has(sms.mobile), at: sms.at + 1_000 };
   }
 
-  private handle(req: http.IncomingMessage, res: http.ServerResponse): void {
-    this.inFlight++;
-    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
-    res.once('close', () => this.inFlight--);
-    const chunks: Buffer[] = [];
-    req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      let mode = 'ok' as ProviderMode;
-      let accepted: Verdict | null = null;
-      const verdict = this.answer(req, body, (mobile, accept) => {
-        mode = this.modeFor?.(mobile) ?? this.mode;
-        this.requests[mode]++;
-        if (mode === 'fail' || mode === 'throttle') return this.refusedAnswer(mode);
-        if (mode === 'hang') return 'held';
-        accepted = accept();
-        return 'held';
-      });
-      if (verdict !== 'held') return void this.reply(res, verdict);
-      if (mode === 'hang') {
-        this.hanging.add(res);
-        res.once('close', () => this.hanging.delete(res));
-        return;
-      }
-      if (mode === 'drop') return void req.socket.destroy();
-      const result = accepted as Verdict | null;
-      if (mode === 'ok') return void this.reply(res, result!);
-      const ms = typeof this.slowMs === 'function' ? this.slowMs() : this.slowMs;
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        this.reply(res, result!);
-      }, ms);
-      this.timers.add(timer);
+  protected handle(req: http.IncomingMessage, res: http.ServerResponse, body: string): void {
+    let mode = 'ok' as ProviderMode;
+    let accepted: Verdict | null = null;
+    const verdict = this.answer(req, body, (mobile, accept) => {
+      mode = this.modeFor?.(mobile) ?? this.mode;
+      this.requests[mode]++;
+      if (mode === 'fail' || mode === 'throttle') return this.refusedAnswer(mode);
+      if (mode === 'hang') return 'held';
+      accepted = accept();
+      return 'held';
     });
+    if (verdict !== 'held') return void this.reply(res, verdict);
+    if (mode === 'hang') return this.hold(res);
+    if (mode === 'drop') return void req.socket.destroy();
+    const result = accepted as Verdict | null;
+    if (mode === 'ok') return void this.reply(res, result!);
+    this.later(() => this.reply(res, result!));
   }
 
   private reply(res: http.ServerResponse, v: Verdict): void {

@@ -40,7 +40,7 @@ const status = (mobile: string, id: string, Code: string, Message: string, Seria
 export class FakeTencent extends FakeProvider {
   static async start(): Promise<FakeTencent> {
     const f = new FakeTencent();
-    await f.listen();
+    await f.listen('/');
     return f;
   }
 

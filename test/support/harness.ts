@@ -1,9 +1,12 @@
+import type { AddressInfo } from 'node:net';
 import { buildApp, type App } from '../../src/app.js';
 import { type Config, loadConfig } from '../../src/config.js';
 import type { Db } from '../../src/db/database.js';
+import { CardAdminService } from '../../src/domain/admin/card-admin.service.js';
 import { ManualClock } from '../../src/domain/clock.js';
+import { AppError } from '../../src/errors.js';
 import { SecretBox } from '../../src/domain/secret-box.js';
-import { computeHashcode, formatTimestamp, MovTicketClient } from '../../src/client/index.js';
+import { computeHashcode, formatTimestamp, MovTicketClient, MovTicketError } from '../../src/client/index.js';
 import type { SmsMessage, SmsSender } from '../../src/workers/sms-senders.js';
 import { KEY, makeCatalog, makePartner, type PartnerSpec } from './factories.js';
 
@@ -142,4 +145,52 @@ export async function makeTestApp(
       await db.close();
     },
   };
+}
+
+/** The code and type a channel call was refused with; fails if it was answered. */
+export async function refusal(call: Promise<unknown>): Promise<{ code: number; type: string }> {
+  try {
+    await call;
+  } catch (err) {
+    if (err instanceof MovTicketError) return { code: err.code, type: err.type };
+    throw err;
+  }
+  throw new Error('the request was answered, not refused');
+}
+
+/** Serves `app` on a free port of 127.0.0.1; returns a client of the default partner over real HTTP. */
+export async function listenWithClient(app: App, clock: { now(): number }): Promise<MovTicketClient> {
+  await app.fastify.listen({ port: 0, host: '127.0.0.1' });
+  const port = (app.fastify.server.address() as AddressInfo).port;
+  return new MovTicketClient({
+    baseUrl: `http://127.0.0.1:${port}`,
+    partnerId: 'CS000001',
+    busId: '1002758',
+    secId: 'test',
+    md5key: KEY,
+    now: () => new Date(clock.now()),
+    retries: 0,
+  });
+}
+
+/** The `AppError` a domain call was refused with; fails if the call succeeded. */
+export async function appError(call: Promise<unknown>): Promise<AppError> {
+  try {
+    await call;
+  } catch (err) {
+    if (err instanceof AppError) return err;
+    throw err;
+  }
+  throw new Error('expected a refusal');
+}
+
+/** The card administration service (support desk, operators) on the test app's database and cards. */
+export function cardAdminOf(t: TestApp, timeZone: string): CardAdminService {
+  return new CardAdminService({
+    db: t.db,
+    clock: t.clock,
+    timeZone,
+    cards: t.app.cards,
+    registry: t.app.registry,
+  });
 }

@@ -1,8 +1,8 @@
 import type { Db } from '../../db/database.js';
+import { findCinemaName } from '../../db/redemption.repository.js';
 import type { Role } from '../../db/schema.js';
 import {
   cardFiguresByDay,
-  findCinemaNameForReport,
   listPartnerNames,
   listStatementEntries,
   settlementByDay,
@@ -300,7 +300,7 @@ export class ReportService {
     const tz = this.deps.timeZone;
     const { days, bounds } = dayRange(fromDay, toDay, tz);
     const db = this.deps.db.kysely;
-    const cinemaName = await findCinemaNameForReport(db, cinemaId);
+    const cinemaName = await findCinemaName(db, cinemaId);
     if (cinemaName === undefined) throw notFound('cinema', cinemaId);
     const figures = await settlementByDay(db, cinemaId, bounds);
     const rows = figures

@@ -63,6 +63,27 @@ const TOTAL_HEADERS = [
   { label: '净额', num: true },
 ];
 
+/** Links to the quick ranges of {@link quickRanges}, each keeping the form's other `params`. */
+function quickLinks(path: string, today: string, params: Record<string, string>): Html[] {
+  return quickRanges(today).map(
+    (r) => html`<a href="${href(path, { ...params, from: r.from, to: r.to })}">${r.label}</a>`,
+  );
+}
+
+/** The form's start and end date fields. */
+function rangeFields(from: string, to: string): Html {
+  return html`${field({ label: '开始日期', name: 'from', type: 'date', value: from, required: true })}
+  ${field({ label: '结束日期', name: 'to', type: 'date', value: to, required: true })}`;
+}
+
+/** The CSV download links: Chinese headers (the default) and English ones for programs. */
+function downloadLinks(download: (lang: CsvLang) => string, filename: string): Html {
+  return html`<div class="actions" style="margin:0 0 12px">
+    <a class="button" href="${download('zh')}">下载 CSV（${filename}）</a>
+    <a href="${download('en')}">英文表头版（供程序读取）</a>
+  </div>`;
+}
+
 export function statementRoutes(c: ConsoleContext): void {
   const { app, deps } = c;
 
@@ -71,17 +92,11 @@ export function statementRoutes(c: ConsoleContext): void {
     const partnerId = str(q, 'partner');
     const { from, to } = rangeOf(q, addDays(c.today(), -1));
     const partners = await deps.partners.list(actorOf(request));
-    const quick = quickRanges(c.today()).map(
-      (r) =>
-        html`<a href="${href('/admin/statements', { partner: partnerId, from: r.from, to: r.to })}"
-          >${r.label}</a
-        >`,
-    );
+    const quick = quickLinks('/admin/statements', c.today(), { partner: partnerId });
     const form = html`<form method="get" action="/admin/statements" class="panel">
       <div class="form-grid">
         ${selectField({ label: '渠道', name: 'partner', value: partnerId, options: [{ value: '', label: '全部渠道' }, ...partners.map((p) => ({ value: p.partnerId, label: `${p.partnerId} ${p.name}` }))] })}
-        ${field({ label: '开始日期', name: 'from', type: 'date', value: from, required: true })}
-        ${field({ label: '结束日期', name: 'to', type: 'date', value: to, required: true })}
+        ${rangeFields(from, to)}
         <div><button type="submit">预览</button></div>
       </div>
       <p class="subnav">${quick}</p>
@@ -155,10 +170,7 @@ export function statementRoutes(c: ConsoleContext): void {
           ${stat('激活', String(s.activations), yuan(s.activation_fen))}${stat('冲销', String(s.voids), yuan(s.void_fen))}
           ${stat('净额', yuan(s.net_fen), '激活 + 冲销')}
         </div>
-        <div class="actions" style="margin:0 0 12px">
-          <a class="button" href="${download('zh')}">下载 CSV（${s.filename}）</a>
-          <a href="${download('en')}">英文表头版（供程序读取）</a>
-        </div>
+        ${downloadLinks(download, s.filename)}
         <h3>按日合计</h3>
         ${table(['日期', ...TOTAL_HEADERS], dayRows, '期间内没有激活或冲销')}
         <h3>按渠道合计</h3>
@@ -186,17 +198,11 @@ export function statementRoutes(c: ConsoleContext): void {
     const cinemaId = user.role === 'cinema' ? (user.cinemaId ?? '') : str(q, 'cinema').trim();
     const { from, to } = rangeOf(q, addDays(c.today(), -1));
     const nav = user.role === 'cinema' ? 'settlement' : 'statements';
-    const quick = quickRanges(c.today()).map(
-      (r) =>
-        html`<a href="${href('/admin/settlement', { cinema: str(q, 'cinema'), from: r.from, to: r.to })}"
-          >${r.label}</a
-        >`,
-    );
+    const quick = quickLinks('/admin/settlement', c.today(), { cinema: str(q, 'cinema') });
     const form = html`<form method="get" action="/admin/settlement" class="panel">
       <div class="form-grid">
         ${user.role === 'cinema' ? '' : field({ label: '影院编号', name: 'cinema', value: cinemaId, required: true, placeholder: '1001' })}
-        ${field({ label: '开始日期', name: 'from', type: 'date', value: from, required: true })}
-        ${field({ label: '结束日期', name: 'to', type: 'date', value: to, required: true })}
+        ${rangeFields(from, to)}
         <div><button type="submit">查询</button></div>
       </div>
       <p class="subnav">${quick}</p>
@@ -253,10 +259,7 @@ function settlementBody(s: Settlement): Html {
     <div class="stats">
       ${stat('兑换张数', String(s.tickets), `${s.redemptions} 笔`)}${stat('结算金额', yuan(s.amount_fen), '按卡单价')}
     </div>
-    <div class="actions" style="margin:0 0 12px">
-      <a class="button" href="${download('zh')}">下载 CSV（${s.filename}）</a>
-      <a href="${download('en')}">英文表头版（供程序读取）</a>
-    </div>
+    ${downloadLinks(download, s.filename)}
     <h3>按日合计</h3>
     ${table(
       ['日期', ...heads],
