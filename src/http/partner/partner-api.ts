@@ -294,22 +294,14 @@ export class PartnerApi {
       return cached;
     }
     const opts = { sealAnswer: def.answerHoldsSecret === true };
-    const { cards, requestLog } = this.deps;
-    const buy = { count: Number(params.count), orderNo: params.order_no };
-    const outcome =
-      def.name === 'buyByCinema'
-        ? await requestLog.runOnceDirect(
-            key,
-            () => cards.buyByCinema(partner, params.cinema_id!, buy, snap),
-            opts,
-          )
-        : def.name === 'buyByKind'
-          ? await requestLog.runOnceDirect(
-              key,
-              () => cards.buyByKind(partner, params.kind_id!, buy, snap),
-              opts,
-            )
-          : await requestLog.runOnce(key, (tx) => this.mutate(def.name, tx, snap, partner, params), opts);
+    const direct = this.direct(def.name, snap, partner, params);
+    const outcome = direct
+      ? await this.deps.requestLog.runOnceDirect(key, direct, opts)
+      : await this.deps.requestLog.runOnce(
+          key,
+          (tx) => this.mutate(def.name, tx, snap, partner, params),
+          opts,
+        );
     this.deps.onMutation?.(def.name);
     return outcome;
   }
@@ -348,6 +340,15 @@ export class PartnerApi {
       default:
         throw new Error(`not a read interface: ${name}`);
     }
+  }
+
+  /** A mutation whose writes are known before it runs (a buy), prepared when called; else undefined. */
+  private direct(name: string, snap: RegistrySnapshot, partner: Partner, p: Params) {
+    const { cards } = this.deps;
+    const buy = { count: Number(p.count), orderNo: p.order_no };
+    if (name === 'buyByCinema') return () => cards.buyByCinema(partner, p.cinema_id!, buy, snap);
+    if (name === 'buyByKind') return () => cards.buyByKind(partner, p.kind_id!, buy, snap);
+    return undefined;
   }
 
   private mutate(
