@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { SMS_PROVIDER_CODE } from '../src/http/admin/console/messages.zh.js';
-import { aliyunFailure, FINAL_CODES, tencentFailure } from '../src/sms/refusals.js';
+import { failureKind, FINAL_CODES, refusedBy } from '../src/sms/refusals.js';
+
+const aliyunFailure = (code: string) => failureKind('aliyun', code);
+const tencentFailure = (code: string) => failureKind('tencent', code);
 
 describe('provider refusal codes', () => {
   it('gives up only on refusals about the number, fails over on throttling and outages', () => {
@@ -21,6 +24,16 @@ describe('provider refusal codes', () => {
     expect(aliyunFailure('isp.SYSTEM_ERROR')).toBe('uncertain');
     expect(tencentFailure('InternalError.Timeout')).toBe('uncertain');
     expect(tencentFailure('InternalError.SendAndRecvFail')).toBe('uncertain');
+    // Any internal error answered in JSON: the request may have been processed.
+    expect(aliyunFailure('isp.SOMETHING_NEW')).toBe('uncertain');
+    expect(aliyunFailure('InternalError')).toBe('uncertain');
+    expect(tencentFailure('InternalError.Unknown')).toBe('uncertain');
+  });
+
+  it('words a refusal by its code alone, never with the text the provider sent back', () => {
+    const err = refusedBy('aliyun', 'SignatureDoesNotMatch');
+    expect(err).toMatchObject({ kind: 'failover', provider: 'aliyun', code: 'SignatureDoesNotMatch' });
+    expect(err.message).toBe('aliyun refused: SignatureDoesNotMatch');
   });
 
   it('never gives up on a code nobody classified', () => {

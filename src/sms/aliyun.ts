@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { canonicalQuery, percentEncode, rpcSignature } from './aliyun-signature.js';
 import { postToProvider, str } from './http.js';
-import { aliyunFailure } from './refusals.js';
+import { refusedBy } from './refusals.js';
 import {
-  SmsSendError,
   type Accepted,
   type Receipt,
   type ReceiptQuery,
@@ -58,15 +57,7 @@ export function aliyunProvider(o: AliyunSmsOptions): SmsProvider {
     return (json ?? {}) as Record<string, unknown>;
   }
 
-  function refusal(answer: Record<string, unknown>): SmsSendError {
-    const code = str(answer, 'Code') ?? 'unknown';
-    return new SmsSendError(
-      aliyunFailure(code),
-      NAME,
-      code,
-      `aliyun refused: ${code} ${str(answer, 'Message') ?? ''}`.trim(),
-    );
-  }
+  const refusal = (answer: Record<string, unknown>) => refusedBy(NAME, str(answer, 'Code') ?? 'unknown');
 
   return {
     name: NAME,

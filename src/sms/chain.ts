@@ -24,23 +24,30 @@ export function providerChain(
   return {
     name: providers.map((p) => p.name).join(','),
     async send(m: SmsMessage): Promise<Accepted> {
-      const pinned = m.provider ? byName.get(m.provider) : undefined;
-      if (pinned) {
+      if (m.provider) {
+        const pinned = byName.get(m.provider);
+        // Taken off the setting while a message may be with it: sending through another one could
+        // deliver it twice, so the message waits (and fails after its tries) instead.
+        if (!pinned) {
+          throw new SmsSendError('uncertain', m.provider, null, `${m.provider} is no longer configured`);
+        }
+        const now = wallClock();
+        const since = m.createdAt ?? now;
         const known = await pinned.find({
           id: m.id,
           mobile: m.mobile,
           provider: pinned.name,
           ref: null,
-          since: m.createdAt ?? wallClock(),
-          now: wallClock(),
+          since,
+          now,
         });
         if (known.state !== 'unknown') return { provider: pinned.name, ref: known.ref };
-        if (m.verifyOnly) {
+        if (m.verifyOnly || (m.queuedForMs ?? 0) < (pinned.recordsCompleteAfterMs ?? 0)) {
           throw new SmsSendError(
             'uncertain',
             pinned.name,
             null,
-            `${pinned.name} has no record of the message`,
+            `${pinned.name} has no record of the message yet`,
           );
         }
         return pinned.send(m);

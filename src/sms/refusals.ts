@@ -1,4 +1,4 @@
-import type { SendFailureKind } from './types.js';
+import { type SendFailureKind, SmsSendError } from './types.js';
 
 // How each provider's error codes are handled. Only refusals about the message itself are final
 // (no provider would deliver to that number); throttling, outages and account, signature or
@@ -20,19 +20,31 @@ const TENCENT_FINAL = new Set([
   'UnsupportedOperation.UnsupportedRegion',
 ]);
 
-// Internal errors after which the provider may still send the message: the message stays with it.
-const ALIYUN_UNCERTAIN = new Set(['isp.SYSTEM_ERROR']);
-const TENCENT_UNCERTAIN = new Set(['InternalError.Timeout', 'InternalError.SendAndRecvFail']);
+// Internal errors, after which the provider may still have processed the request: the message
+// stays with it (sending it through the other one could deliver it twice). Aliyun's
+// `ServiceUnavailable` (503, "temporary failure of the server") is an outage: it fails over.
+const ALIYUN_UNCERTAIN = /^(isp\.|InternalError)/;
+const TENCENT_UNCERTAIN = /^InternalError/;
 
 /** Every code that fails a message for good: each has a Chinese explanation for the console. */
 export const FINAL_CODES: readonly string[] = [...ALIYUN_FINAL, ...TENCENT_FINAL];
 
-export function aliyunFailure(code: string): SendFailureKind {
-  if (ALIYUN_UNCERTAIN.has(code)) return 'uncertain';
-  return ALIYUN_FINAL.has(code) ? 'final' : 'failover';
+const CODES = {
+  aliyun: { final: ALIYUN_FINAL, uncertain: ALIYUN_UNCERTAIN },
+  tencent: { final: TENCENT_FINAL, uncertain: TENCENT_UNCERTAIN },
+} as const;
+
+export function failureKind(provider: keyof typeof CODES, code: string): SendFailureKind {
+  const { final, uncertain } = CODES[provider];
+  if (uncertain.test(code)) return 'uncertain';
+  return final.has(code) ? 'final' : 'failover';
 }
 
-export function tencentFailure(code: string): SendFailureKind {
-  if (TENCENT_UNCERTAIN.has(code)) return 'uncertain';
-  return TENCENT_FINAL.has(code) ? 'final' : 'failover';
+/**
+ * A provider's refusal, by its code alone: the provider's free-text message is left out, since it
+ * may repeat the request (Aliyun's SignatureDoesNotMatch quotes the string it signed, template
+ * parameters and so the card password included) and it is stored, logged and shown.
+ */
+export function refusedBy(provider: keyof typeof CODES, code: string): SmsSendError {
+  return new SmsSendError(failureKind(provider, code), provider, code, `${provider} refused: ${code}`);
 }

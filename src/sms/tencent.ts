@@ -1,5 +1,5 @@
 import { postToProvider, str } from './http.js';
-import { tencentFailure } from './refusals.js';
+import { refusedBy } from './refusals.js';
 import { templateValues } from './template-params.js';
 import { tc3Authorization } from './tencent-signature.js';
 import {
@@ -65,12 +65,15 @@ export function tencentProvider(o: TencentSmsOptions): SmsProvider {
     );
     const response = (json as { Response?: Record<string, unknown> } | null)?.Response ?? {};
     const error = response.Error as Record<string, unknown> | undefined;
-    if (error) throw refusal(str(error, 'Code') ?? 'unknown', str(error, 'Message'));
+    if (error) throw refusedBy(NAME, str(error, 'Code') ?? 'unknown');
     return response;
   }
 
   return {
     name: NAME,
+    // Tencent lists a message only once its handset report came, so "no record" right after a
+    // send whose answer was lost proves nothing; an hour on, a report would have come.
+    recordsCompleteAfterMs: 3_600_000,
     async send(m: SmsMessage): Promise<Accepted> {
       const values = templateValues(NAME, m);
       const answer = await call('SendSms', {
@@ -86,7 +89,7 @@ export function tencentProvider(o: TencentSmsOptions): SmsProvider {
       if (!status)
         throw new SmsSendError('uncertain', NAME, null, 'tencent answered without a SendStatusSet');
       const code = str(status, 'Code') ?? 'unknown';
-      if (code !== 'Ok') throw refusal(code, str(status, 'Message'));
+      if (code !== 'Ok') throw refusedBy(NAME, code);
       return { provider: NAME, ref: str(status, 'SerialNo') ?? null };
     },
 
@@ -121,15 +124,6 @@ export function tencentProvider(o: TencentSmsOptions): SmsProvider {
       };
     },
   };
-}
-
-function refusal(code: string, message: string | undefined): SmsSendError {
-  return new SmsSendError(
-    tencentFailure(code),
-    NAME,
-    code,
-    `tencent refused: ${code} ${message ?? ''}`.trim(),
-  );
 }
 
 /** Mainland numbers are stored as 11 digits; Tencent wants E.164. */

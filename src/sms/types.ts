@@ -17,6 +17,8 @@ export interface SmsMessage {
   provider?: string | null;
   /** When the message was queued (epoch ms): where a provider's records of it are looked for. */
   createdAt?: number;
+  /** How long it has been queued, by the outbox's clock (see `SmsProvider.recordsCompleteAfterMs`). */
+  queuedForMs?: number;
   /**
    * The tries are used up and the last one may have reached `provider`: only ask it whether it
    * has the message, and send nothing.
@@ -86,6 +88,11 @@ export interface SmsSender {
 /** One provider's API, as the chain in chain.ts uses it. */
 export interface SmsProvider {
   readonly name: string;
+  /**
+   * How long after a message was queued the provider's "no record of it" can be believed; until
+   * then a message that may have reached it is only asked about, not sent again. Absent: at once.
+   */
+  readonly recordsCompleteAfterMs?: number;
   send(message: SmsMessage): Promise<Accepted>;
   find(query: ReceiptQuery): Promise<Receipt>;
 }

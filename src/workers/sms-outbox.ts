@@ -115,6 +115,7 @@ export class SmsOutbox extends PollingWorker<SmsMessageRow, SendResult> {
         ...(params ? { params } : {}),
         provider: m.provider,
         createdAt: m.created_at,
+        queuedForMs: this.clock.now() - m.created_at,
         ...(m.attempts >= this.opts.maxAttempts ? { verifyOnly: true } : {}),
       });
       return { ok: true, provider: accepted?.provider ?? null, ref: accepted?.ref ?? null };
