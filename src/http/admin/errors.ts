@@ -135,12 +135,11 @@ export function sendError(request: FastifyRequest, reply: FastifyReply, err: unk
   if (status >= 500) request.log.error({ err }, 'admin request failed');
   void reply.code(status).headers(headers);
   if (isApiUrl(request.url)) return reply.type('application/json; charset=utf-8').send(body);
-  return reply
-    .type('text/html; charset=utf-8')
-    .send(
-      errorPage(
-        status,
-        status >= 500 ? undefined : err instanceof AppError ? sentenceOf(err) : body.error.message,
-      ),
-    );
+  return reply.type('text/html; charset=utf-8').send(
+    errorPage(
+      status,
+      // The title says it in Chinese; a framework's English detail stays in the JSON body only.
+      status >= 500 || !(err instanceof AppError) ? undefined : sentenceOf(err),
+    ),
+  );
 }

@@ -4,7 +4,7 @@ import { formatYuan } from '../../../domain/money.js';
 import { maskMobile } from '../../../domain/sms-template.js';
 import { AppError } from '../../../errors.js';
 import {} from '../errors.js';
-import { addressKind, fieldLabel, hasSentence, sentenceOf } from './messages.zh.js';
+import { addressKind, sentenceOf } from './messages.zh.js';
 
 export { CARD_STATUS_LABEL } from './messages.zh.js';
 
@@ -83,24 +83,8 @@ export function notifyErrorText(lastError: string | null): string {
  * (the HTTP layer's form refusals) are kept.
  */
 export function messageOf(err: unknown): string {
-  if (err instanceof AppError) {
-    if (hasSentence(err) || !/[A-Za-z]{3,} [A-Za-z]{2,}/.test(err.message)) return sentenceOf(err);
-    return genericSentence(err);
-  }
+  if (err instanceof AppError) return sentenceOf(err);
   return err instanceof Error ? err.message : String(err);
-}
-
-const BY_CODE: Record<string, string> = {
-  invalid: '输入有误，请检查后重试',
-  conflict: '与现有数据冲突，没有做任何修改',
-  forbidden: '你的角色无权进行此操作',
-  not_found: '要找的内容不存在',
-};
-
-function genericSentence(err: AppError): string {
-  const field = typeof err.params.field === 'string' ? err.params.field : err.field;
-  if (err.code === 'invalid' && field) return `${fieldLabel(field)}的值不符合要求，请检查后重试`;
-  return BY_CODE[err.code] ?? '操作未能完成，请稍后重试';
 }
 
 /**

@@ -175,16 +175,28 @@ export function sentenceFor(id: string, params: Params, fallback: string): strin
   return say ? say(params) : fallback;
 }
 
-/** Whether the catalogue has a sentence for this refusal. */
-export const hasSentence = (err: AppError) => Object.hasOwn(SENTENCES, err.id);
-
 /** The field a refusal names, as the forms label it. */
 export const fieldLabel = (name: string) => FIELD_LABEL[name] ?? name;
 
 /** The refusal in Chinese, or its own message when the catalogue has no sentence for it. */
 export function sentenceOf(err: AppError): string {
   const say = SENTENCES[err.id];
-  return say ? say(err.params) : err.message;
+  if (say) return say(err.params);
+  // A message already in Chinese (a domain sentence) stands; an English one never reaches a person.
+  return /[A-Za-z]{3,} [A-Za-z]{2,}/.test(err.message) ? genericSentence(err) : err.message;
+}
+
+const BY_CODE: Record<string, string> = {
+  invalid: '输入有误，请检查后重试',
+  conflict: '与现有数据冲突，没有做任何修改',
+  forbidden: '你的角色无权进行此操作',
+  not_found: '要找的内容不存在',
+};
+
+function genericSentence(err: AppError): string {
+  const field = typeof err.params.field === 'string' ? err.params.field : err.field;
+  if (err.code === 'invalid' && field) return `${fieldLabel(field)}的值不符合要求，请检查后重试`;
+  return BY_CODE[err.code] ?? '操作未能完成，请稍后重试';
 }
 
 /**

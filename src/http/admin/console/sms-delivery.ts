@@ -30,5 +30,10 @@ export function smsOutcome(m: SmsView): Html {
     return html`${badge('等待回执', 'yellow')} ${providerName(m.provider)}`;
   }
   if (m.status === 'sent' && m.provider) return html`${providerName(m.provider)}：无回执`;
-  return html`${m.last_error ?? ''}`;
+  // A message still trying, or failed without a provider's word: a Chinese state, with the
+  // technical error kept as code for whoever diagnoses it.
+  const detail = m.last_error ? html` <code>${m.last_error}</code>` : '';
+  if (m.status === 'failed') return html`${badge('发送失败', 'red')}${detail}`;
+  if (m.last_error) return html`${badge('重试中', 'yellow')}${detail}`;
+  return html``;
 }
