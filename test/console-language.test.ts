@@ -137,6 +137,25 @@ for (const engine of engines()) {
       expectChinese('settlement as cinema staff', (await cinema.get('/admin/settlement')).body);
     });
 
+    it('shows the refusals of the HTTP layer (body type, size, syntax) on a console form in Chinese only', async () => {
+      await admin.get('/admin');
+      for (const [type, payload] of [
+        ['application/xml', '<x/>'],
+        ['application/x-www-form-urlencoded', `name=${'x'.repeat(2_000_000)}`],
+        ['application/json', '{'],
+      ] as const) {
+        const res = await t.app.fastify.inject({
+          method: 'POST',
+          url: '/admin/partners',
+          headers: { 'content-type': type, cookie: admin.cookie },
+          payload,
+        });
+        expect(res.statusCode, type).toBeGreaterThanOrEqual(400);
+        expect(res.headers['content-type'], type).toMatch(/^text\/html/);
+        expectChinese(`POST /admin/partners as ${type}`, res.body);
+      }
+    });
+
     it('says every refusal a console user meets in Chinese', async () => {
       const refusals: [Browser, string, Record<string, string | string[]> | null][] = [
         [admin, '/admin/nope', null],
