@@ -1,6 +1,6 @@
-import { CompiledQuery } from 'kysely';
 import { CARD_COLUMNS, type CardRow } from './card.repository.js';
 import type { Executor } from './executor.js';
+import { fixedStatement } from './fixed.js';
 import { CLAIM_CONFLICT, REQUEST_COLUMNS, type RequestRow } from './request.repository.js';
 
 /** The `created` event of a new card (its first, seq 1). */
@@ -11,9 +11,7 @@ export interface CreatedEvent {
   data: string;
 }
 
-const params = (from: number, n: number) => Array.from({ length: n }, (_, i) => `$${from + i}`).join(', ');
-const CARD_AT = REQUEST_COLUMNS.length + 1;
-const EVENT_AT = CARD_AT + CARD_COLUMNS.length;
+const marks = (n: number) => Array<string>(n).fill('?').join(', ');
 
 /**
  * PostgreSQL: the request's req_id claim, the card and its `created` event as one statement, so
@@ -23,20 +21,20 @@ const EVENT_AT = CARD_AT + CARD_COLUMNS.length;
  * violation on `cards_pkey`, and an order number the partner already used one on
  * `cards_partner_order`; nothing is written then either.
  */
-const STORE_ISSUED_CARD = `with claim as (
-    insert into requests (${REQUEST_COLUMNS.join(', ')}) values (${params(1, REQUEST_COLUMNS.length)})
+const STORE_ISSUED_CARD = fixedStatement<{ claimed: number | string }>(`with claim as (
+    insert into requests (${REQUEST_COLUMNS.join(', ')}) values (${marks(REQUEST_COLUMNS.length)})
     ${CLAIM_CONFLICT}
     returning 1
   ), card as (
     insert into cards (${CARD_COLUMNS.join(', ')})
-    select ${params(CARD_AT, CARD_COLUMNS.length)} where exists (select 1 from claim)
+    select ${marks(CARD_COLUMNS.length)} where exists (select 1 from claim)
     returning card_no
   ), created as (
     insert into card_events (card_no, seq, type, at, actor, data)
-    select card_no, 1, ${params(EVENT_AT, 4)} from card
+    select card_no, 1, ?, ?, ?, ? from card
     returning 1
   )
-  select count(*) as claimed from claim`;
+  select count(*) as claimed from claim`);
 
 /**
  * Stores a bought card with its request in one statement (PostgreSQL only). False when a twin
@@ -56,9 +54,7 @@ export async function storeIssuedCardOnce(
     event.actor,
     event.data,
   ];
-  const { rows } = await db.executeQuery<{ claimed: number | string }>(
-    CompiledQuery.raw(STORE_ISSUED_CARD, values),
-  );
+  const { rows } = await STORE_ISSUED_CARD.run(db, values);
   return Number(rows[0]?.claimed ?? 0) === 1;
 }
 

@@ -35,11 +35,6 @@ export class RegistryListener {
     return () => this.watchers.delete(onChange);
   }
 
-  /** Whether the listening connection is up right now. */
-  get listening(): boolean {
-    return this.client !== null;
-  }
-
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.retryTimer);

@@ -258,15 +258,16 @@ export class CardService {
     snap: RegistrySnapshot,
   ) {
     const id = randomUUID();
+    const values = this.smsValues(card, password, snap);
     await insertSmsMessage(tx, {
       id,
       card_no: card.card_no,
       mobile,
       text: sealSmsText(
         this.secrets,
-        renderSmsText(this.settings.smsTemplate, this.smsValues(card, password, snap)),
-        renderSmsText(this.settings.smsTemplate, this.smsValues(card, PASSWORD_MASK, snap)),
-        this.smsValues(card, password, snap),
+        renderSmsText(this.settings.smsTemplate, values),
+        renderSmsText(this.settings.smsTemplate, { ...values, password: PASSWORD_MASK }),
+        values,
       ),
       reason,
       status: 'queued',
