@@ -32,7 +32,9 @@ describe.each(engines())('pruning old requests on $name', (engine) => {
     expect(await countRows(db, 'requests')).toBe(30);
   });
 
-  it('lets other work run between batches', async () => {
+  // Only SQLite can fail this: its statements run synchronously, while on PostgreSQL every batch
+  // awaits the network, so other work runs between batches whatever the code does.
+  it.runIf(engine.name === 'sqlite')('lets other work run between batches', async () => {
     await storeRequests(db.kysely, rows(PRUNE_BATCH * 3, 1_000));
     let ranBeforeTheEnd = false;
     const pruning = pruneRequests(db.kysely, 5_000, 0).then((n) => ({ n, ranBeforeTheEnd }));
