@@ -408,7 +408,7 @@ for (const engine of engines()) {
       // Confirmed without a reason: asked again, in Chinese, nothing sent.
       const noReason = await operator.post(`${path}/resend`, {
         mobile: '13900001234',
-        confirm: '1',
+        confirmed: '1',
         reason: ' ',
       });
       expect(noReason.status).toBe(400);
@@ -419,7 +419,7 @@ for (const engine of engines()) {
       const sent = await operator.follow(
         await operator.post(`${path}/resend`, {
           mobile: '13900001234',
-          confirm: '1',
+          confirmed: '1',
           reason: '顾客手机丢失',
         }),
       );
@@ -453,7 +453,7 @@ for (const engine of engines()) {
         expect(textOf(page.body)).toContain('发送到新手机号仅限管理员');
         const refused = await operator.post(`${path}/resend`, {
           mobile: '13900005678',
-          confirm: '1',
+          confirmed: '1',
           reason: 'x',
         });
         expect(refused.status).toBe(403);
@@ -467,7 +467,7 @@ for (const engine of engines()) {
           (
             await admin.post(`${path}/resend`, {
               mobile: '13900005678',
-              confirm: '1',
+              confirmed: '1',
               reason: '核实身份后更换',
             })
           ).status,

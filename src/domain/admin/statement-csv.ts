@@ -135,10 +135,11 @@ function digits(value: string, lang: CsvLang): string {
 }
 
 /** Free text that a spreadsheet would run as a formula gets a leading apostrophe. */
-function text(value: string): string {
+export function text(value: string): string {
   return /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
 }
 
-function row(cells: readonly string[]): string {
+/** One CSV line: a cell with a quote, comma or line break is quoted. */
+export function row(cells: readonly string[]): string {
   return cells.map((c) => (/[",\r\n]/.test(c) ? `"${c.replace(/"/g, '""')}"` : c)).join(',');
 }

@@ -1,6 +1,5 @@
 import type { AuditPage } from '../../../domain/admin/audit.service.js';
-import { addDays, dayStart } from '../../../domain/dates.js';
-import { badInput } from '../../../errors.js';
+import { addDays, requireDay } from '../../../domain/dates.js';
 import { actorOf, type ConsoleContext } from './context.js';
 import { isRefusal, messageOf } from './format.js';
 import { dayParam, pageOf, queryOf, str } from './forms.js';
@@ -83,14 +82,7 @@ export function auditRoutes(c: ConsoleContext): void {
     const offset = (pageNo - 1) * PER_PAGE;
     let result: AuditPage;
     try {
-      const day = (d: string) => {
-        const start = dayStart(d, c.tz);
-        if (start === null)
-          throw badInput(`invalid date ${d.slice(0, 40)}: expected YYYY-MM-DD`, 'date.invalid', {
-            day: d.slice(0, 40),
-          });
-        return start;
-      };
+      const day = (d: string) => requireDay(d, c.tz);
       const since = keep.since ? day(keep.since) : undefined;
       let until: number | undefined;
       if (keep.until) {

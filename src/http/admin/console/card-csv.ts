@@ -1,5 +1,6 @@
 import type { AdminCardView } from '../../../domain/admin/card-admin.service.js';
 import { formatYuan } from '../../../domain/money.js';
+import { row, text } from '../../../domain/admin/statement-csv.js';
 import { CARD_STATUS_LABEL, label, maskMobile } from './format.js';
 
 /*
@@ -32,16 +33,9 @@ const HEADERS = [
 /** Text a spreadsheet keeps exactly as written. */
 const exact = (digits: string) => (digits === '' ? '' : `="${digits.replace(/"/g, '')}"`);
 
-/** Free text that a spreadsheet would run as a formula gets a leading apostrophe. */
-const text = (value: string) => (/^[=+\-@\t\r]/.test(value) ? `'${value}` : value);
-
-function csvRow(cells: readonly string[]): string {
-  return cells.map((c) => (/[",\r\n]/.test(c) ? `"${c.replace(/"/g, '""')}"` : c)).join(',');
-}
-
 export function cardsCsv(items: readonly AdminCardView[], time: (ms: number | null) => string): string {
   const rows = items.map((x) =>
-    csvRow([
+    row([
       exact(x.card_no),
       x.partner_id,
       exact(x.order_no ?? ''),
@@ -60,5 +54,5 @@ export function cardsCsv(items: readonly AdminCardView[], time: (ms: number | nu
       time(x.valid_until),
     ]),
   );
-  return `\uFEFF${[csvRow(HEADERS), ...rows].join('\r\n')}\r\n`;
+  return `\uFEFF${[row(HEADERS), ...rows].join('\r\n')}\r\n`;
 }

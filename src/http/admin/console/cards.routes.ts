@@ -181,7 +181,7 @@ export function cardRoutes(c: ConsoleContext): void {
     const f = bodyOf(request);
     const mobile = str(f, 'mobile').trim();
     const reason = str(f, 'reason');
-    const confirmed = isConfirmed(request) || str(f, 'confirm') === '1';
+    const confirmed = isConfirmed(request);
     try {
       const { card } = await deps.cardAdmin.resendSms(actorOf(request), request.params.no, {
         mobile: mobile || undefined,
