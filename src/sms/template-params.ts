@@ -1,8 +1,5 @@
 import { SmsSendError, type SmsMessage } from './types.js';
 
-/** The placeholders a provider template's variables can be filled from. */
-export const PLACEHOLDERS = ['card_no', 'password', 'count', 'valid_until', 'target'] as const;
-
 /** The message's template values; a message queued without them cannot go through a provider. */
 export function templateValues(provider: string, m: SmsMessage): Readonly<Record<string, string>> {
   if (!m.params) {
