@@ -20,11 +20,12 @@ const TENCENT_FINAL = new Set([
   'UnsupportedOperation.UnsupportedRegion',
 ]);
 
-// Internal errors, after which the provider may still have processed the request: the message
-// stays with it (sending it through the other one could deliver it twice). Aliyun's
-// `ServiceUnavailable` (503, "temporary failure of the server") is an outage: it fails over.
-const ALIYUN_UNCERTAIN = /^(isp\.|InternalError)/;
-const TENCENT_UNCERTAIN = /^InternalError/;
+// Internal errors after which the provider may still send the message: it stays with that
+// provider (sending it through the other one could deliver it twice). Other internal or outage
+// codes (Aliyun ServiceUnavailable, Tencent InternalError.ServerError) mean the request was not
+// processed: they fail over, so that buyers are not kept waiting through a provider's outage.
+const ALIYUN_UNCERTAIN = new Set(['isp.SYSTEM_ERROR']);
+const TENCENT_UNCERTAIN = new Set(['InternalError.Timeout', 'InternalError.SendAndRecvFail']);
 
 /** Every code that fails a message for good: each has a Chinese explanation for the console. */
 export const FINAL_CODES: readonly string[] = [...ALIYUN_FINAL, ...TENCENT_FINAL];
@@ -36,7 +37,7 @@ const CODES = {
 
 export function failureKind(provider: keyof typeof CODES, code: string): SendFailureKind {
   const { final, uncertain } = CODES[provider];
-  if (uncertain.test(code)) return 'uncertain';
+  if (uncertain.has(code)) return 'uncertain';
   return final.has(code) ? 'final' : 'failover';
 }
 

@@ -71,9 +71,10 @@ export function tencentProvider(o: TencentSmsOptions): SmsProvider {
 
   return {
     name: NAME,
-    // Tencent lists a message only once its handset report came, so "no record" right after a
-    // send whose answer was lost proves nothing; an hour on, a report would have come.
-    recordsCompleteAfterMs: 3_600_000,
+    // Tencent lists a message only once its handset report came (seconds, rarely minutes), so
+    // "no record" right after a send whose answer was lost proves little; five minutes on, a
+    // report would almost always have come.
+    recordsCompleteAfterMs: 300_000,
     async send(m: SmsMessage): Promise<Accepted> {
       const values = templateValues(NAME, m);
       const answer = await call('SendSms', {
