@@ -1,6 +1,8 @@
 // An open-loop load generator: units of work (one request, or a buy then its pay) start at
 // evenly spaced moments, whatever the answers before them did, and each response's latency is
-// measured from the moment its request was handed to the socket. autocannon's rate options give
+// measured from the moment its request was due: a unit's first request from its scheduled start,
+// each later one from the answer before it. Time spent waiting for a free connection, or for a
+// generator that fell behind, therefore counts (no coordinated omission). autocannon's rate options give
 // every connection a per-second quota it spends at the start of each second (bursts of up to
 // `connections` requests), and correct for coordinated omission at a 1 ms interval, which counts
 // one slow answer many times; neither is what a paced arrival of real buyers looks like.
@@ -125,7 +127,8 @@ export async function runPaced(opts: PacedOptions): Promise<PacedResult> {
     waiting.shift()?.();
   };
 
-  const send = (index: number, context: Record<string, unknown>): void => {
+  /** `dueAt`: when the request should have gone out (performance.now() time). */
+  const send = (index: number, context: Record<string, unknown>, dueAt: number): void => {
     const template = opts.requests[index];
     if (!template) return;
     const req = template.setupRequest ? template.setupRequest({ ...template }, context) : template;
@@ -136,12 +139,12 @@ export async function runPaced(opts: PacedOptions): Promise<PacedResult> {
     head += `content-length: ${Buffer.byteLength(body)}\r\n\r\n`;
     inFlight++;
     withConnection((c) => {
-      const sentAt = performance.now();
       c.send(head, body, (status, text) => {
-        latencies.push(performance.now() - sentAt);
+        const answeredAt = performance.now();
+        latencies.push(answeredAt - dueAt);
         release(c);
         template.onResponse?.(status, text, context, {});
-        send(index + 1, context);
+        send(index + 1, context, answeredAt);
         settle();
       });
     });
@@ -154,9 +157,10 @@ export async function runPaced(opts: PacedOptions): Promise<PacedResult> {
     const tick = (): void => {
       const now = performance.now();
       while (started < total && t0 + started * intervalMs <= now) {
-        maxStartLagMs = Math.max(maxStartLagMs, now - (t0 + started * intervalMs));
+        const dueAt = t0 + started * intervalMs;
+        maxStartLagMs = Math.max(maxStartLagMs, now - dueAt);
         started++;
-        send(0, {});
+        send(0, {}, dueAt);
       }
       if (started >= total) return resolve();
       setTimeout(tick, Math.max(0, t0 + started * intervalMs - performance.now()));

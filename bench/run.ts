@@ -1,4 +1,5 @@
-// `npm run bench -- [--db sqlite|postgres] [--duration SECONDS] [--connections N] [--instances 1|2]`
+// `npm run bench -- [--db sqlite|postgres] [--duration SECONDS] [--connections N] [--instances 1|2]
+//                  [--only catalog,buy,buyPay] [--cpu-prof DIR]`
 //
 // Measures a bare node:http server (the ceiling) and then movticket on the same
 // machine, in child processes so neither shares an event loop with autocannon.
@@ -33,6 +34,10 @@ interface Options {
   connections: number;
   /** 2: also runs the workloads through HAProxy over two instances on the same database. */
   instances: 1 | 2;
+  /** The movticket rows to run (all when unset); the reference rows always run. */
+  only: Set<Workload['id']> | undefined;
+  /** Where the movticket server writes a V8 CPU profile (`node --cpu-prof`) when it stops. */
+  cpuProfDir: string | undefined;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -43,6 +48,8 @@ function parseOptions(argv: string[]): Options {
       duration: { type: 'string', default: '10' },
       connections: { type: 'string', default: '50' },
       instances: { type: 'string', default: '1' },
+      only: { type: 'string' },
+      'cpu-prof': { type: 'string' },
     },
     strict: true,
   });
@@ -59,7 +66,18 @@ function parseOptions(argv: string[]): Options {
   const instances = Number(values.instances);
   if (instances !== 1 && instances !== 2) throw new Error('--instances must be 1 or 2');
   if (instances === 2 && db !== 'postgres') throw new Error('--instances 2 needs --db postgres');
-  return { db, duration, connections, instances };
+  let only: Options['only'];
+  if (values.only !== undefined) {
+    const known = new Set<string>(WORKLOADS.map((w) => w.id));
+    const ids = values.only.split(',').filter((id) => id !== '');
+    const unknown = ids.filter((id) => !known.has(id));
+    if (unknown.length > 0 || ids.length === 0) {
+      throw new Error(`--only takes a list of ${[...known].join(', ')}; not ${values.only}`);
+    }
+    only = new Set(ids as Workload['id'][]);
+  }
+  const cpuProfDir = values['cpu-prof'] === undefined ? undefined : path.resolve(values['cpu-prof']);
+  return { db, duration, connections, instances, only, cpuProfDir };
 }
 
 // ---------------------------------------------------------------------------
@@ -727,12 +745,18 @@ async function main(): Promise<void> {
     progress(`starting movticket on ${opts.db}`);
     const server = await startChild(
       'movticket',
-      ['dist/cli/main.js', 'serve', '--demo'],
+      [
+        ...(opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : []),
+        'dist/cli/main.js',
+        'serve',
+        '--demo',
+      ],
       env,
       /movticket demo is serving on (\S+)/,
     );
     const results: WorkloadResult[] = [ceiling, clientLimit];
     for (const workload of WORKLOADS) {
+      if (opts.only && !opts.only.has(workload.id)) continue;
       results.push(await measureWorkload(server, workload, signedForm, opts, ceiling.throughput));
     }
     const scaling = opts.instances === 2 ? await measureInstances(server, env, signedForm, opts) : undefined;

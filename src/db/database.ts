@@ -100,6 +100,7 @@ function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db {
     fs.closeSync(fs.openSync(file, 'a', 0o600));
   }
   const sqlite = new SQLite(file);
+  sqlite.pragma('page_size = 1024');
   sqlite.pragma('journal_mode = WAL');
   if (onDisk) for (const suffix of SQLITE_FILES) tightenFile(file + suffix, warn);
   // SQLite itself syncs only at checkpoints (NORMAL): a process crash loses nothing. With

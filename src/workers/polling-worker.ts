@@ -12,6 +12,13 @@ export interface WorkerLoop {
   leaseMs: number;
   /** How often to look for due items while none were announced. */
   pollMs: number;
+  /**
+   * Least time between two leases asked for by nudges (default 0). Every lease is a write of
+   * its own; under a stream of nudges (one per paid card) a short gap lets one lease take the
+   * items of many, for at most this much added delay. A lease that came back full is followed
+   * at once.
+   */
+  claimGapMs?: number;
 }
 
 interface InHand<T> {
@@ -41,6 +48,8 @@ export abstract class PollingWorker<T, R> {
   private draining = false;
   private wanted = false;
   private wake: (() => void) | null = null;
+  /** When the last lease was asked for (Date.now()). */
+  private lastClaimAt = 0;
 
   protected constructor(
     private readonly name: string,
@@ -109,8 +118,17 @@ export abstract class PollingWorker<T, R> {
     try {
       for (;;) {
         const free = this.loop.concurrency - inHand.size;
-        if (free > 0 && !this.draining && (more || this.wanted || Date.now() >= pollAt)) {
+        const wall = Date.now();
+        const leasable = free > 0 && !this.draining && (more || this.wanted || wall >= pollAt);
+        const gapEnds = this.lastClaimAt + (this.loop.claimGapMs ?? 0);
+        if (leasable && !more && wall < gapEnds) {
+          // Announced work waits for the gap to pass, gathering what else is announced.
+          await this.pause(gapEnds - wall);
+          continue;
+        }
+        if (leasable) {
           this.wanted = false;
+          this.lastClaimAt = wall;
           const now = this.clock.now();
           const until = now + this.loop.leaseMs;
           const items = await this.claim(now, until, free);
