@@ -1,4 +1,5 @@
 import { type Selectable, type Updateable, sql } from 'kysely';
+import { fixedStatement } from './fixed.js';
 import type { Executor } from './executor.js';
 import type { SmsMessageTable } from './schema.js';
 
@@ -114,18 +115,16 @@ export const markSmsFailed = (
 const withText = (text: string | undefined) => (text === undefined ? {} : { text });
 
 /** The card's newest message, whose state is the card's `sms_status`. */
-export function latestSmsForCard(
+const LATEST_SMS_FOR_CARD = fixedStatement<Pick<SmsMessageRow, 'id'>>(
+  'select id from sms_messages where card_no = ? order by created_at desc, id desc limit 1',
+);
+
+export async function latestSmsForCard(
   db: Executor,
   cardNo: string,
 ): Promise<Pick<SmsMessageRow, 'id'> | undefined> {
-  return db
-    .selectFrom('sms_messages')
-    .select('id')
-    .where('card_no', '=', cardNo)
-    .orderBy('created_at', 'desc')
-    .orderBy('id', 'desc')
-    .limit(1)
-    .executeTakeFirst();
+  const { rows } = await LATEST_SMS_FOR_CARD.run(db, [cardNo]);
+  return rows[0];
 }
 
 export async function countQueuedSms(db: Executor): Promise<number> {

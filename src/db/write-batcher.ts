@@ -9,6 +9,8 @@ const ROLLBACK_TO = CompiledQuery.raw('rollback to savepoint job');
 
 interface Job {
   fn: (tx: Executor) => Promise<unknown>;
+  /** Whether its promise waits for the fsync (see `run`). */
+  durable: boolean;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
@@ -31,9 +33,14 @@ export class WriteBatcher {
     private readonly maxBatch = 64,
   ) {}
 
-  run<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` in the next batch. With `durable` false its promise settles at the commit: for
+   * writes a power cut may lose without harm (the req_ids of answered reads), so that a batch of
+   * only such writes costs no fsync.
+   */
+  run<T>(fn: (tx: Executor) => Promise<T>, durable = true): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      this.queue.push({ fn, durable, resolve: resolve as (v: unknown) => void, reject });
       if (!this.draining) {
         this.draining = true;
         // Let the jobs of this turn of the event loop join the batch.
@@ -73,7 +80,7 @@ export class WriteBatcher {
           else if (syncError !== undefined) job.reject(syncError);
           else job.resolve(o.value);
         });
-      if (this.durable) this.durable().then(() => settle(), settle);
+      if (this.durable && batch.some((job) => job.durable)) this.durable().then(() => settle(), settle);
       else settle();
     }
     this.draining = false;

@@ -11,6 +11,7 @@ import * as uniqueOrderNo from './010_unique_order_no.js';
 import * as smsReceipts from './011_sms_receipts.js';
 import * as cardFreeze from './012_card_freeze.js';
 import * as registryNotify from './013_registry_notify.js';
+import * as smsCardOrder from './014_sms_card_order.js';
 
 /**
  * Every migration, in the order they run, under the name existing databases record in
@@ -30,6 +31,7 @@ const migrations: Record<string, Migration> = {
   '011_sms_receipts': smsReceipts,
   '012_card_freeze': cardFreeze,
   '013_registry_notify': registryNotify,
+  '014_sms_card_order': smsCardOrder,
 };
 
 const provider: MigrationProvider = { getMigrations: async () => migrations };

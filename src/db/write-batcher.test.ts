@@ -1,0 +1,47 @@
+import SQLite from 'better-sqlite3';
+import { Kysely, sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Database } from './schema.js';
+import { FastSqliteDialect } from './sqlite-driver.js';
+import { WriteBatcher } from './write-batcher.js';
+
+describe('WriteBatcher', () => {
+  let kysely: Kysely<Database> | undefined;
+  afterEach(async () => {
+    await kysely?.destroy();
+  });
+
+  /** A batcher whose fsyncs wait until the test lets them end; counts how many were asked for. */
+  function heldSyncs() {
+    kysely = new Kysely<Database>({ dialect: new FastSqliteDialect(new SQLite(':memory:')) });
+    const syncs: (() => void)[] = [];
+    const batcher = new WriteBatcher(kysely, () => new Promise<void>((resolve) => syncs.push(resolve)));
+    return { batcher, syncs, db: kysely };
+  }
+
+  const settled = async (p: Promise<unknown>) => {
+    let done = false;
+    void p.then(() => (done = true));
+    // Long enough for a batch to run and commit (setImmediate, then its statements).
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    return done;
+  };
+
+  it('answers a durable write only after its fsync', async () => {
+    const { batcher, syncs, db } = heldSyncs();
+    const write = batcher.run((tx) => sql`create table t (x)`.execute(tx));
+    expect(await settled(write)).toBe(false);
+    expect(syncs).toHaveLength(1);
+    syncs.shift()!();
+    await write;
+    await sql`select * from t`.execute(db);
+  });
+
+  it('answers a write that needs no fsync at its commit, and asks for none', async () => {
+    const { batcher, syncs, db } = heldSyncs();
+    const write = batcher.run((tx) => sql`create table t (x)`.execute(tx), false);
+    expect(await settled(write)).toBe(true);
+    expect(syncs).toHaveLength(0);
+    await sql`select * from t`.execute(db);
+  });
+});
