@@ -17,6 +17,22 @@ export type NewSmsMessage = Omit<
   | 'receipt_due_at'
 >;
 
+/** Every column of a queued message, in the order the write path's statements list them. */
+export const NEW_SMS_COLUMNS = [
+  'id',
+  'card_no',
+  'mobile',
+  'text',
+  'reason',
+  'status',
+  'attempts',
+  'next_attempt_at',
+  'locked_until',
+  'last_error',
+  'created_at',
+  'sent_at',
+] as const satisfies readonly (keyof NewSmsMessage)[];
+
 export async function insertSmsMessage(db: Executor, m: NewSmsMessage): Promise<void> {
   await sql`insert into sms_messages
       (id, card_no, mobile, text, reason, status, attempts, next_attempt_at, locked_until, last_error, created_at, sent_at)

@@ -42,7 +42,7 @@ export interface CardChange {
 }
 
 export interface ActivateCard {
-  /** The card as read in this transaction. */
+  /** The card as read (by `activateCard`, in this transaction). */
   card: CardRow;
   actor: string;
   now: number;
@@ -54,38 +54,63 @@ export interface ActivateCard {
   totalFen?: number;
 }
 
-/** Pays (activates) an inactive card within its payment deadline; returns the paid card. */
-export async function activateCard(tx: Executor, cmd: ActivateCard): Promise<CardRow> {
+/** What paying a card writes: its changed columns and its `activated` ledger event. */
+export interface Activation {
+  changes: {
+    status: 'active';
+    password: string;
+    mobile: string;
+    paid_at: number;
+    valid_until: number;
+    sms_status: 'queued';
+    updated_at: number;
+  };
+  event: { type: 'activated'; at: number; actor: string; data: string };
+}
+
+/**
+ * Judges a payment of the card as read (refusing it as `activateCard` does) and plans its
+ * writes, without writing anything.
+ */
+export function planActivation(cmd: ActivateCard): Activation {
   const { card, now } = cmd;
   const status = effectiveStatus(card, now);
   if (status !== 'inactive') throw cardState(card.card_no, status, 'pay');
   if (cmd.totalFen !== undefined && cmd.totalFen !== card.total_fen) {
     throw contractError('price_mismatch', `total_price does not match the card's total price`);
   }
-  const changes = {
-    status: 'active' as const,
-    password: cmd.sealedPassword,
-    mobile: cmd.mobile,
-    paid_at: now,
-    valid_until: cmd.validUntil,
-    sms_status: 'queued' as const,
-    updated_at: now,
+  return {
+    changes: {
+      status: 'active',
+      password: cmd.sealedPassword,
+      mobile: cmd.mobile,
+      paid_at: now,
+      valid_until: cmd.validUntil,
+      sms_status: 'queued',
+      updated_at: now,
+    },
+    event: {
+      type: 'activated',
+      at: now,
+      actor: cmd.actor,
+      data: JSON.stringify({
+        status: 'active',
+        paid_at: now,
+        valid_until: cmd.validUntil,
+        mobile: maskMobile(cmd.mobile),
+      }),
+    },
   };
+}
+
+/** Pays (activates) an inactive card within its payment deadline; returns the paid card. */
+export async function activateCard(tx: Executor, cmd: ActivateCard): Promise<CardRow> {
+  const { card, now } = cmd;
+  const { changes, event } = planActivation(cmd);
   if (!(await transitionCard(tx, card.card_no, ['inactive'], changes, { payDeadlineAfter: now }))) {
     throw await changedMeanwhile(tx, card.card_no, now, 'pay');
   }
-  await appendCardEvent(tx, {
-    card_no: card.card_no,
-    type: 'activated',
-    at: now,
-    actor: cmd.actor,
-    data: JSON.stringify({
-      status: 'active',
-      paid_at: now,
-      valid_until: cmd.validUntil,
-      mobile: maskMobile(cmd.mobile),
-    }),
-  });
+  await appendCardEvent(tx, { card_no: card.card_no, ...event });
   return { ...card, ...changes };
 }
 

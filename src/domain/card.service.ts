@@ -7,16 +7,17 @@ import {
   updateCard,
   type CardRow,
 } from '../db/card.repository.js';
-import { activateCard, banCard } from './card-commands.js';
+import { type ActivateCard, activateCard, banCard, planActivation } from './card-commands.js';
 import {
   type CreatedEvent,
   isCardNoTaken,
   isUniqueViolation,
   storeIssuedCardOnce,
 } from '../db/issue.repository.js';
-import type { DirectMutation } from './request-log.js';
+import type { CheckedMutation, DirectMutation } from './request-log.js';
+import { type LedgerEvent, storePaymentOnce } from '../db/payment.repository.js';
 import type { CardTable } from '../db/schema.js';
-import { countResendsSince, insertSmsMessage } from '../db/sms.repository.js';
+import { countResendsSince, insertSmsMessage, type NewSmsMessage } from '../db/sms.repository.js';
 import type { Executor } from '../db/tx.js';
 import { cardState, contractError, notFound, orderExists, smsDailyLimit } from '../errors.js';
 import { effectiveStatus, presentBoughtCard, presentCardStatus, presentPaidCard } from './card.presenter.js';
@@ -184,7 +185,65 @@ export class CardService {
     const now = this.clock.now();
     const card = await this.ownCard(tx, partner, cardNo);
     const password = generatePassword();
-    const activated = await activateCard(tx, {
+    const activated = await activateCard(
+      tx,
+      this.activation(partner, card, now, password, mobile, totalFen, snap),
+    );
+    // The answer shows the password in the clear (the request log seals the stored answer).
+    const paid: CardRow = { ...activated, password };
+    await this.queueSms(tx, paid, password, mobile, 'activation', now, snap);
+    return { card: presentPaidCard(paid, this.settings.timeZone) };
+  }
+
+  /**
+   * A payment (see `CheckedMutation`): `write` is `pay`; `writeWithClaim` reads the card, judges
+   * it as `pay` does, and stores the very writes `pay` would make with the claim in one statement.
+   */
+  payment(
+    partner: Partner,
+    cardNo: string,
+    mobile: string,
+    totalFen: number | undefined,
+    snap: RegistrySnapshot = this.registry.snapshot,
+  ): CheckedMutation {
+    return {
+      write: (tx) => this.pay(tx, partner, cardNo, mobile, totalFen, snap),
+      writeWithClaim: async (db, claimOf) => {
+        const now = this.clock.now();
+        const card = await this.ownCard(db, partner, cardNo);
+        const password = generatePassword();
+        const { changes, event } = planActivation(
+          this.activation(partner, card, now, password, mobile, totalFen, snap),
+        );
+        const paid: CardRow = { ...card, ...changes, password };
+        const sms = this.smsQueued(paid, password, mobile, 'activation', now, snap);
+        const data = { card: presentPaidCard(paid, this.settings.timeZone) };
+        const json = JSON.stringify(data);
+        const stored = await storePaymentOnce(db, claimOf(json), {
+          cardNo,
+          partnerId: partner.partnerId,
+          readUpdatedAt: card.updated_at,
+          now,
+          changes,
+          activated: event,
+          sms: sms.message,
+          smsQueued: sms.event,
+        });
+        return stored ? { data, json } : undefined;
+      },
+    };
+  }
+
+  private activation(
+    partner: Partner,
+    card: CardRow,
+    now: number,
+    password: string,
+    mobile: string,
+    totalFen: number | undefined,
+    snap: RegistrySnapshot,
+  ): ActivateCard {
+    return {
       card,
       actor: `partner:${partner.partnerId}`,
       now,
@@ -192,11 +251,7 @@ export class CardService {
       sealedPassword: this.secrets.seal(password),
       validUntil: now + this.validDays(card, snap) * DAY_MS,
       totalFen,
-    });
-    // The answer shows the password in the clear (the request log seals the stored answer).
-    const paid: CardRow = { ...activated, password };
-    await this.queueSms(tx, paid, password, mobile, 'activation', now, snap);
-    return { card: presentPaidCard(paid, this.settings.timeZone) };
+    };
   }
 
   /** The card by its number or by the channel's order number it was bought under. */
@@ -257,34 +312,49 @@ export class CardService {
     now: number,
     snap: RegistrySnapshot,
   ) {
+    const { message, event } = this.smsQueued(card, password, mobile, reason, now, snap);
+    await insertSmsMessage(tx, message);
+    await appendCardEvent(tx, { card_no: card.card_no, ...event });
+  }
+
+  /** A queued SMS of the card's password and its `sms_queued` ledger event. */
+  private smsQueued(
+    card: CardRow,
+    password: string,
+    mobile: string,
+    reason: 'activation' | 'resend',
+    now: number,
+    snap: RegistrySnapshot,
+  ): { message: NewSmsMessage; event: LedgerEvent } {
     const id = randomUUID();
     const values = this.smsValues(card, password, snap);
-    await insertSmsMessage(tx, {
-      id,
-      card_no: card.card_no,
-      mobile,
-      text: sealSmsText(
-        this.secrets,
-        renderSmsText(this.settings.smsTemplate, values),
-        renderSmsText(this.settings.smsTemplate, { ...values, password: PASSWORD_MASK }),
-        values,
-      ),
-      reason,
-      status: 'queued',
-      attempts: 0,
-      next_attempt_at: now,
-      locked_until: 0,
-      last_error: null,
-      created_at: now,
-      sent_at: null,
-    });
-    await appendCardEvent(tx, {
-      card_no: card.card_no,
-      type: 'sms_queued',
-      at: now,
-      actor: 'system',
-      data: JSON.stringify({ message_id: id, reason, mobile: maskMobile(mobile), sms_status: 'queued' }),
-    });
+    return {
+      message: {
+        id,
+        card_no: card.card_no,
+        mobile,
+        text: sealSmsText(
+          this.secrets,
+          renderSmsText(this.settings.smsTemplate, values),
+          renderSmsText(this.settings.smsTemplate, { ...values, password: PASSWORD_MASK }),
+          values,
+        ),
+        reason,
+        status: 'queued',
+        attempts: 0,
+        next_attempt_at: now,
+        locked_until: 0,
+        last_error: null,
+        created_at: now,
+        sent_at: null,
+      },
+      event: {
+        type: 'sms_queued',
+        at: now,
+        actor: 'system',
+        data: JSON.stringify({ message_id: id, reason, mobile: maskMobile(mobile), sms_status: 'queued' }),
+      },
+    };
   }
 
   /** The template's values: the text's placeholders, and a provider template's parameters. */

@@ -50,6 +50,12 @@ export interface DirectMutation {
   ): Promise<{ data: WireObject; json: string } | undefined>;
 }
 
+/**
+ * A mutation that judges what it reads (a payment): its `writeWithClaim` reads outside a
+ * transaction (throwing a refusal) and is undefined, nothing written, when what it read changed.
+ */
+export type CheckedMutation = DirectMutation;
+
 /** Outcome of a request: fresh, or the original result of an earlier request with this req_id. */
 export interface Outcome {
   code: number;
@@ -415,6 +421,25 @@ export class RequestLog {
     } catch (err) {
       return this.afterFailure(key, err);
     }
+  }
+
+  /**
+   * `runOnce` for a mutation that judges what it reads: on PostgreSQL it first tries one read and
+   * one statement; when that wrote nothing (the card changed, a twin holds the req_id), `write`
+   * runs as `runOnce` would run it, and answers as it would.
+   */
+  async runOnceChecked(key: RequestKey, mutation: CheckedMutation, opts: { sealAnswer: boolean }) {
+    if (this.db.engine === 'postgres') {
+      try {
+        const stored = await mutation.writeWithClaim(this.db.kysely, (json) =>
+          this.claimRow(key, 200, json, opts),
+        );
+        if (stored) return { code: 200, data: stored.data, json: stored.json, replayed: false };
+      } catch (err) {
+        if (!this.db.isUniqueViolation(err)) return this.afterFailure(key, err);
+      }
+    }
+    return this.runOnce(key, (tx) => mutation.write(tx), opts);
   }
 
   private claimRow(key: RequestKey, code: number, json: string, opts?: { sealAnswer: boolean }): RequestRow {

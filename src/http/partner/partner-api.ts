@@ -297,11 +297,13 @@ export class PartnerApi {
     const direct = this.direct(def.name, snap, partner, params);
     const outcome = direct
       ? await this.deps.requestLog.runOnceDirect(key, direct, opts)
-      : await this.deps.requestLog.runOnce(
-          key,
-          (tx) => this.mutate(def.name, tx, snap, partner, params),
-          opts,
-        );
+      : def.name === 'payByCard'
+        ? await this.deps.requestLog.runOnceChecked(key, this.payment(snap, partner, params), opts)
+        : await this.deps.requestLog.runOnce(
+            key,
+            (tx) => this.mutate(def.name, tx, snap, partner, params),
+            opts,
+          );
     this.deps.onMutation?.(def.name);
     return outcome;
   }
@@ -351,6 +353,12 @@ export class PartnerApi {
     return undefined;
   }
 
+  /** A payment: on PostgreSQL its ordinary case is one read and one statement. */
+  private payment(snap: RegistrySnapshot, partner: Partner, p: Params) {
+    const totalFen = p.total_price === undefined ? undefined : parseYuan(p.total_price)!;
+    return this.deps.cards.payment(partner, p.card_no!, p.mobile!, totalFen, snap);
+  }
+
   private mutate(
     name: string,
     tx: Parameters<CardService['pay']>[0],
@@ -360,15 +368,6 @@ export class PartnerApi {
   ) {
     const { cards } = this.deps;
     switch (name) {
-      case 'payByCard':
-        return cards.pay(
-          tx,
-          partner,
-          p.card_no!,
-          p.mobile!,
-          p.total_price === undefined ? undefined : parseYuan(p.total_price)!,
-          snap,
-        );
       case 'ban':
         return cards.ban(tx, partner, p.card_no!, p.reason);
       case 'resendSms':
