@@ -1,8 +1,9 @@
 // An open-loop load generator: units of work (one request, or a buy then its pay) start at
 // evenly spaced moments, whatever the answers before them did, and each response's latency is
-// measured from the moment its request was due: a unit's first request from its scheduled start,
-// each later one from the answer before it. Time spent waiting for a free connection, or for a
-// generator that fell behind, therefore counts (no coordinated omission). autocannon's rate options give
+// measured from the moment the generator came to send it — a unit's first request when its
+// scheduled start came round, each later one when the answer before it arrived — so the time it
+// waits for a free connection (all of them busy with a slow server) counts: no coordinated
+// omission. How late the generator's own timer fired is reported apart (maxStartLagMs). autocannon's rate options give
 // every connection a per-second quota it spends at the start of each second (bursts of up to
 // `connections` requests), and correct for coordinated omission at a 1 ms interval, which counts
 // one slow answer many times; neither is what a paced arrival of real buyers looks like.
@@ -127,8 +128,7 @@ export async function runPaced(opts: PacedOptions): Promise<PacedResult> {
     waiting.shift()?.();
   };
 
-  /** `dueAt`: when the request should have gone out (performance.now() time). */
-  const send = (index: number, context: Record<string, unknown>, dueAt: number): void => {
+  const send = (index: number, context: Record<string, unknown>): void => {
     const template = opts.requests[index];
     if (!template) return;
     const req = template.setupRequest ? template.setupRequest({ ...template }, context) : template;
@@ -138,13 +138,13 @@ export async function runPaced(opts: PacedOptions): Promise<PacedResult> {
     for (const [name, value] of Object.entries(req.headers ?? {})) head += `${name}: ${value}\r\n`;
     head += `content-length: ${Buffer.byteLength(body)}\r\n\r\n`;
     inFlight++;
+    const askedAt = performance.now();
     withConnection((c) => {
       c.send(head, body, (status, text) => {
-        const answeredAt = performance.now();
-        latencies.push(answeredAt - dueAt);
+        latencies.push(performance.now() - askedAt);
         release(c);
         template.onResponse?.(status, text, context, {});
-        send(index + 1, context, answeredAt);
+        send(index + 1, context);
         settle();
       });
     });
@@ -157,10 +157,9 @@ export async function runPaced(opts: PacedOptions): Promise<PacedResult> {
     const tick = (): void => {
       const now = performance.now();
       while (started < total && t0 + started * intervalMs <= now) {
-        const dueAt = t0 + started * intervalMs;
-        maxStartLagMs = Math.max(maxStartLagMs, now - dueAt);
+        maxStartLagMs = Math.max(maxStartLagMs, now - (t0 + started * intervalMs));
         started++;
-        send(0, {}, dueAt);
+        send(0, {});
       }
       if (started >= total) return resolve();
       setTimeout(tick, Math.max(0, t0 + started * intervalMs - performance.now()));

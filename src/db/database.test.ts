@@ -2,43 +2,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StorageUnavailable } from '../errors.js';
 import { openDatabase, type Db } from './database.js';
-
-describe('SQLite page size', () => {
-  let db: Db | undefined;
-  let dir: string | undefined;
-  afterEach(async () => {
-    await db?.close();
-    db = undefined;
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
-
-  const pageSize = async (d: Db) =>
-    Number((await sql<{ page_size: number }>`pragma page_size`.execute(d.kysely)).rows[0]?.page_size);
-
-  it('creates a new database with 1 KiB pages', async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'movticket-pages-'));
-    db = await openDatabase({ sqlitePath: path.join(dir, 'movticket.sqlite'), warn: () => {} });
-    expect(await pageSize(db)).toBe(1024);
-  });
-
-  it('keeps the page size of a database made before', async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'movticket-pages-'));
-    const file = path.join(dir, 'movticket.sqlite');
-    const older = new SQLite(file);
-    older.pragma('page_size = 4096');
-    older.exec('create table kept (id integer primary key, note text)');
-    older.prepare('insert into kept (note) values (?)').run('from before');
-    older.close();
-    db = await openDatabase({ sqlitePath: file, warn: () => {} });
-    expect(await pageSize(db)).toBe(4096);
-    const { rows } = await sql<{ note: string }>`select note from kept`.execute(db.kysely);
-    expect(rows).toEqual([{ note: 'from before' }]);
-  });
-});
 
 describe('SQLite storage errors', () => {
   let db: Db | undefined;

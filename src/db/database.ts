@@ -109,11 +109,6 @@ function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db {
     fs.closeSync(fs.openSync(file, 'a', 0o600));
   }
   const sqlite = new SQLite(file);
-  // A new database gets 1 KiB pages (one made before keeps its own: the setting only takes on
-  // an empty file). A commit writes every page it changed to the WAL whole, and a card's writes
-  // land on several pages far apart (its number, its req_id and its events are keyed by random
-  // values): 4 KiB pages wrote 16 KB per buy and 27 KB per buy+pay, 1 KiB pages 7 and 14.
-  sqlite.pragma('page_size = 1024');
   sqlite.pragma('journal_mode = WAL');
   if (onDisk) for (const suffix of SQLITE_FILES) tightenFile(file + suffix, warn);
   // SQLite itself syncs only at checkpoints (NORMAL): a process crash loses nothing. With
