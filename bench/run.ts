@@ -27,6 +27,8 @@ const WARMUP_SEC = 2;
 const HALF_RATE_P99_TARGET_MS = 10;
 const LOOP_DELAY_MAX_TARGET_MS = 10;
 const PROBE = ['--import', './bench/server-probe.mjs'];
+/** movticket runs with the node flags of `npm run serve` and the systemd unit. */
+const SERVER_FLAGS = ['--max-semi-space-size=8'];
 
 interface Options {
   db: 'sqlite' | 'postgres';
@@ -746,6 +748,7 @@ async function main(): Promise<void> {
     const server = await startChild(
       'movticket',
       [
+        ...SERVER_FLAGS,
         ...(opts.cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', opts.cpuProfDir] : []),
         'dist/cli/main.js',
         'serve',
@@ -1005,7 +1008,7 @@ async function measureInstances(
   progress('starting a second movticket instance and HAProxy');
   const second = await startChild(
     'movticket 2',
-    ['dist/cli/main.js', 'serve', '--demo'],
+    [...SERVER_FLAGS, 'dist/cli/main.js', 'serve', '--demo'],
     env,
     /movticket demo is serving on (\S+)/,
   );
@@ -1013,7 +1016,7 @@ async function measureInstances(
   const proxy = await countingProxy(new URL(env.DATABASE_URL!));
   const counted = await startChild(
     'movticket (counted)',
-    ['dist/cli/main.js', 'serve', '--demo'],
+    [...SERVER_FLAGS, 'dist/cli/main.js', 'serve', '--demo'],
     { ...env, DATABASE_URL: proxy.url },
     /movticket demo is serving on (\S+)/,
   );

@@ -328,7 +328,7 @@ export class Cluster {
     this.startProcess(
       `app${i}`,
       process.execPath,
-      [path.join(root, 'dist', 'cli', 'main.js'), 'serve', '--demo'],
+      ['--max-semi-space-size=8', path.join(root, 'dist', 'cli', 'main.js'), 'serve', '--demo'],
       {
         asMe: true,
         cwd: root,

@@ -23,9 +23,21 @@ describe('the built package', () => {
   });
 
   it('starts from compiled code and needs no TypeScript loader at run time', () => {
-    expect(pkg.scripts.start).toMatch(/^node dist\//);
+    expect(pkg.scripts.start).toMatch(/^node (--[\w-]+=\w+ )*dist\//);
     expect(pkg.scripts.prestart).toContain('build');
     expect(Object.keys(pkg.dependencies)).not.toContain('tsx');
     expect(Object.keys(pkg.dependencies)).not.toContain('typescript');
+  });
+
+  it('runs the server with the same node flags from npm, the systemd unit and the docs', () => {
+    const flags = (command: string) =>
+      /node ((?:--[\w-]+=\w+ )*)\S*dist\/cli\/main\.js serve/.exec(command)?.[1];
+    const unit = fs.readFileSync(`${ROOT}/deploy/movticket.service`, 'utf8');
+    const docs = fs.readFileSync(`${ROOT}/docs/deployment.md`, 'utf8');
+    const expected = flags(pkg.scripts.serve!);
+    expect(expected).toContain('--max-semi-space-size=');
+    expect(flags(pkg.scripts.start!)).toBe(expected);
+    expect(flags(unit)).toBe(expected);
+    expect(flags(docs)).toBe(expected);
   });
 });
