@@ -7,9 +7,21 @@ export const warnOnStderr: Warn = (message) => process.stderr.write(`movticket: 
 
 const octal = (mode: number) => (mode & 0o777).toString(8).padStart(4, '0');
 
-/** Creates `dir` (and missing parents) readable by the owner only, or tightens one left open to others. */
+/**
+ * Creates `dir` (and missing parents) readable by the owner only, or tightens one left open to
+ * others. A shared directory (world-writable with the sticky bit, as /tmp) is refused, never
+ * tightened: closing it would break every other user of the machine, and files kept in it can
+ * be tampered with by them (another user may create the database's -wal file first).
+ */
 export function ensurePrivateDir(dir: string, warn: Warn): void {
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const { mode } = fs.statSync(dir);
+  if ((mode & 0o1002) === 0o1002) {
+    throw new Error(
+      `${dir} is a directory shared by every user (mode ${(mode & 0o7777).toString(8)}); ` +
+        `keep movticket's data in a directory of its own (for example ${dir.replace(/\/+$/, '')}/movticket)`,
+    );
+  }
   tighten(dir, 0o700, 'directory', warn);
 }
 
