@@ -130,6 +130,79 @@ export const markSmsFailed = (
 
 const withText = (text: string | undefined) => (text === undefined ? {} : { text });
 
+/** A delivery to record (`markSmsSent`'s arguments) and its `sms_sent` event's data both ways. */
+export interface SentSms {
+  id: string;
+  cardNo: string;
+  /** The lease end the recording worker holds. */
+  held: number;
+  now: number;
+  attempts: number;
+  /** What the row keeps (the password masked); undefined keeps the stored text. */
+  text: string | undefined;
+  by: SmsAcceptance;
+  /** The event's data when the message is the card's newest (with its `sms_status`), and when not. */
+  data: { newest: string; older: string };
+}
+
+/**
+ * PostgreSQL: a delivery recorded as one statement (one round trip, one implicit transaction)
+ * instead of a transaction of four: `markSmsSent`; the card's `sms_status` when the message is
+ * its newest (the order of `latestSmsForCard`) and its `updated_at` always (`updateCard`); its
+ * `sms_sent` event with the next seq (`appendCardEvent`). The lease gates the rest: when the
+ * message is no longer leased until `held`, nothing is written. The rows are locked in the
+ * transaction's order (the message, then the card, then the event's key: the event is made from
+ * the card's updated row). The statement reads the ledger as it was when it began, so an event
+ * appended meanwhile fails it with a unique violation on `card_events_pk`, and nothing is written.
+ */
+const RECORD_SMS_SENT = fixedStatement<{ recorded: number | string }>(`with sent as (
+    update sms_messages set status = 'sent', sent_at = ?, attempts = ?, last_error = null, provider = ?,
+      provider_ref = ?, receipt_due_at = ?, text = coalesce(?, text), locked_until = 0
+    where id = ? and locked_until = ?
+    returning id
+  ), latest as (
+    select id = ? as newest from sms_messages where card_no = ? order by created_at desc, id desc limit 1
+  ), card as (
+    update cards set sms_status = case when latest.newest then 'sent' else cards.sms_status end, updated_at = ?
+    from sent, latest
+    where cards.card_no = ?
+    returning cards.card_no
+  ), ledger as (
+    select coalesce(max(seq), 0) as seq from card_events where card_no = ?
+  ), appended as (
+    insert into card_events (card_no, seq, type, at, actor, data)
+    select card.card_no, ledger.seq + 1, 'sms_sent', ?, 'system', case when latest.newest then ? else ? end
+    from card, latest, ledger
+  )
+  select count(*) as recorded from sent`);
+
+/**
+ * Records a delivery in one statement (PostgreSQL only). False, with nothing written, when the
+ * lease is no longer `held`; throws a unique violation, with nothing written, when an event took
+ * the seq meanwhile.
+ */
+export async function recordSmsSentOnce(db: Executor, s: SentSms): Promise<boolean> {
+  const { rows } = await RECORD_SMS_SENT.run(db, [
+    s.now,
+    s.attempts,
+    s.by.provider,
+    s.by.ref,
+    s.by.receiptDueAt,
+    s.text ?? null,
+    s.id,
+    s.held,
+    s.id,
+    s.cardNo,
+    s.now,
+    s.cardNo,
+    s.cardNo,
+    s.now,
+    s.data.newest,
+    s.data.older,
+  ]);
+  return Number(rows[0]?.recorded ?? 0) === 1;
+}
+
 /** The card's newest message, whose state is the card's `sms_status`. */
 const LATEST_SMS_FOR_CARD = fixedStatement<Pick<SmsMessageRow, 'id'>>(
   'select id from sms_messages where card_no = ? order by created_at desc, id desc limit 1',

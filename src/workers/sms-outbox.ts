@@ -5,6 +5,8 @@ import {
   markSmsFailed,
   markSmsRetry,
   markSmsSent,
+  recordSmsSentOnce,
+  type SmsAcceptance,
   type SmsMessageRow,
 } from '../db/sms.repository.js';
 import { inTransaction } from '../db/tx.js';
@@ -149,17 +151,60 @@ export class SmsOutbox extends PollingWorker<SmsMessageRow, SendResult> {
     }
   }
 
-  protected record(m: SmsMessageRow, result: SendResult, held: number): Promise<boolean> {
+  /** Who took a delivered message, and when to ask for its report. */
+  private acceptance(result: { provider: string | null; ref: string | null }, now: number): SmsAcceptance {
+    return {
+      provider: result.provider,
+      ref: result.ref,
+      receiptDueAt: this.receipts.firstDue(result.provider, now),
+    };
+  }
+
+  /** The data of a settled message's ledger event; `smsStatus` where it is the card's newest message. */
+  private eventData(
+    m: SmsMessageRow,
+    attempts: number,
+    result: SendResult,
+    smsStatus: 'sent' | 'failed' | null,
+  ): string {
+    return JSON.stringify({
+      message_id: m.id,
+      attempts,
+      ...(result.ok && result.provider ? { provider: result.provider } : {}),
+      ...(!result.ok && result.final ? { provider: result.provider, provider_code: result.code } : {}),
+      ...(smsStatus ? { sms_status: smsStatus } : {}),
+    });
+  }
+
+  protected async record(m: SmsMessageRow, result: SendResult, held: number): Promise<boolean> {
     const attempts = m.attempts + 1;
     const now = this.clock.now();
+    if (result.ok && this.db.engine === 'postgres') {
+      // The common case as one statement (see recordSmsSentOnce), with the event's data both
+      // ways: the statement tells whether the message is the card's newest. When an event took
+      // the seq meanwhile, nothing was written and the transaction below records it.
+      try {
+        return await recordSmsSentOnce(this.db.kysely, {
+          id: m.id,
+          cardNo: m.card_no,
+          held,
+          now,
+          attempts,
+          text: this.settledText(m),
+          by: this.acceptance(result, now),
+          data: {
+            newest: this.eventData(m, attempts, result, 'sent'),
+            older: this.eventData(m, attempts, result, null),
+          },
+        });
+      } catch (err) {
+        if (!this.db.isUniqueViolation(err)) throw err;
+      }
+    }
     return inTransaction(this.db, async (tx) => {
       let state: 'sent' | 'failed' | 'queued';
       if (result.ok) {
-        const by = {
-          provider: result.provider,
-          ref: result.ref,
-          receiptDueAt: this.receipts.firstDue(result.provider, now),
-        };
+        const by = this.acceptance(result, now);
         if (!(await markSmsSent(tx, m.id, held, now, attempts, this.settledText(m), by))) return false;
         state = 'sent';
       } else if (
@@ -197,13 +242,7 @@ export class SmsOutbox extends PollingWorker<SmsMessageRow, SendResult> {
         type: state === 'sent' ? 'sms_sent' : 'sms_failed',
         at: now,
         actor: 'system',
-        data: JSON.stringify({
-          message_id: m.id,
-          attempts,
-          ...(result.ok && result.provider ? { provider: result.provider } : {}),
-          ...(!result.ok && result.final ? { provider: result.provider, provider_code: result.code } : {}),
-          ...(latest?.id === m.id ? { sms_status: state } : {}),
-        }),
+        data: this.eventData(m, attempts, result, latest?.id === m.id ? state : null),
       });
       return true;
     });
