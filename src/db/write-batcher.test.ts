@@ -37,6 +37,20 @@ describe('WriteBatcher', () => {
     await sql`select * from t`.execute(db);
   });
 
+  it('lets the event loop run between two batches', async () => {
+    kysely = new Kysely<Database>({ dialect: new FastSqliteDialect(new SQLite(':memory:')) });
+    const batcher = new WriteBatcher(kysely, undefined, 2);
+    const order: string[] = [];
+    const job = (name: string) => () => {
+      // Scheduled while the first batch runs: a turn of the event loop comes before the second.
+      if (name === 'a') setImmediate(() => order.push('other work'));
+      order.push(name);
+      return Promise.resolve();
+    };
+    await Promise.all(['a', 'b', 'c', 'd'].map((name) => batcher.run(job(name))));
+    expect(order).toEqual(['a', 'b', 'other work', 'c', 'd']);
+  });
+
   it('answers a write that needs no fsync at its commit, and asks for none', async () => {
     const { batcher, syncs, db } = heldSyncs();
     const write = batcher.run((tx) => sql`create table t (x)`.execute(tx), false);
