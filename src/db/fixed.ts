@@ -22,19 +22,6 @@ export function fixedStatement<R = never>(text: string): FixedStatement<R> {
   };
 }
 
-/**
- * A fixed statement whose text differs between the engines (an array parameter: SQLite reads a
- * JSON text with `json_each`, PostgreSQL a `text[]`). Each text is written with `?` placeholders.
- */
-export function fixedStatementPerEngine<R = never>(sqlite: string, postgres: string): FixedStatement<R> {
-  const onSqlite = fixedStatement<R>(sqlite);
-  const onPostgres = fixedStatement<R>(postgres);
-  return {
-    run: (db, params) =>
-      (db.getExecutor().adapter instanceof PostgresAdapter ? onPostgres : onSqlite).run(db, params),
-  };
-}
-
 /** True when `db` runs on PostgreSQL. */
 export function onPostgres(db: Executor): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;

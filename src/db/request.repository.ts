@@ -1,6 +1,6 @@
 import { type Insertable, sql } from 'kysely';
 import type { Executor } from './executor.js';
-import { fixedStatement, fixedStatementPerEngine, onPostgres } from './fixed.js';
+import { fixedStatement, onPostgres } from './fixed.js';
 import type { AnswerTable, RequestTable } from './schema.js';
 
 /**
@@ -27,11 +27,28 @@ const SELECT_REQUESTS = `select r.partner_id, r.req_id, r.method, r.params_hash,
 
 const FIND_REQUEST = fixedStatement<RequestRow>(`${SELECT_REQUESTS} and r.req_id = ?`);
 
-// One text whatever the number of req_ids: the list travels as one parameter.
-const FIND_REQUESTS = fixedStatementPerEngine<RequestRow>(
+// SQLite: one text whatever the number of req_ids (the list travels as one JSON parameter): 17
+// instead of 35 µs for 20 ids. PostgreSQL keeps the builder's `in (…)`: in paired bench runs a
+// `= any(?::text[])` lookup with an `unnest` insert made its catalog row half as fast.
+const FIND_REQUESTS_SQLITE = fixedStatement<RequestRow>(
   `${SELECT_REQUESTS} and r.req_id in (select value from json_each(?))`,
-  `${SELECT_REQUESTS} and r.req_id = any(?::text[])`,
 );
+
+function selectRequests(db: Executor, partnerId: string) {
+  return db
+    .selectFrom('requests as r')
+    .leftJoin('answers as a', 'a.hash', 'r.answer_hash')
+    .select([
+      'r.partner_id',
+      'r.req_id',
+      'r.method',
+      'r.params_hash',
+      'r.code',
+      'r.created_at',
+      sql<string | null>`coalesce(r.body, a.body)`.as('body'),
+    ])
+    .where('r.partner_id', '=', partnerId);
+}
 
 export async function findRequest(
   db: Executor,
@@ -48,8 +65,8 @@ export async function findRequests(
   partnerId: string,
   reqIds: readonly string[],
 ): Promise<RequestRow[]> {
-  const list = onPostgres(db) ? reqIds : JSON.stringify(reqIds);
-  const { rows } = await FIND_REQUESTS.run(db, [partnerId, list]);
+  if (onPostgres(db)) return selectRequests(db, partnerId).where('r.req_id', 'in', reqIds).execute();
+  const { rows } = await FIND_REQUESTS_SQLITE.run(db, [partnerId, JSON.stringify(reqIds)]);
   return rows;
 }
 
@@ -99,46 +116,47 @@ const STORE_CONFLICT = `on conflict (partner_id, req_id) do update
    where requests.code = ${BOUND_CODE} and excluded.code <> ${BOUND_CODE}
      and requests.method = excluded.method and requests.params_hash = excluded.params_hash`;
 
-// SQLite: one row per run of one prepared statement (no round trips to save); PostgreSQL: all
-// rows in one statement, each column as an array.
+// SQLite: one row per run of one prepared statement (no round trips to save, no text to build).
 const STORE_REQUEST = fixedStatement(
   `insert into requests (${STORED_COLUMNS.join(', ')}) values (${STORED_COLUMNS.map(() => '?').join(', ')})
    ${STORE_CONFLICT}`,
 );
-const PG_TYPES: Record<(typeof STORED_COLUMNS)[number], string> = {
-  partner_id: 'text',
-  req_id: 'text',
-  method: 'text',
-  params_hash: 'text',
-  code: 'int4',
-  body: 'text',
-  created_at: 'int8',
-  answer_hash: 'text',
-};
-const STORE_REQUESTS_PG = fixedStatement(
-  `insert into requests (${STORED_COLUMNS.join(', ')})
-   select * from unnest(${STORED_COLUMNS.map((c) => `?::${PG_TYPES[c]}[]`).join(', ')})
-   ${STORE_CONFLICT}`,
-);
-
 /**
  * Records remembered requests: read answers, read refusals and bindings. An answer takes the
  * place of a bound-only row of the same method and parameters; any other existing row wins.
  */
 export async function storeRequests(db: Executor, rows: Insertable<RequestTable>[]): Promise<void> {
   if (rows.length === 0) return;
-  if (onPostgres(db)) {
-    await STORE_REQUESTS_PG.run(
-      db,
-      STORED_COLUMNS.map((c) => rows.map((r) => r[c] ?? null)),
-    );
+  if (!onPostgres(db)) {
+    for (const r of rows)
+      await STORE_REQUEST.run(
+        db,
+        STORED_COLUMNS.map((c) => r[c] ?? null),
+      );
     return;
   }
-  for (const r of rows)
-    await STORE_REQUEST.run(
-      db,
-      STORED_COLUMNS.map((c) => r[c] ?? null),
-    );
+  await db
+    .insertInto('requests')
+    .values(rows)
+    .onConflict((oc) =>
+      oc
+        .columns(['partner_id', 'req_id'])
+        .doUpdateSet((eb) => ({
+          code: eb.ref('excluded.code'),
+          body: eb.ref('excluded.body'),
+          answer_hash: eb.ref('excluded.answer_hash'),
+          created_at: eb.ref('excluded.created_at'),
+        }))
+        .where((eb) =>
+          eb.and([
+            eb('requests.code', '=', BOUND_CODE),
+            eb('excluded.code', '<>', BOUND_CODE),
+            eb('requests.method', '=', eb.ref('excluded.method')),
+            eb('requests.params_hash', '=', eb.ref('excluded.params_hash')),
+          ]),
+        ),
+    )
+    .execute();
 }
 
 /** Stores shared answers, or moves their `last_used` forward when already stored. */
