@@ -1,9 +1,9 @@
-import pg from 'pg';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openSmsText } from '../src/domain/sms-template.js';
 import { engines } from './support/engines.js';
 import { countRows, makePartner } from './support/factories.js';
 import { makeTestApp, nextReqId, refusal, type TestApp } from './support/harness.js';
+import { pgStatementRecorder } from './support/pg-statements.js';
 
 // Runs just before a payment's one statement (PostgreSQL only), e.g. to change the card meanwhile.
 let beforeStore: (() => Promise<void>) | undefined;
@@ -23,19 +23,7 @@ vi.mock('../src/db/payment.repository.js', async (importOriginal) => {
 const MOBILE = '13812345678';
 const MIN = 60_000;
 
-// Every statement the PostgreSQL pools send, for counting a request's round trips. Installed
-// before any pool connects: each connection binds the prototype's `query` when it connects.
-const sent: string[] = [];
-let recording = false;
-const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
-(pg.Client.prototype as { query: unknown }).query = function (this: pg.Client, ...args: unknown[]) {
-  if (recording)
-    sent.push(typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: unknown }).text));
-  return query.apply(this, args);
-};
-afterAll(() => {
-  (pg.Client.prototype as { query: unknown }).query = query;
-});
+const { sent, recorded } = pgStatementRecorder();
 
 for (const engine of engines()) {
   describe(`payByCard's writes (${engine.name})`, () => {
@@ -279,10 +267,8 @@ for (const engine of engines()) {
         beforeStore = async () => {
           first = await t.client.payByCard({ cardNo: card.card_no, mobile: '13900000000' });
         };
-        sent.length = 0;
-        recording = true;
-        const late = await refusal(t.client.payByCard({ cardNo: card.card_no, mobile: MOBILE })).finally(
-          () => (recording = false),
+        const late = await recorded(() =>
+          refusal(t.client.payByCard({ cardNo: card.card_no, mobile: MOBILE })),
         );
         expect(late).toEqual({ code: 406, type: 'card_state' });
         expect(first!.card.status).toBe('active');
@@ -334,13 +320,7 @@ for (const engine of engines()) {
       it('pays in two round trips: a read of the card and one statement', async () => {
         const { card } = await t.client.buyByCinema({ cinemaId: '1001', count: 1 });
         await t.app.requestLog.flush();
-        sent.length = 0;
-        recording = true;
-        try {
-          await t.client.payByCard({ cardNo: card.card_no, mobile: MOBILE });
-        } finally {
-          recording = false;
-        }
+        await recorded(() => t.client.payByCard({ cardNo: card.card_no, mobile: MOBILE }));
         // Not the payment's own: the registry version every request reads, and the req_id lookup.
         const own = sent.filter((s) => !/registry_version|left join "?answers"?/.test(s));
         expect(own).toHaveLength(2);

@@ -1,5 +1,4 @@
 import { sql } from 'kysely';
-import pg from 'pg';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { appendCardEvent } from '../src/db/card.repository.js';
 import { openSmsText } from '../src/domain/sms-template.js';
@@ -8,6 +7,7 @@ import { type OutboxOptions, SmsOutbox } from '../src/workers/sms-outbox.js';
 import type { SmsMessage, SmsSender } from '../src/workers/sms-senders.js';
 import { engines } from './support/engines.js';
 import { makeTestApp, type TestApp } from './support/harness.js';
+import { pgStatementRecorder } from './support/pg-statements.js';
 
 // Runs just before a delivery's one statement (PostgreSQL only), e.g. to append an event meanwhile.
 let beforeRecord: (() => Promise<void>) | undefined;
@@ -27,19 +27,7 @@ vi.mock('../src/db/sms.repository.js', async (importOriginal) => {
 const MOBILE = '13812345678';
 const RECEIPT_AFTER_MS = 30_000;
 
-// Every statement the PostgreSQL pools send while `recording`. Installed before any pool
-// connects: each connection binds the prototype's `query` when it connects.
-const sent: string[] = [];
-let recording = false;
-const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
-(pg.Client.prototype as { query: unknown }).query = function (this: pg.Client, ...args: unknown[]) {
-  if (recording)
-    sent.push(typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: unknown }).text));
-  return query.apply(this, args);
-};
-afterAll(() => {
-  (pg.Client.prototype as { query: unknown }).query = query;
-});
+const { sent, recorded, pause, resume } = pgStatementRecorder();
 
 /** A sender whose sends run until the test ends them: accepted (by a provider or not) or refused. */
 class HeldSender implements SmsSender {
@@ -64,17 +52,6 @@ const waitFor = (what: string, check: () => boolean | Promise<boolean>) =>
     },
     { timeout: 20_000, interval: 5 },
   );
-
-/** Runs `fn` with the statements the pools send recorded in `sent`. */
-async function recorded<T>(fn: () => Promise<T>): Promise<T> {
-  sent.length = 0;
-  recording = true;
-  try {
-    return await fn();
-  } finally {
-    recording = false;
-  }
-}
 
 const OPTS: OutboxOptions = {
   maxAttempts: 3,
@@ -102,7 +79,7 @@ for (const engine of engines()) {
     });
     afterEach(() => {
       beforeRecord = undefined;
-      recording = false;
+      pause();
       return t.close();
     });
     afterAll(() => engine.cleanup());
@@ -268,7 +245,7 @@ for (const engine of engines()) {
         const now = t.clock.now();
         let other: Promise<void> | undefined;
         beforeRecord = async () => {
-          recording = false;
+          pause();
           let appended!: () => void;
           const ready = new Promise<void>((resolve) => (appended = resolve));
           // Appends the card's next event and commits it only once the statement waits on it.
@@ -288,7 +265,7 @@ for (const engine of engines()) {
             });
           });
           await ready;
-          recording = true;
+          resume();
         };
         await recorded(async () => {
           held.sends[0]!.end({ provider: 'aliyun', ref: 'BIZ-3' });
