@@ -11,6 +11,17 @@ export interface LedgerEvent {
   data: string;
 }
 
+/** The columns a payment changes on its card. */
+export interface PaymentChanges {
+  status: 'active';
+  password: string;
+  mobile: string;
+  paid_at: number;
+  valid_until: number;
+  sms_status: 'queued';
+  updated_at: number;
+}
+
 /** Everything a payment writes, decided from the card as it was read. */
 export interface PaymentWrites {
   cardNo: string;
@@ -19,15 +30,7 @@ export interface PaymentWrites {
   readUpdatedAt: number;
   /** The card must still be payable at this instant (its payment deadline after it). */
   now: number;
-  changes: {
-    status: 'active';
-    password: string;
-    mobile: string;
-    paid_at: number;
-    valid_until: number;
-    sms_status: 'queued';
-    updated_at: number;
-  };
+  changes: PaymentChanges;
   activated: LedgerEvent;
   sms: NewSmsMessage;
   smsQueued: LedgerEvent;

@@ -7,6 +7,7 @@ import {
   markRedemptionUndone,
   type RedemptionRow,
 } from '../db/redemption.repository.js';
+import type { PaymentChanges } from '../db/payment.repository.js';
 import type { CardStatus } from '../db/schema.js';
 import type { Executor } from '../db/tx.js';
 import { AppError, cardState, contractError, notFound } from '../errors.js';
@@ -56,15 +57,7 @@ export interface ActivateCard {
 
 /** What paying a card writes: its changed columns and its `activated` ledger event. */
 export interface Activation {
-  changes: {
-    status: 'active';
-    password: string;
-    mobile: string;
-    paid_at: number;
-    valid_until: number;
-    sms_status: 'queued';
-    updated_at: number;
-  };
+  changes: PaymentChanges;
   event: { type: 'activated'; at: number; actor: string; data: string };
 }
 
