@@ -1,5 +1,5 @@
 // `npm run bench -- [--db sqlite|postgres] [--duration SECONDS] [--connections N] [--instances 1|2]
-//                  [--only catalog,buy,buyPay] [--cpu-prof DIR]`
+//                  [--only catalog,buy,buyPay] [--cpu-prof DIR] [--repeat N]`
 //
 // Measures a bare node:http server (the ceiling) and then movticket on the same
 // machine, in child processes so neither shares an event loop with autocannon.
@@ -40,6 +40,11 @@ interface Options {
   only: Set<Workload['id']> | undefined;
   /** Where the movticket server writes a V8 CPU profile (`node --cpu-prof`) when it stops. */
   cpuProfDir: string | undefined;
+  /**
+   * Rounds of (ceiling, then every row against that ceiling); each row is reported by its round
+   * of median ratio, with every round's ratio beside it.
+   */
+  repeat: number;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -52,6 +57,7 @@ function parseOptions(argv: string[]): Options {
       instances: { type: 'string', default: '1' },
       only: { type: 'string' },
       'cpu-prof': { type: 'string' },
+      repeat: { type: 'string', default: '1' },
     },
     strict: true,
   });
@@ -79,7 +85,10 @@ function parseOptions(argv: string[]): Options {
     only = new Set(ids as Workload['id'][]);
   }
   const cpuProfDir = values['cpu-prof'] === undefined ? undefined : path.resolve(values['cpu-prof']);
-  return { db, duration, connections, instances, only, cpuProfDir };
+  const repeat = Number(values.repeat);
+  if (!Number.isInteger(repeat) || repeat < 1 || repeat > 9) throw new Error('--repeat must be 1 to 9');
+  if (repeat > 1 && instances === 2) throw new Error('--repeat needs --instances 1');
+  return { db, duration, connections, instances, only, cpuProfDir, repeat };
 }
 
 // ---------------------------------------------------------------------------
@@ -596,6 +605,20 @@ interface WorkloadResult {
   ratioPass: boolean | undefined;
   halfRateP99Pass: boolean | undefined;
   loopDelayPass: boolean | undefined;
+  /** With `--repeat`: every round's throughput, ceiling and ratio (this result is the median's). */
+  rounds?: { throughput: number; ceiling: number; ratio: number }[];
+}
+
+/** The result of median ratio (ceiling rows: median throughput), carrying every round's figures. */
+function medianRound(results: WorkloadResult[], ceilings: number[]): WorkloadResult {
+  const key = (r: WorkloadResult) => (r.targetRatio === undefined ? r.throughput : r.ratio);
+  const order = results.map((r, i) => i).sort((a, b) => key(results[a]!) - key(results[b]!));
+  const median = results[order[Math.floor((order.length - 1) / 2)]!]!;
+  if (results.length === 1) return median;
+  return {
+    ...median,
+    rounds: results.map((r, i) => ({ throughput: r.throughput, ceiling: ceilings[i]!, ratio: r.ratio })),
+  };
 }
 
 function verdict(pass: boolean | undefined): string {
@@ -643,6 +666,21 @@ function renderTable(rows: WorkloadResult[]): string {
   const line = (row: string[]): string =>
     row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join('  ');
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+/** With `--repeat`: each row's ratio in every round (the table shows the median round). */
+function renderRounds(rows: WorkloadResult[]): string {
+  const lines = rows
+    .filter((r) => r.rounds)
+    .map(
+      (r) =>
+        `  ${r.label}: ` +
+        r
+          .rounds!.map((x) => (r.targetRatio === undefined ? x.throughput.toFixed(0) : x.ratio.toFixed(3)))
+          .join(', '),
+    );
+  if (lines.length === 0) return '';
+  return `rounds (ceiling: req/s; rows: ratio to that round's ceiling; the table shows each median):\n${lines.join('\n')}\n\n`;
 }
 
 // ---------------------------------------------------------------------------
@@ -726,9 +764,10 @@ async function main(): Promise<void> {
       { ...process.env },
       /serving on (\S+)/,
     );
-    const ceiling = await measureWorkload(hello, CEILING, signedForm, opts, undefined);
-    const clientLimit = await measureWorkload(hello, CLIENT_LIMIT, signedForm, opts, ceiling.throughput);
-    await stopChild(hello);
+    const ceilings: WorkloadResult[] = [await measureWorkload(hello, CEILING, signedForm, opts, undefined)];
+    const clientLimit = await measureWorkload(hello, CLIENT_LIMIT, signedForm, opts, ceilings[0]!.throughput);
+    // With one round the hello server is done; with more it measures the ceiling before each.
+    if (opts.repeat === 1) await stopChild(hello);
 
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -757,11 +796,26 @@ async function main(): Promise<void> {
       env,
       /movticket demo is serving on (\S+)/,
     );
-    const results: WorkloadResult[] = [ceiling, clientLimit];
-    for (const workload of WORKLOADS) {
-      if (opts.only && !opts.only.has(workload.id)) continue;
-      results.push(await measureWorkload(server, workload, signedForm, opts, ceiling.throughput));
+    const rows = WORKLOADS.filter((w) => !opts.only || opts.only.has(w.id));
+    const perRow = rows.map((): WorkloadResult[] => []);
+    for (let round = 1; round <= opts.repeat; round++) {
+      if (round > 1) {
+        progress(`round ${round} of ${opts.repeat}`);
+        ceilings.push(await measureWorkload(hello, CEILING, signedForm, opts, undefined));
+      }
+      const ceilingNow = ceilings[round - 1]!.throughput;
+      for (const [i, workload] of rows.entries()) {
+        perRow[i]!.push(await measureWorkload(server, workload, signedForm, opts, ceilingNow));
+      }
     }
+    await stopChild(hello);
+    const ceilingRates = ceilings.map((c) => c.throughput);
+    const ceiling = medianRound(ceilings, ceilingRates);
+    const results: WorkloadResult[] = [
+      ceiling,
+      clientLimit,
+      ...perRow.map((r) => medianRound(r, ceilingRates)),
+    ];
     const scaling = opts.instances === 2 ? await measureInstances(server, env, signedForm, opts) : undefined;
     await stopChild(server);
 
@@ -795,6 +849,7 @@ async function main(): Promise<void> {
         `load average ${loadAtStart.toFixed(2)} → ${report.loadAverage.atEnd.toFixed(2)}\n\n` +
         renderTable(results) +
         '\n\n' +
+        renderRounds(results) +
         `ratio = throughput / ceiling; buy+pay throughput counts completed pays per second.\n` +
         `p99@half = per-response p99 with units started evenly at half the full-speed rate (bench/paced.ts).\n` +
         `loop = the server's event-loop delay; CPU and disk per response at full speed (disk: write_bytes on\n` +
