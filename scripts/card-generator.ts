@@ -8,6 +8,7 @@ import { loadInBulk, type BulkColumns, type BulkLoader } from '../src/db/bulk-lo
 import type { Db } from '../src/db/database.js';
 import { CARD_COLUMNS, type CardRow } from '../src/db/card.repository.js';
 import type { CardStatus } from '../src/db/schema.js';
+import { NEW_SMS_COLUMNS } from '../src/db/sms.repository.js';
 import { effectiveStatus } from '../src/domain/card.presenter.js';
 import { RegistrySnapshot, type Cinema, type Kind, type Partner } from '../src/domain/registry.js';
 import { luhnCheckDigit } from '../src/domain/secrets.js';
@@ -91,20 +92,7 @@ const EVENT_COLUMNS = [
   'actor',
   'data',
 ] as const satisfies BulkColumns<'card_events'>;
-const SMS_COLUMNS = [
-  'id',
-  'card_no',
-  'mobile',
-  'text',
-  'reason',
-  'status',
-  'attempts',
-  'next_attempt_at',
-  'locked_until',
-  'last_error',
-  'created_at',
-  'sent_at',
-] as const satisfies BulkColumns<'sms_messages'>;
+const SMS_COLUMNS = NEW_SMS_COLUMNS satisfies BulkColumns<'sms_messages'>;
 const SMS_TEXT = SMS_COLUMNS.indexOf('text');
 const SMS_STATUS = SMS_COLUMNS.indexOf('status');
 const REDEMPTION_COLUMNS = [

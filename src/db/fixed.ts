@@ -15,10 +15,7 @@ export function fixedStatement<R = never>(text: string): FixedStatement<R> {
   // The write path's statements carry no `?` inside a string literal.
   const postgres = text.replace(/\?/g, () => `$${++n}`);
   return {
-    run: (db, params) =>
-      db.executeQuery<R>(
-        CompiledQuery.raw(db.getExecutor().adapter instanceof PostgresAdapter ? postgres : text, params),
-      ),
+    run: (db, params) => db.executeQuery<R>(CompiledQuery.raw(onPostgres(db) ? postgres : text, params)),
   };
 }
 

@@ -33,11 +33,15 @@ export const NEW_SMS_COLUMNS = [
   'sent_at',
 ] as const satisfies readonly (keyof NewSmsMessage)[];
 
+const INSERT_SMS = fixedStatement(
+  `insert into sms_messages (${NEW_SMS_COLUMNS.join(', ')}) values (${NEW_SMS_COLUMNS.map(() => '?').join(', ')})`,
+);
+
 export async function insertSmsMessage(db: Executor, m: NewSmsMessage): Promise<void> {
-  await sql`insert into sms_messages
-      (id, card_no, mobile, text, reason, status, attempts, next_attempt_at, locked_until, last_error, created_at, sent_at)
-    values (${m.id}, ${m.card_no}, ${m.mobile}, ${m.text}, ${m.reason}, ${m.status}, ${m.attempts}, ${m.next_attempt_at},
-      ${m.locked_until}, ${m.last_error}, ${m.created_at}, ${m.sent_at})`.execute(db);
+  await INSERT_SMS.run(
+    db,
+    NEW_SMS_COLUMNS.map((c) => m[c]),
+  );
 }
 
 export async function countResendsSince(db: Executor, cardNo: string, since: number): Promise<number> {

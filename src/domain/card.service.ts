@@ -14,7 +14,7 @@ import {
   isUniqueViolation,
   storeIssuedCardOnce,
 } from '../db/issue.repository.js';
-import type { CheckedMutation, DirectMutation } from './request-log.js';
+import type { DirectMutation } from './request-log.js';
 import { type LedgerEvent, storePaymentOnce } from '../db/payment.repository.js';
 import type { CardTable } from '../db/schema.js';
 import { countResendsSince, insertSmsMessage, type NewSmsMessage } from '../db/sms.repository.js';
@@ -191,13 +191,14 @@ export class CardService {
     );
     // The answer shows the password in the clear (the request log seals the stored answer).
     const paid: CardRow = { ...activated, password };
-    await this.queueSms(tx, paid, password, mobile, 'activation', now, snap);
+    await storeQueuedSms(tx, this.smsQueued(paid, password, mobile, 'activation', now, snap));
     return { card: presentPaidCard(paid, this.settings.timeZone) };
   }
 
   /**
-   * A payment (see `CheckedMutation`): `write` is `pay`; `writeWithClaim` reads the card, judges
-   * it as `pay` does, and stores the very writes `pay` would make with the claim in one statement.
+   * A payment, for `RequestLog.runOnceChecked`: `write` is `pay`; `writeWithClaim` reads the card
+   * outside a transaction, judges it as `pay` does (throwing its refusal), and stores the very
+   * writes `pay` would make with the claim in one statement (undefined when the card changed).
    */
   payment(
     partner: Partner,
@@ -205,7 +206,7 @@ export class CardService {
     mobile: string,
     totalFen: number | undefined,
     snap: RegistrySnapshot = this.registry.snapshot,
-  ): CheckedMutation {
+  ): DirectMutation {
     return {
       write: (tx) => this.pay(tx, partner, cardNo, mobile, totalFen, snap),
       writeWithClaim: async (db, claimOf) => {
@@ -299,22 +300,9 @@ export class CardService {
     const changes = { mobile: to, sms_status: 'queued' as const, updated_at: now };
     await updateCard(tx, cardNo, changes);
     const updated: CardRow = { ...card, ...changes };
-    await this.queueSms(tx, updated, this.secrets.open(card.password ?? ''), to, 'resend', now, snap);
+    const password = this.secrets.open(card.password ?? '');
+    await storeQueuedSms(tx, this.smsQueued(updated, password, to, 'resend', now, snap));
     return { card: presentCardStatus(updated, now, this.settings.timeZone) };
-  }
-
-  private async queueSms(
-    tx: Executor,
-    card: CardRow,
-    password: string,
-    mobile: string,
-    reason: 'activation' | 'resend',
-    now: number,
-    snap: RegistrySnapshot,
-  ) {
-    const { message, event } = this.smsQueued(card, password, mobile, reason, now, snap);
-    await insertSmsMessage(tx, message);
-    await appendCardEvent(tx, { card_no: card.card_no, ...event });
   }
 
   /** A queued SMS of the card's password and its `sms_queued` ledger event. */
@@ -377,6 +365,15 @@ export class CardService {
     if (!card || card.partner_id !== partner.partnerId) throw notFound('card', cardNo);
     return card;
   }
+}
+
+/** Stores a queued SMS and its ledger event (see `CardService.smsQueued`). */
+async function storeQueuedSms(
+  tx: Executor,
+  sms: { message: NewSmsMessage; event: LedgerEvent },
+): Promise<void> {
+  await insertSmsMessage(tx, sms.message);
+  await appendCardEvent(tx, { card_no: sms.message.card_no, ...sms.event });
 }
 
 /** `YYYY-MM-DD` in the zone. */

@@ -50,12 +50,6 @@ export interface DirectMutation {
   ): Promise<{ data: WireObject; json: string } | undefined>;
 }
 
-/**
- * A mutation that judges what it reads (a payment): its `writeWithClaim` reads outside a
- * transaction (throwing a refusal) and is undefined, nothing written, when what it read changed.
- */
-export type CheckedMutation = DirectMutation;
-
 /** Outcome of a request: fresh, or the original result of an earlier request with this req_id. */
 export interface Outcome {
   code: number;
@@ -428,7 +422,7 @@ export class RequestLog {
    * one statement; when that wrote nothing (the card changed, a twin holds the req_id), `write`
    * runs as `runOnce` would run it, and answers as it would.
    */
-  async runOnceChecked(key: RequestKey, mutation: CheckedMutation, opts: { sealAnswer: boolean }) {
+  async runOnceChecked(key: RequestKey, mutation: DirectMutation, opts: { sealAnswer: boolean }) {
     if (this.db.engine === 'postgres') {
       try {
         const stored = await mutation.writeWithClaim(this.db.kysely, (json) =>
