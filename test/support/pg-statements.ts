@@ -2,8 +2,8 @@ import pg from 'pg';
 import { afterAll } from 'vitest';
 
 /**
- * Records the statements every PostgreSQL pool of this test file sends while `recorded` runs, to
- * count a request's round trips. Call at the top of the file, before any pool connects: each
+ * Records the statements every PostgreSQL client of this test file sends while `recorded` runs
+ * (but the registry listener's `listen`), to count a request's round trips. Call at the top of the file, before any pool connects: each
  * connection binds the prototype's `query` when it connects. Restored after the file's tests.
  */
 export function pgStatementRecorder() {
@@ -11,8 +11,9 @@ export function pgStatementRecorder() {
   let recording = false;
   const query = pg.Client.prototype.query as (...args: unknown[]) => unknown;
   (pg.Client.prototype as { query: unknown }).query = function (this: pg.Client, ...args: unknown[]) {
-    if (recording)
-      sent.push(typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: unknown }).text));
+    const text = typeof args[0] === 'string' ? args[0] : String((args[0] as { text?: unknown }).text);
+    // The registry listener's own connection (re)subscribing whenever it connects: not a request's.
+    if (recording && !/^listen /.test(text)) sent.push(text);
     return query.apply(this, args);
   };
   afterAll(() => {
