@@ -58,4 +58,41 @@ describe('WriteBatcher', () => {
     expect(syncs).toHaveLength(0);
     await sql`select * from t`.execute(db);
   });
+
+  it('holds durable writes that arrive during an fsync for one commit after it', async () => {
+    const { batcher, syncs, db } = heldSyncs();
+    await sql`create table t (x)`.execute(db);
+    const insert = (x: number) => batcher.run((tx) => sql`insert into t values (${x})`.execute(tx));
+    const first = insert(1);
+    expect(await settled(first)).toBe(false);
+    expect(syncs).toHaveLength(1);
+    // Two turns apart, both while the first fsync runs: neither is committed yet.
+    const second = insert(2);
+    expect(await settled(second)).toBe(false);
+    const third = insert(3);
+    expect(await settled(third)).toBe(false);
+    expect(syncs).toHaveLength(1);
+    expect((await sql<{ n: number }>`select count(*) as n from t`.execute(db)).rows[0]!.n).toBe(1);
+
+    syncs.shift()!();
+    await first;
+    expect(await settled(second)).toBe(false);
+    // One commit for both, so one fsync.
+    expect(syncs).toHaveLength(1);
+    expect((await sql<{ n: number }>`select count(*) as n from t`.execute(db)).rows[0]!.n).toBe(3);
+    syncs.shift()!();
+    await Promise.all([second, third]);
+  });
+
+  it('does not hold a write that needs no fsync behind one under way', async () => {
+    const { batcher, syncs, db } = heldSyncs();
+    await sql`create table t (x)`.execute(db);
+    const durable = batcher.run((tx) => sql`insert into t values (1)`.execute(tx));
+    expect(await settled(durable)).toBe(false);
+    const quick = batcher.run((tx) => sql`insert into t values (2)`.execute(tx), false);
+    expect(await settled(quick)).toBe(true);
+    expect(syncs).toHaveLength(1);
+    syncs.shift()!();
+    await durable;
+  });
 });
