@@ -29,10 +29,12 @@ describe('secret box', () => {
 
   it('uses a fresh nonce for every value, so equal passwords seal differently', () => {
     const box = SecretBox.generate();
-    const sealed = new Set(Array.from({ length: 200 }, () => box.seal('12345678')));
-    expect(sealed.size).toBe(200);
+    // Enough values to span several blocks of drawn nonces.
+    const sealed = new Set(Array.from({ length: 1200 }, () => box.seal('12345678')));
+    expect(sealed.size).toBe(1200);
     const nonces = new Set([...sealed].map((s) => s.split(':')[2]));
-    expect(nonces.size).toBe(200);
+    expect(nonces.size).toBe(1200);
+    for (const s of sealed) expect(box.open(s)).toBe('12345678');
   });
 
   it('passes legacy plaintext through open unchanged', () => {

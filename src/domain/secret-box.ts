@@ -19,6 +19,22 @@ const KEY_BYTES = 32;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 const KEY_TEXT = /^[A-Za-z0-9_-]{43}$/;
+// Nonces are cut from a block of CSPRNG output drawn 341 nonces at a time: a draw costs ~9 µs
+// here whatever its size, three seals per payment. A nonce is not secret (it is stored in the
+// sealed value); it must only never repeat, and each block is a fresh buffer, so no part of one
+// is handed out twice.
+const NONCE_BLOCK_BYTES = NONCE_BYTES * 341;
+let nonceBlock = Buffer.alloc(0);
+let nonceAt = 0;
+
+function freshNonce(): Buffer {
+  if (nonceAt + NONCE_BYTES > nonceBlock.length) {
+    nonceBlock = randomBytes(NONCE_BLOCK_BYTES);
+    nonceAt = 0;
+  }
+  nonceAt += NONCE_BYTES;
+  return nonceBlock.subarray(nonceAt - NONCE_BYTES, nonceAt);
+}
 
 export class SecretBoxError extends Error {
   override name = 'SecretBoxError';
@@ -87,7 +103,7 @@ export class SecretBox {
 
   seal(plain: string): string {
     const { id, key, aad } = this.keys[0]!;
-    const nonce = randomBytes(NONCE_BYTES);
+    const nonce = freshNonce();
     const cipher = createCipheriv('aes-256-gcm', key, nonce);
     cipher.setAAD(aad);
     const ct = Buffer.concat([cipher.update(plain, 'utf8'), cipher.final()]);
