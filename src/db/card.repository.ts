@@ -1,6 +1,6 @@
-import { type Insertable, type Selectable, type Updateable, sql } from 'kysely';
+import { type Insertable, type Selectable, type Updateable } from 'kysely';
 import type { Executor } from './executor.js';
-import { fixedStatement } from './fixed.js';
+import { fixedStatement, runUpdate } from './fixed.js';
 import type { CardEventTable, CardStatus, CardTable } from './schema.js';
 
 export type CardRow = Selectable<CardTable>;
@@ -84,11 +84,17 @@ export async function transitionCard(
   changes: Updateable<CardTable>,
   extra?: { usedCount?: number; payDeadlineAfter?: number },
 ): Promise<boolean> {
-  const set = sql.join(Object.entries(changes).map(([column, value]) => sql`${sql.ref(column)} = ${value}`));
-  const conditions = [sql`card_no = ${cardNo}`, sql`status in (${sql.join(from.map((s) => sql`${s}`))})`];
-  if (extra?.usedCount !== undefined) conditions.push(sql`used_count = ${extra.usedCount}`);
-  if (extra?.payDeadlineAfter !== undefined) conditions.push(sql`pay_deadline > ${extra.payDeadlineAfter}`);
-  const result = await sql`update cards set ${set} where ${sql.join(conditions, sql` and `)}`.execute(db);
+  const conditions = [`card_no = ?`, `status in (${from.map(() => '?').join(', ')})`];
+  const params: unknown[] = [cardNo, ...from];
+  if (extra?.usedCount !== undefined) {
+    conditions.push('used_count = ?');
+    params.push(extra.usedCount);
+  }
+  if (extra?.payDeadlineAfter !== undefined) {
+    conditions.push('pay_deadline > ?');
+    params.push(extra.payDeadlineAfter);
+  }
+  const result = await runUpdate(db, 'cards', changes, conditions.join(' and '), params);
   return Number(result.numAffectedRows ?? 0) === 1;
 }
 
@@ -97,11 +103,16 @@ export async function updateCard(
   cardNo: string,
   changes: Updateable<CardTable>,
 ): Promise<void> {
-  await db.updateTable('cards').set(changes).where('card_no', '=', cardNo).execute();
+  await runUpdate(db, 'cards', changes, 'card_no = ?', [cardNo]);
 }
 
 const INSERT_EVENT = fixedStatement(
   'insert into card_events (card_no, seq, type, at, actor, data) values (?, ?, ?, ?, ?, ?)',
+);
+
+const APPEND_EVENT = fixedStatement(
+  `insert into card_events (card_no, seq, type, at, actor, data)
+   select ?, coalesce(max(seq), 0) + 1, ?, cast(? as bigint), ?, ? from card_events where card_no = ?`,
 );
 
 /** Appends to the card's ledger; without a seq, takes the card's next number in the same statement. */
@@ -113,9 +124,7 @@ export async function appendCardEvent(
     await INSERT_EVENT.run(db, [event.card_no, event.seq, event.type, event.at, event.actor, event.data]);
     return;
   }
-  await sql`insert into card_events (card_no, seq, type, at, actor, data)
-    select ${event.card_no}, coalesce(max(seq), 0) + 1, ${event.type}, cast(${event.at} as bigint), ${event.actor}, ${event.data}
-    from card_events where card_no = ${event.card_no}`.execute(db);
+  await APPEND_EVENT.run(db, [event.card_no, event.type, event.at, event.actor, event.data, event.card_no]);
 }
 
 export function listCardEvents(db: Executor, cardNo: string): Promise<CardEventRow[]> {

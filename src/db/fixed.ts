@@ -23,3 +23,29 @@ export function fixedStatement<R = never>(text: string): FixedStatement<R> {
 export function onPostgres(db: Executor): boolean {
   return db.getExecutor().adapter instanceof PostgresAdapter;
 }
+
+const UPDATES = new Map<string, FixedStatement<never>>();
+
+/**
+ * `update <table> set <each column of changes> = ? where <where>`, made once per table, set of
+ * columns and condition and then reused like a fixed statement. Column names and conditions come
+ * from code, never from a request. Undefined values are left out, as the query builder does.
+ */
+export function runUpdate(
+  db: Executor,
+  table: string,
+  changes: Record<string, unknown>,
+  where: string,
+  whereParams: unknown[],
+): Promise<QueryResult<never>> {
+  const columns = Object.keys(changes).filter((c) => changes[c] !== undefined);
+  const key = `${table}\n${columns.join(',')}\n${where}`;
+  let stmt = UPDATES.get(key);
+  if (!stmt) {
+    stmt = fixedStatement(
+      `update ${table} set ${columns.map((c) => `"${c}" = ?`).join(', ')} where ${where}`,
+    );
+    UPDATES.set(key, stmt);
+  }
+  return stmt.run(db, [...columns.map((c) => changes[c]), ...whereParams]);
+}

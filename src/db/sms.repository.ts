@@ -1,5 +1,5 @@
 import { type Selectable, type Updateable, sql } from 'kysely';
-import { fixedStatement } from './fixed.js';
+import { fixedStatement, runUpdate } from './fixed.js';
 import type { Executor } from './executor.js';
 import type { SmsMessageTable } from './schema.js';
 
@@ -65,13 +65,14 @@ async function settleSms(
   held: number,
   changes: Updateable<SmsMessageTable>,
 ): Promise<boolean> {
-  const result = await db
-    .updateTable('sms_messages')
-    .set({ ...changes, locked_until: 0 })
-    .where('id', '=', id)
-    .where('locked_until', '=', held)
-    .executeTakeFirst();
-  return Number(result.numUpdatedRows) === 1;
+  const result = await runUpdate(
+    db,
+    'sms_messages',
+    { ...changes, locked_until: 0 },
+    'id = ? and locked_until = ?',
+    [id, held],
+  );
+  return Number(result.numAffectedRows ?? 0) === 1;
 }
 
 /** Who took a message: the provider, its id there, and when to ask it for the report (null: never). */
