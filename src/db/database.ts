@@ -18,7 +18,7 @@ import { migrateToLatest } from './migrations/index.js';
 import { Checkpointer } from './checkpointer.js';
 import { GroupSync } from './group-sync.js';
 import { RegistryListener } from './registry-listener.js';
-import { FastSqliteDialect } from './sqlite-driver.js';
+import { directRunner, FastSqliteDialect } from './sqlite-driver.js';
 import type { Executor } from './executor.js';
 import { WriteBatcher } from './write-batcher.js';
 import type { Database, NotifyEventTable, SmsMessageTable } from './schema.js';
@@ -145,7 +145,12 @@ function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db {
     dialect: translatingErrors(new FastSqliteDialect(sqlite), sqliteUnavailable),
   });
   const walSync = onDisk && sync === 'full' ? new GroupSync(`${file}-wal`) : undefined;
-  const batcher = new WriteBatcher(kysely, walSync && (() => walSync.sync()));
+  const batcher = new WriteBatcher(
+    kysely,
+    walSync && (() => walSync.sync()),
+    undefined,
+    directRunner(sqlite, (err) => (sqliteUnavailable(err) ? new StorageUnavailable(err) : err)),
+  );
   let versionStmt: SQLite.Statement<[], number> | undefined;
   return {
     kysely,

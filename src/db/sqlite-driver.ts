@@ -57,7 +57,7 @@ class SqliteConnection implements DatabaseConnection {
 
   executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
     const stmt = this.statement(compiled.sql);
-    const params = compiled.parameters as unknown[];
+    const params = compiled.parameters;
     if (stmt.reader) return Promise.resolve({ rows: stmt.all(params) as R[] });
     const { changes, lastInsertRowid } = stmt.run(params);
     return Promise.resolve({ numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] });
@@ -67,6 +67,36 @@ class SqliteConnection implements DatabaseConnection {
   async *streamQuery<R>(): AsyncIterableIterator<QueryResult<R>> {
     throw new Error('streaming is not supported');
   }
+}
+
+/**
+ * Runs statements on `db` at once, with its own cache of prepared statements; for a caller that
+ * holds the connection (see runDirectlyIn). A failure is passed through `translate`.
+ */
+export function directRunner(
+  db: BetterSqlite3.Database,
+  translate: (err: unknown) => unknown,
+): <R>(sql: string, params: readonly unknown[]) => Promise<QueryResult<R>> {
+  const statements = new Map<string, BetterSqlite3.Statement>();
+  return <R>(sql: string, params: readonly unknown[]): Promise<QueryResult<R>> => {
+    try {
+      let stmt = statements.get(sql);
+      if (!stmt) {
+        stmt = db.prepare(sql);
+        if (statements.size >= MAX_CACHED_STATEMENTS) statements.clear();
+        statements.set(sql, stmt);
+      }
+      if (stmt.reader) return Promise.resolve({ rows: stmt.all(params) as R[] });
+      const { changes, lastInsertRowid } = stmt.run(params);
+      return Promise.resolve({
+        numAffectedRows: BigInt(changes),
+        insertId: BigInt(lastInsertRowid),
+        rows: [],
+      });
+    } catch (err) {
+      return Promise.reject(translate(err));
+    }
+  };
 }
 
 class SqliteDriver implements Driver {

@@ -2,7 +2,8 @@ import SQLite from 'better-sqlite3';
 import { Kysely, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Database } from './schema.js';
-import { FastSqliteDialect } from './sqlite-driver.js';
+import { fixedStatement } from './fixed.js';
+import { directRunner, FastSqliteDialect } from './sqlite-driver.js';
 import { WriteBatcher } from './write-batcher.js';
 
 describe('WriteBatcher', () => {
@@ -94,5 +95,56 @@ describe('WriteBatcher', () => {
     expect(syncs).toHaveLength(1);
     syncs.shift()!();
     await durable;
+  });
+
+  describe('with fixed statements run on the connection directly', () => {
+    class Translated extends Error {}
+    const direct = () => {
+      const sqlite = new SQLite(':memory:');
+      kysely = new Kysely<Database>({ dialect: new FastSqliteDialect(sqlite) });
+      const run = directRunner(sqlite, (err) => new Translated(String(err)));
+      return { batcher: new WriteBatcher(kysely, undefined, 64, run), db: kysely };
+    };
+    const insert = fixedStatement('insert into t (x) values (?)');
+    const rows = async (db: Kysely<Database>) =>
+      (await sql<{ x: number }>`select x from t order by x`.execute(db)).rows.map((r) => r.x);
+
+    it('keeps them inside the job: a failed job takes its direct writes back with it', async () => {
+      const { batcher, db } = direct();
+      await sql`create table t (x integer unique)`.execute(db);
+      const results = await Promise.allSettled([
+        batcher.run(async (tx) => {
+          await insert.run(tx, [1]);
+          await sql`insert into t (x) values (${2})`.execute(tx);
+        }),
+        batcher.run(async (tx) => {
+          await insert.run(tx, [3]);
+          throw new Error('refused after writing');
+        }),
+        batcher.run(async (tx) => {
+          // Sees what the batch's first job wrote, on the same connection.
+          const seen = await rows(tx as unknown as Kysely<Database>);
+          await insert.run(tx, [seen.length + 10]);
+        }),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect(await rows(db)).toEqual([1, 2, 12]);
+    });
+
+    it('passes a failure through the translation the database gives its errors', async () => {
+      const { batcher, db } = direct();
+      await sql`create table t (x integer unique)`.execute(db);
+      await batcher.run((tx) => insert.run(tx, [1]));
+      await expect(batcher.run((tx) => insert.run(tx, [1]))).rejects.toBeInstanceOf(Translated);
+      expect(await rows(db)).toEqual([1]);
+    });
+
+    it('leaves statements outside a batch to the query executor', async () => {
+      const { db } = direct();
+      await sql`create table t (x integer unique)`.execute(db);
+      await insert.run(db, [5]);
+      await expect(insert.run(db, [5])).rejects.not.toBeInstanceOf(Translated);
+      expect(await rows(db)).toEqual([5]);
+    });
   });
 });

@@ -1,6 +1,7 @@
 import { CompiledQuery, type Kysely } from 'kysely';
 import type { Database } from './schema.js';
 import type { Executor } from './executor.js';
+import { type DirectRun, runDirectlyIn } from './fixed.js';
 
 // Run as they are, not built per job.
 const SAVEPOINT = CompiledQuery.raw('savepoint job');
@@ -38,7 +39,13 @@ export class WriteBatcher {
     /** Resolves once everything committed so far is on disk; none: a commit is enough. */
     private readonly durable?: () => Promise<void>,
     private readonly maxBatch = 64,
+    /** Runs the batch's fixed statements on its connection directly (SQLite). */
+    private readonly direct?: DirectRun,
   ) {}
+
+  private exec(tx: Executor, query: CompiledQuery): Promise<unknown> {
+    return this.direct ? this.direct(query.sql, query.parameters) : tx.executeQuery(query);
+  }
 
   /**
    * Runs `fn` in the next batch. With `durable` false its promise settles at the commit: for
@@ -72,15 +79,16 @@ export class WriteBatcher {
       const outcomes: { ok: boolean; value: unknown }[] = [];
       try {
         await this.kysely.transaction().execute(async (tx) => {
+          if (this.direct) runDirectlyIn(tx, this.direct);
           for (const job of batch) {
-            await tx.executeQuery(SAVEPOINT);
+            await this.exec(tx, SAVEPOINT);
             try {
               const value = await job.fn(tx);
-              await tx.executeQuery(RELEASE);
+              await this.exec(tx, RELEASE);
               outcomes.push({ ok: true, value });
             } catch (err) {
-              await tx.executeQuery(ROLLBACK_TO);
-              await tx.executeQuery(RELEASE);
+              await this.exec(tx, ROLLBACK_TO);
+              await this.exec(tx, RELEASE);
               outcomes.push({ ok: false, value: err });
             }
           }
