@@ -62,6 +62,8 @@ type SendResult =
  * not be recorded is retried with the same message id.
  */
 export class SmsOutbox extends PollingWorker<SmsMessageRow, SendResult> {
+  /** The masked text of each message in hand, from opening it to send: opened once, not twice. */
+  private readonly opened = new WeakMap<SmsMessageRow, string>();
   /** Asks the providers for the handsets' delivery reports; runs while the outbox runs. */
   readonly receipts: SmsReceipts;
 
@@ -109,7 +111,8 @@ export class SmsOutbox extends PollingWorker<SmsMessageRow, SendResult> {
 
   protected async attempt(m: SmsMessageRow): Promise<SendResult> {
     try {
-      const { text, params } = openSmsText(this.secrets, m.text);
+      const { text, params, masked } = openSmsText(this.secrets, m.text);
+      this.opened.set(m, masked);
       const accepted = await this.sender.send({
         id: m.id,
         mobile: m.mobile,
@@ -144,6 +147,7 @@ export class SmsOutbox extends PollingWorker<SmsMessageRow, SendResult> {
    * process lacks, which stays sealed.
    */
   private settledText(m: SmsMessageRow): string | undefined {
+    if (this.opened.has(m)) return this.opened.get(m);
     try {
       return openSmsText(this.secrets, m.text).masked;
     } catch {
