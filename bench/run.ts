@@ -614,7 +614,6 @@ function medianRound(results: WorkloadResult[], ceilings: number[]): WorkloadRes
   const key = (r: WorkloadResult) => (r.targetRatio === undefined ? r.throughput : r.ratio);
   const order = results.map((r, i) => i).sort((a, b) => key(results[a]!) - key(results[b]!));
   const median = results[order[Math.floor((order.length - 1) / 2)]!]!;
-  if (results.length === 1) return median;
   return {
     ...median,
     rounds: results.map((r, i) => ({ throughput: r.throughput, ceiling: ceilings[i]!, ratio: r.ratio })),
@@ -668,19 +667,46 @@ function renderTable(rows: WorkloadResult[]): string {
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
-/** With `--repeat`: each row's ratio in every round (the table shows the median round). */
+/** Each row's ratio in every round, with the ceiling it was measured against (the table shows the median round). */
 function renderRounds(rows: WorkloadResult[]): string {
   const lines = rows
-    .filter((r) => r.rounds)
+    .filter((r) => r.rounds && (r.targetRatio !== undefined || r.rounds.length > 1))
     .map(
       (r) =>
         `  ${r.label}: ` +
         r
-          .rounds!.map((x) => (r.targetRatio === undefined ? x.throughput.toFixed(0) : x.ratio.toFixed(3)))
+          .rounds!.map((x) =>
+            r.targetRatio === undefined
+              ? x.throughput.toFixed(0)
+              : `${x.ratio.toFixed(3)} (${x.throughput.toFixed(0)} / ${x.ceiling.toFixed(0)})`,
+          )
           .join(', '),
     );
   if (lines.length === 0) return '';
-  return `rounds (ceiling: req/s; rows: ratio to that round's ceiling; the table shows each median):\n${lines.join('\n')}\n\n`;
+  return (
+    `rounds (ceiling: req/s; rows: ratio (throughput / the ceiling measured just before the row); ` +
+    `the table shows each row's median round):\n${lines.join('\n')}\n\n`
+  );
+}
+
+/**
+ * The ceiling at full speed right before a row, so that the row's ratio is to the machine as it
+ * was then: on a shared virtual machine the ceiling moved by half from one minute to the next.
+ */
+async function ceilingNextTo(
+  hello: Child,
+  workload: Workload,
+  signedForm: SignedForm,
+  opts: Options,
+): Promise<number> {
+  progress(`${CEILING.label}, before ${workload.label}: measuring ${opts.duration} s`);
+  const max = await load(hello, CEILING, signedForm, {
+    phase: 'max rate',
+    duration: opts.duration,
+    connections: opts.connections,
+  });
+  assertRunning(hello);
+  return max.reqPerSec;
 }
 
 // ---------------------------------------------------------------------------
@@ -766,8 +792,7 @@ async function main(): Promise<void> {
     );
     const ceilings: WorkloadResult[] = [await measureWorkload(hello, CEILING, signedForm, opts, undefined)];
     const clientLimit = await measureWorkload(hello, CLIENT_LIMIT, signedForm, opts, ceilings[0]!.throughput);
-    // With one round the hello server is done; with more it measures the ceiling before each.
-    if (opts.repeat === 1) await stopChild(hello);
+    // The hello server stays up: it measures the ceiling again right before each row.
 
     const env: NodeJS.ProcessEnv = {
       ...process.env,
@@ -798,13 +823,15 @@ async function main(): Promise<void> {
     );
     const rows = WORKLOADS.filter((w) => !opts.only || opts.only.has(w.id));
     const perRow = rows.map((): WorkloadResult[] => []);
+    const perRowCeilings = rows.map((): number[] => []);
     for (let round = 1; round <= opts.repeat; round++) {
       if (round > 1) {
         progress(`round ${round} of ${opts.repeat}`);
         ceilings.push(await measureWorkload(hello, CEILING, signedForm, opts, undefined));
       }
-      const ceilingNow = ceilings[round - 1]!.throughput;
       for (const [i, workload] of rows.entries()) {
+        const ceilingNow = await ceilingNextTo(hello, workload, signedForm, opts);
+        perRowCeilings[i]!.push(ceilingNow);
         perRow[i]!.push(await measureWorkload(server, workload, signedForm, opts, ceilingNow));
       }
     }
@@ -814,7 +841,7 @@ async function main(): Promise<void> {
     const results: WorkloadResult[] = [
       ceiling,
       clientLimit,
-      ...perRow.map((r) => medianRound(r, ceilingRates)),
+      ...perRow.map((r, i) => medianRound(r, perRowCeilings[i]!)),
     ];
     const scaling = opts.instances === 2 ? await measureInstances(server, env, signedForm, opts) : undefined;
     await stopChild(server);
@@ -850,7 +877,7 @@ async function main(): Promise<void> {
         renderTable(results) +
         '\n\n' +
         renderRounds(results) +
-        `ratio = throughput / ceiling; buy+pay throughput counts completed pays per second.\n` +
+        `ratio = throughput / the ceiling measured just before the row; buy+pay throughput counts completed pays per second.\n` +
         `p99@half = per-response p99 with units started evenly at half the full-speed rate (bench/paced.ts).\n` +
         `loop = the server's event-loop delay; CPU and disk per response at full speed (disk: write_bytes on\n` +
         `SQLite, WAL bytes on PostgreSQL); RSS right after the full-speed run. See bench/README.md.\n` +
