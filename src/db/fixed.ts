@@ -29,12 +29,17 @@ export type DirectRun = <R>(sql: string, params: readonly unknown[]) => Promise<
 const DIRECT = new WeakMap<Executor, DirectRun>();
 
 /**
- * Lets fixed statements run on `tx` through `run`, for as long as `tx` is in use: for a SQLite
+ * Lets fixed statements run on `tx` through `run` until `stopRunningDirectly(tx)`: for a SQLite
  * write batch, whose connection is held from its begin to its commit, so nothing can come
  * between. Kysely's executor chain around each statement cost more than many of the statements.
  */
 export function runDirectlyIn(tx: Executor, run: DirectRun): void {
   DIRECT.set(tx, run);
+}
+
+/** Ends `runDirectlyIn`: a `tx` kept past its commit must not reach the connection directly. */
+export function stopRunningDirectly(tx: Executor): void {
+  DIRECT.delete(tx);
 }
 
 /** True when `db` runs on PostgreSQL. */

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Database } from './schema.js';
 import { fixedStatement } from './fixed.js';
 import { directRunner, FastSqliteDialect } from './sqlite-driver.js';
+import type { Executor } from './executor.js';
 import { WriteBatcher } from './write-batcher.js';
 
 describe('WriteBatcher', () => {
@@ -137,6 +138,30 @@ describe('WriteBatcher', () => {
       await batcher.run((tx) => insert.run(tx, [1]));
       await expect(batcher.run((tx) => insert.run(tx, [1]))).rejects.toBeInstanceOf(Translated);
       expect(await rows(db)).toEqual([1]);
+    });
+
+    it('stops running directly on a batch transaction once the batch is over', async () => {
+      const sqlite = new SQLite(':memory:');
+      kysely = new Kysely<Database>({ dialect: new FastSqliteDialect(sqlite) });
+      const inner = directRunner(sqlite, (err) => err);
+      let direct = 0;
+      const counting: typeof inner = (text, params) => {
+        direct++;
+        return inner(text, params);
+      };
+      const batcher = new WriteBatcher(kysely, undefined, 64, counting);
+      await sql`create table t (x integer unique)`.execute(kysely);
+      let kept: Executor | undefined;
+      await batcher.run(async (tx) => {
+        kept = tx;
+        await insert.run(tx, [1]);
+      });
+      const during = direct;
+      expect(during).toBeGreaterThan(0);
+      // A transaction kept past its commit meets Kysely's refusal, not the connection.
+      await expect(async () => insert.run(kept!, [2])).rejects.toThrow(/already committed/);
+      expect(direct).toBe(during);
+      expect((await sql<{ x: number }>`select x from t`.execute(kysely)).rows).toEqual([{ x: 1 }]);
     });
 
     it('leaves statements outside a batch to the query executor', async () => {

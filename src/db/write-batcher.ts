@@ -1,7 +1,7 @@
 import { CompiledQuery, type Kysely } from 'kysely';
 import type { Database } from './schema.js';
 import type { Executor } from './executor.js';
-import { type DirectRun, runDirectlyIn } from './fixed.js';
+import { type DirectRun, runDirectlyIn, stopRunningDirectly } from './fixed.js';
 
 // Run as they are, not built per job.
 const SAVEPOINT = CompiledQuery.raw('savepoint job');
@@ -80,17 +80,21 @@ export class WriteBatcher {
       try {
         await this.kysely.transaction().execute(async (tx) => {
           if (this.direct) runDirectlyIn(tx, this.direct);
-          for (const job of batch) {
-            await this.exec(tx, SAVEPOINT);
-            try {
-              const value = await job.fn(tx);
-              await this.exec(tx, RELEASE);
-              outcomes.push({ ok: true, value });
-            } catch (err) {
-              await this.exec(tx, ROLLBACK_TO);
-              await this.exec(tx, RELEASE);
-              outcomes.push({ ok: false, value: err });
+          try {
+            for (const job of batch) {
+              await this.exec(tx, SAVEPOINT);
+              try {
+                const value = await job.fn(tx);
+                await this.exec(tx, RELEASE);
+                outcomes.push({ ok: true, value });
+              } catch (err) {
+                await this.exec(tx, ROLLBACK_TO);
+                await this.exec(tx, RELEASE);
+                outcomes.push({ ok: false, value: err });
+              }
             }
+          } finally {
+            stopRunningDirectly(tx);
           }
         });
       } catch (err) {
