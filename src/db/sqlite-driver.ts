@@ -40,27 +40,36 @@ class FifoLock {
 
 const MAX_CACHED_STATEMENTS = 500;
 
-class SqliteConnection implements DatabaseConnection {
-  private readonly statements = new Map<string, BetterSqlite3.Statement>();
-
-  constructor(private readonly db: BetterSqlite3.Database) {}
-
-  private statement(sql: string): BetterSqlite3.Statement {
-    let stmt = this.statements.get(sql);
+/**
+ * Runs a statement on `db` at once, from a cache of prepared statements (preparing costs more than
+ * running a small query); throws what SQLite throws.
+ */
+function statementRunner(
+  db: BetterSqlite3.Database,
+): <R>(sql: string, params: readonly unknown[]) => QueryResult<R> {
+  const statements = new Map<string, BetterSqlite3.Statement>();
+  return <R>(sql: string, params: readonly unknown[]): QueryResult<R> => {
+    let stmt = statements.get(sql);
     if (!stmt) {
-      stmt = this.db.prepare(sql);
-      if (this.statements.size >= MAX_CACHED_STATEMENTS) this.statements.clear();
-      this.statements.set(sql, stmt);
+      stmt = db.prepare(sql);
+      if (statements.size >= MAX_CACHED_STATEMENTS) statements.clear();
+      statements.set(sql, stmt);
     }
-    return stmt;
+    if (stmt.reader) return { rows: stmt.all(params) as R[] };
+    const { changes, lastInsertRowid } = stmt.run(params);
+    return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
+  };
+}
+
+class SqliteConnection implements DatabaseConnection {
+  private readonly run: ReturnType<typeof statementRunner>;
+
+  constructor(db: BetterSqlite3.Database) {
+    this.run = statementRunner(db);
   }
 
   executeQuery<R>(compiled: CompiledQuery): Promise<QueryResult<R>> {
-    const stmt = this.statement(compiled.sql);
-    const params = compiled.parameters;
-    if (stmt.reader) return Promise.resolve({ rows: stmt.all(params) as R[] });
-    const { changes, lastInsertRowid } = stmt.run(params);
-    return Promise.resolve({ numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] });
+    return Promise.resolve(this.run<R>(compiled.sql, compiled.parameters));
   }
 
   // eslint-disable-next-line require-yield
@@ -70,29 +79,17 @@ class SqliteConnection implements DatabaseConnection {
 }
 
 /**
- * Runs statements on `db` at once, with its own cache of prepared statements; for a caller that
- * holds the connection (see runDirectlyIn). A failure is passed through `translate`.
+ * The same as a promise, for a caller that holds the connection (see runDirectlyIn); a failure is
+ * passed through `translate`.
  */
 export function directRunner(
   db: BetterSqlite3.Database,
   translate: (err: unknown) => unknown,
 ): <R>(sql: string, params: readonly unknown[]) => Promise<QueryResult<R>> {
-  const statements = new Map<string, BetterSqlite3.Statement>();
+  const run = statementRunner(db);
   return <R>(sql: string, params: readonly unknown[]): Promise<QueryResult<R>> => {
     try {
-      let stmt = statements.get(sql);
-      if (!stmt) {
-        stmt = db.prepare(sql);
-        if (statements.size >= MAX_CACHED_STATEMENTS) statements.clear();
-        statements.set(sql, stmt);
-      }
-      if (stmt.reader) return Promise.resolve({ rows: stmt.all(params) as R[] });
-      const { changes, lastInsertRowid } = stmt.run(params);
-      return Promise.resolve({
-        numAffectedRows: BigInt(changes),
-        insertId: BigInt(lastInsertRowid),
-        rows: [],
-      });
+      return Promise.resolve(run<R>(sql, params));
     } catch (err) {
       return Promise.reject(translate(err));
     }
