@@ -47,3 +47,44 @@ describe('SQLite storage errors', () => {
     expect(db.isUniqueViolation(err)).toBe(true);
   });
 });
+
+describe('SQLite page size', () => {
+  let dir: string | undefined;
+  afterEach(() => {
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  const pageSize = (file: string): number => {
+    const peek = new SQLite(file, { readonly: true });
+    try {
+      return peek.pragma('page_size', { simple: true }) as number;
+    } finally {
+      peek.close();
+    }
+  };
+
+  it('creates a new database with 1 KiB pages', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'movticket-page-'));
+    const file = path.join(dir, 'movticket.sqlite');
+    const db = await openDatabase({ sqlitePath: file, warn: () => {} });
+    await db.close();
+    expect(pageSize(file)).toBe(1024);
+  });
+
+  it('keeps the page size of an existing database, and works on it', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'movticket-page-'));
+    const file = path.join(dir, 'movticket.sqlite');
+    const old = new SQLite(file);
+    old.pragma('page_size = 4096');
+    old.pragma('journal_mode = WAL');
+    old.exec('create table kept (id integer primary key)');
+    old.close();
+    const db = await openDatabase({ sqlitePath: file, warn: () => {} });
+    await db.writeTransaction((tx) =>
+      tx.updateTable('registry_version').set({ version: 3 }).where('id', '=', 1).execute(),
+    );
+    await db.close();
+    expect(pageSize(file)).toBe(4096);
+  });
+});
