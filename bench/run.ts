@@ -266,6 +266,9 @@ interface ServerFigures {
   cpuUsPerRequest: number;
   /** Bytes written to storage per response: the process's write_bytes (SQLite), WAL bytes (PostgreSQL). */
   diskBytesPerRequest: number;
+  /** The longest garbage-collection pause, and all pauses together per second of the run. */
+  gcMaxMs: number;
+  gcMsPerSecond: number;
 }
 
 async function load(
@@ -302,7 +305,7 @@ async function load(
       errors: result.errors,
       timeouts: result.timeouts,
       statuses: Object.fromEntries([...probe.statuses].sort(([a], [b]) => a - b)),
-      server: await serverFigures(child, before, responses),
+      server: await serverFigures(child, before, responses, result.duration),
     };
   } else {
     const result = await runPaced({
@@ -329,7 +332,7 @@ async function load(
       errors: result.errors,
       timeouts: 0,
       statuses: Object.fromEntries([...probe.statuses].sort(([a], [b]) => a - b)),
-      server: await serverFigures(child, before, responses),
+      server: await serverFigures(child, before, responses, result.durationSec),
     };
   }
   if (interrupted) throw new Error('interrupted');
@@ -455,11 +458,18 @@ async function serverCounters(child: Child): Promise<Counters> {
   return { writeBytes: await writeBytes(child), walLsn: await currentWalLsn() };
 }
 
-async function serverFigures(child: Child, before: Counters, responses: number): Promise<ServerFigures> {
+async function serverFigures(
+  child: Child,
+  before: Counters,
+  responses: number,
+  seconds: number,
+): Promise<ServerFigures> {
   const read = (await ask(child, 'read')) as {
     loopDelayP99Ms: number;
     loopDelayMaxMs: number;
     cpuUs: number;
+    gcMaxMs: number;
+    gcTotalMs: number;
   };
   const per = (n: number): number => (responses > 0 ? n / responses : 0);
   const disk =
@@ -471,6 +481,8 @@ async function serverFigures(child: Child, before: Counters, responses: number):
     loopDelayMaxMs: read.loopDelayMaxMs,
     cpuUsPerRequest: per(read.cpuUs),
     diskBytesPerRequest: per(disk),
+    gcMaxMs: read.gcMaxMs,
+    gcMsPerSecond: seconds > 0 ? read.gcTotalMs / seconds : 0,
   };
 }
 
@@ -638,6 +650,7 @@ function renderTable(rows: WorkloadResult[]): string {
     'loop p99/max ms',
     'loop@half p99/max',
     `≤${LOOP_DELAY_MAX_TARGET_MS}?`,
+    'gc max ms',
     'CPU µs/req',
     'disk B/req',
     'RSS MB',
@@ -656,6 +669,7 @@ function renderTable(rows: WorkloadResult[]): string {
     loop(r.max),
     loop(r.halfRate),
     verdict(r.loopDelayPass),
+    `${fixed(r.max.server.gcMaxMs, 1)}/${r.halfRate ? fixed(r.halfRate.server.gcMaxMs, 1) : '-'}`,
     fixed(r.max.server.cpuUsPerRequest, 0),
     fixed(r.max.server.diskBytesPerRequest, 0),
     fixed(r.memory.rssMb, 1),
@@ -879,8 +893,9 @@ async function main(): Promise<void> {
         renderRounds(results) +
         `ratio = throughput / the ceiling measured just before the row; buy+pay throughput counts completed pays per second.\n` +
         `p99@half = per-response p99 with units started evenly at half the full-speed rate (bench/paced.ts).\n` +
-        `loop = the server's event-loop delay; CPU and disk per response at full speed (disk: write_bytes on\n` +
-        `SQLite, WAL bytes on PostgreSQL); RSS right after the full-speed run. See bench/README.md.\n` +
+        `loop = the server's event-loop delay; gc max = its longest garbage-collection pause (full / half rate);\n` +
+        `CPU and disk per response at full speed (disk: write_bytes on SQLite, WAL bytes on PostgreSQL);\n` +
+        `RSS right after the full-speed run. See bench/README.md.\n` +
         `Results written to ${path.relative(process.cwd(), RESULTS_FILE)}\n`,
     );
     if (scaling) process.stdout.write(`\n${renderScaling(scaling)}\n`);

@@ -1,13 +1,24 @@
 // Loaded into a benchmarked server with `node --import`: answers, over the IPC channel the
 // benchmark opens, what only the process itself can see: event-loop delay and CPU time since
 // the last reset, and how its memory divides. Not part of movticket.
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import process from 'node:process';
 
 const RESOLUTION_MS = 1;
 const delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
 delay.enable();
 let cpuAtReset = process.cpuUsage();
+
+// Garbage-collection pauses since the last reset: the longest, and their sum. A pause holds the
+// event loop, so the longest one bounds the loop delay from below.
+let gcMaxMs = 0;
+let gcTotalMs = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    gcMaxMs = Math.max(gcMaxMs, entry.duration);
+    gcTotalMs += entry.duration;
+  }
+}).observe({ entryTypes: ['gc'] });
 
 // Each sample spans one timer interval plus the delay: report the delay alone.
 const delayMs = (ns) => Math.max(0, ns / 1e6 - RESOLUTION_MS);
@@ -17,6 +28,8 @@ if (process.send) {
     if (message?.probe === 'reset') {
       delay.reset();
       cpuAtReset = process.cpuUsage();
+      gcMaxMs = 0;
+      gcTotalMs = 0;
       process.send({ probe: 'reset' });
     } else if (message?.probe === 'read') {
       const cpu = process.cpuUsage(cpuAtReset);
@@ -26,6 +39,8 @@ if (process.send) {
         loopDelayP99Ms: delayMs(delay.percentile(99)),
         loopDelayMaxMs: delayMs(delay.max),
         cpuUs: cpu.user + cpu.system,
+        gcMaxMs,
+        gcTotalMs,
         heapTotalMb: mem.heapTotal / 1048576,
         heapUsedMb: mem.heapUsed / 1048576,
         externalMb: mem.external / 1048576,
