@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   appendCardEvent,
   findCard,
@@ -28,6 +27,7 @@ import { generateCardNo, generatePassword } from './secrets.js';
 import { maskMobile, PASSWORD_MASK, renderSmsText, sealSmsText } from './sms-template.js';
 import { formatYmdHis, startOfDay } from './time.js';
 import type { WireObject } from './wire.js';
+import { timeOrderedId } from './time-ordered-id.js';
 
 const DAY_MS = 86_400_000;
 export const MAX_RESENDS_PER_DAY = 5;
@@ -314,7 +314,7 @@ export class CardService {
     now: number,
     snap: RegistrySnapshot,
   ): { message: NewSmsMessage; event: LedgerEvent } {
-    const id = randomUUID();
+    const id = timeOrderedId(now);
     const values = this.smsValues(card, password, snap);
     return {
       message: {

@@ -9,6 +9,7 @@ import type { CardStatus, NotifyEventType, NotifyStatus } from '../db/schema.js'
 import type { Executor } from '../db/tx.js';
 import { md5Hex } from './sign.js';
 import { formatYmdHis } from './time.js';
+import { timeOrderedId } from './time-ordered-id.js';
 
 /*
  * Partner notify: when a card is redeemed (or a redemption undone), expires or is banned, and
@@ -90,7 +91,7 @@ export async function recordNotifyEvent(
     remaining: card.count - card.used_count,
     occurred_at: now,
   };
-  const eventId = randomUUID();
+  const eventId = timeOrderedId(now);
   await insertNotifyEvent(tx, {
     event_id: eventId,
     partner_id: card.partner_id,
