@@ -1,7 +1,11 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { countCardsByStatus } from '../src/db/card.repository.js';
 import { countSmsByStatus } from '../src/db/sms.repository.js';
 import type { Config } from '../src/config.js';
+import { openDatabase } from '../src/db/database.js';
 import { METRICS_REFRESH_MS } from '../src/http/metrics.js';
 import { engines } from './support/engines.js';
 import { makeTestApp, type TestApp } from './support/harness.js';
@@ -139,3 +143,41 @@ for (const engine of engines()) {
     });
   });
 }
+
+describe('metrics of the SQLite write-ahead log', () => {
+  let t: TestApp | undefined;
+  let dir: string | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+    dir = undefined;
+  });
+
+  const count = (body: string): number =>
+    Number(/^movticket_sqlite_wal_fsync_seconds_count (\d+)$/m.exec(body)?.[1] ?? NaN);
+
+  it('times every fsync a durable answer waits for', async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'movticket-metrics-'));
+    const db = await openDatabase({ sqlitePath: path.join(dir, 'movticket.sqlite'), warn: () => {} });
+    t = await makeTestApp(db, { config: { metricsToken: TOKEN } });
+    const scrape = () => t!.app.fastify.inject({ method: 'GET', url: '/metrics', headers: BEARER });
+    const before = count((await scrape()).body);
+    expect(before).toBeGreaterThanOrEqual(0);
+    await t.client.buyByCinema({ cinemaId: '1001', count: 1 });
+    const after = (await scrape()).body;
+    // The buy's answer waited for at least one fsync of the WAL.
+    expect(count(after)).toBeGreaterThan(before);
+    expect(after).toMatch(/^movticket_sqlite_wal_fsync_seconds_bucket\{le="0\.001"\} \d+$/m);
+  });
+
+  it('has no such metric where nothing is synced (PostgreSQL, or SQLite in memory)', async () => {
+    t = await makeTestApp(await openDatabase({ sqlitePath: ':memory:' }), {
+      config: { metricsToken: TOKEN },
+    });
+    await t.client.buyByCinema({ cinemaId: '1001', count: 1 });
+    const res = await t.app.fastify.inject({ method: 'GET', url: '/metrics', headers: BEARER });
+    expect(res.statusCode).toBe(200);
+    expect(res.body).not.toContain('movticket_sqlite_wal_fsync_seconds');
+  });
+});

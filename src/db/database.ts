@@ -61,6 +61,11 @@ export interface Db {
    * function that stops the calls.
    */
   watchRegistry(onChange: () => void): () => void;
+  /**
+   * SQLite with `synchronous = full` only: `observe` gets the duration of each fsync of the WAL
+   * (seconds), the wait every durable answer includes.
+   */
+  observeWalSync?(observe: (seconds: number) => void): void;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -194,6 +199,7 @@ function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db {
         false,
       ),
     ...leaseRenewals((fn) => batcher.run(fn, false)),
+    ...(walSync ? { observeWalSync: (observe: (seconds: number) => void) => walSync.observe(observe) } : {}),
     ping: async () => {
       await sql`select 1`.execute(kysely);
     },

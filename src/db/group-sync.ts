@@ -12,8 +12,14 @@ export class GroupSync {
   private syncing = false;
   private waiting: { resolve: () => void; reject: (err: unknown) => void }[] = [];
   private closed = false;
+  private observer: ((seconds: number) => void) | undefined;
 
   constructor(private readonly file: string) {}
+
+  /** `fn` gets the duration of each fsync that succeeded (seconds). */
+  observe(fn: (seconds: number) => void): void {
+    this.observer = fn;
+  }
 
   /** Resolves once everything written to the file before this call is on disk. */
   sync(): Promise<void> {
@@ -50,6 +56,10 @@ export class GroupSync {
     } catch (err) {
       return done(err as NodeJS.ErrnoException);
     }
-    fs.fdatasync(this.fd, done);
+    const started = process.hrtime.bigint();
+    fs.fdatasync(this.fd, (err) => {
+      if (!err) this.observer?.(Number(process.hrtime.bigint() - started) / 1e9);
+      done(err);
+    });
   }
 }

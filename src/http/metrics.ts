@@ -49,6 +49,15 @@ export class Metrics {
     private readonly refreshMs = METRICS_REFRESH_MS,
   ) {
     client.collectDefaultMetrics({ register: this.registry, prefix: 'movticket_' });
+    if (db.observeWalSync) {
+      const fsyncs = new client.Histogram({
+        name: 'movticket_sqlite_wal_fsync_seconds',
+        help: 'Duration of each fsync of the SQLite WAL: every answer to a write waits for one or two',
+        buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+        registers: [this.registry],
+      });
+      db.observeWalSync((seconds) => fsyncs.observe(seconds));
+    }
     const counts = () => this.stateCounts();
     new client.Gauge({
       name: 'movticket_cards',
