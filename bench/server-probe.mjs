@@ -1,6 +1,7 @@
 // Loaded into a benchmarked server with `node --import`: answers, over the IPC channel the
 // benchmark opens, what only the process itself can see: event-loop delay and CPU time since
 // the last reset, and how its memory divides. Not part of movticket.
+import fs from 'node:fs';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import process from 'node:process';
 
@@ -8,6 +9,20 @@ const RESOLUTION_MS = 1;
 const delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
 delay.enable();
 let cpuAtReset = process.cpuUsage();
+
+// CPU time of the main thread alone (the event loop), from Linux's per-thread counters (clock
+// ticks of 10 ms); undefined elsewhere. process.cpuUsage() counts every thread of the process.
+const TICK_US = 10_000;
+const mainThreadUs = () => {
+  try {
+    const stat = fs.readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * TICK_US;
+  } catch {
+    return undefined;
+  }
+};
+let mainAtReset = mainThreadUs();
 
 // Garbage-collection pauses since the last reset: the longest, and their sum. A pause holds the
 // event loop, so the longest one bounds the loop delay from below.
@@ -28,17 +43,20 @@ if (process.send) {
     if (message?.probe === 'reset') {
       delay.reset();
       cpuAtReset = process.cpuUsage();
+      mainAtReset = mainThreadUs();
       gcMaxMs = 0;
       gcTotalMs = 0;
       process.send({ probe: 'reset' });
     } else if (message?.probe === 'read') {
       const cpu = process.cpuUsage(cpuAtReset);
+      const main = mainThreadUs();
       const mem = process.memoryUsage();
       process.send({
         probe: 'read',
         loopDelayP99Ms: delayMs(delay.percentile(99)),
         loopDelayMaxMs: delayMs(delay.max),
         cpuUs: cpu.user + cpu.system,
+        mainThreadUs: main !== undefined && mainAtReset !== undefined ? main - mainAtReset : undefined,
         gcMaxMs,
         gcTotalMs,
         heapTotalMb: mem.heapTotal / 1048576,

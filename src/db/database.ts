@@ -1,17 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import {
-  type DatabaseConnection,
-  type Dialect,
-  type Driver,
-  Kysely,
-  PostgresDialect,
-  type Selectable,
-  sql,
-} from 'kysely';
+import { Kysely, PostgresDialect, type Selectable, sql } from 'kysely';
 import pg from 'pg';
-import { AppError, badInput, StorageUnavailable } from '../errors.js';
+import { StorageUnavailable } from '../errors.js';
+import { pgUnavailable, sqliteUnavailable, translatingErrors } from './driver-errors.js';
 import { ensurePrivateDir, tightenFile, type Warn, warnOnStderr } from '../private-files.js';
 import { readRegistryVersion } from './catalog.repository.js';
 import { migrateToLatest } from './migrations/index.js';
@@ -21,6 +14,7 @@ import { RegistryListener } from './registry-listener.js';
 import { directRunner, FastSqliteDialect } from './sqlite-driver.js';
 import type { Executor } from './executor.js';
 import { WriteBatcher } from './write-batcher.js';
+import { type RunSteps, WriterThread } from './writer-thread.js';
 import type { Database, NotifyEventTable, SmsMessageTable } from './schema.js';
 
 /** Everything that differs between the two engines lives here. */
@@ -37,6 +31,11 @@ export interface Db {
    * in its own savepoint); on PostgreSQL each is its own transaction.
    */
   writeTransaction<T>(fn: (tx: Executor) => Promise<T>, opts?: WriteOptions): Promise<T>;
+  /**
+   * SQLite on disk with its writer thread (see writer-thread.ts): runs a write whose statements
+   * are all known beforehand on the thread's connection, in its next batch.
+   */
+  readonly runSteps?: RunSteps;
   /** Leases up to `limit` due SMS messages to this worker until `leaseUntil`. */
   claimDueSms(now: number, leaseUntil: number, limit: number): Promise<Selectable<SmsMessageTable>[]>;
   /** Leases up to `limit` due partner notify events to this worker until `leaseUntil`. */
@@ -90,21 +89,31 @@ export interface DatabaseOptions {
   /** SQLite's `synchronous` (see Config.sqliteSync); `full` when absent. */
   sync?: 'full' | 'normal';
   poolSize?: number;
+  /**
+   * SQLite on disk: run the writes whose statements are known beforehand (buys, payments) on a writer
+   * thread with a connection of its own (see writer-thread.ts). Off when absent.
+   */
+  writerThread?: boolean;
   /** Reports a data directory or database file whose permissions had to be tightened. */
   warn?: Warn;
 }
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Db> {
-  const db = opts.url
-    ? openPostgres(opts.url, opts.poolSize ?? 10)
-    : openSqlite(opts.sqlitePath ?? ':memory:', opts.sync ?? 'full', opts.warn ?? warnOnStderr);
+  if (opts.url) {
+    const db = openPostgres(opts.url, opts.poolSize ?? 10);
+    await migrateToLatest(db.kysely as Kysely<unknown>);
+    return db;
+  }
+  const db = openSqlite(opts.sqlitePath ?? ':memory:', opts.sync ?? 'full', opts.warn ?? warnOnStderr);
   await migrateToLatest(db.kysely as Kysely<unknown>);
+  // Started after the migrations: the thread's statements need the schema.
+  if (opts.writerThread) db.startWriter?.();
   return db;
 }
 
 const SQLITE_FILES = ['', '-wal', '-shm'];
 
-function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db {
+function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db & { startWriter?: () => void } {
   const onDisk = file !== ':memory:';
   if (onDisk) {
     // The database holds card data: owner only. SQLite gives the -wal and -shm files the
@@ -146,14 +155,20 @@ function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db {
       file,
       onFailure: (err) => {
         sqlite.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
+        writer?.checkpointItself(FALLBACK_AUTOCHECKPOINT_PAGES);
         warn(
           `the checkpoint thread failed (${err instanceof Error ? err.message : String(err)}); checkpointing on the main thread`,
         );
       },
     });
   }
+  let writer: WriterThread | undefined;
+  let walObserver: ((seconds: number) => void) | undefined;
+  // The writer thread, when there is one, writes beside this connection: its transactions then
+  // wait for the thread's without blocking the event loop. Decided before any transaction runs.
+  let otherWriter = false;
   const kysely = new Kysely<Database>({
-    dialect: translatingErrors(new FastSqliteDialect(sqlite), sqliteUnavailable),
+    dialect: translatingErrors(new FastSqliteDialect(sqlite, () => otherWriter), sqliteUnavailable),
   });
   const walSync = onDisk && sync === 'full' ? new GroupSync(`${file}-wal`) : undefined;
   const batcher = new WriteBatcher(
@@ -163,7 +178,7 @@ function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db {
     directRunner(sqlite, (err) => (sqliteUnavailable(err) ? new StorageUnavailable(err) : err)),
   );
   let versionStmt: SQLite.Statement<[], number> | undefined;
-  return {
+  const db: Db & { runSteps?: RunSteps; startWriter?: () => void } = {
     kysely,
     engine: 'sqlite',
     // One read serves the requests of a turn: each read is a read transaction of its own, whose
@@ -199,109 +214,47 @@ function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db {
         false,
       ),
     ...leaseRenewals((fn) => batcher.run(fn, false)),
-    ...(walSync ? { observeWalSync: (observe: (seconds: number) => void) => walSync.observe(observe) } : {}),
+    ...(walSync
+      ? {
+          observeWalSync: (observe: (seconds: number) => void) => {
+            walObserver = observe;
+            walSync.observe(observe);
+          },
+        }
+      : {}),
     ping: async () => {
       await sql`select 1`.execute(kysely);
     },
     close: async () => {
+      await writer?.stop();
       await walSync?.close();
       await checkpointer?.stop();
       await kysely.destroy();
     },
   };
+  if (onDisk) {
+    db.startWriter = () => {
+      if (writer) return;
+      writer = new WriterThread({
+        file,
+        sync: sync === 'full',
+        translate: (err) => (sqliteUnavailable(err) ? new StorageUnavailable(err) : err),
+        onFailure: (err) => {
+          db.runSteps = undefined;
+          warn(
+            `the writer thread failed (${err instanceof Error ? err.message : String(err)}); writing on the main thread`,
+          );
+        },
+        onSync: (seconds) => walObserver?.(seconds),
+      });
+      otherWriter = true;
+      db.runSteps = writer.run;
+    };
+  }
+  return db;
 }
 
 const FALLBACK_AUTOCHECKPOINT_PAGES = 1000;
-
-const sqliteUnavailable = (err: unknown) =>
-  typeof err === 'object' &&
-  err !== null &&
-  /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN)/.test(String((err as { code?: unknown }).code));
-
-/** character_not_in_repertoire (NUL, invalid byte sequence), untranslatable_character. */
-const PG_UNSTORABLE = new Set(['22021', '22P05']);
-
-// Connection exceptions, admin shutdown, insufficient resources; and read_only_sql_transaction:
-// a node demoted to standby under a connection that survived the failover.
-const PG_UNAVAILABLE = /^(08|57P0|53|25006$)/;
-
-function pgUnavailable(err: unknown): boolean {
-  if (typeof err !== 'object' || err === null) return false;
-  const code = String((err as { code?: unknown }).code ?? '');
-  const message = String((err as { message?: unknown }).message ?? '');
-  return (
-    PG_UNAVAILABLE.test(code) ||
-    /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|ENOTFOUND)$/.test(code) ||
-    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable/i.test(
-      message,
-    )
-  );
-}
-
-/**
- * `dialect`, whose driver raises `StorageUnavailable` for every driver error that means the
- * database cannot be reached right now, so no caller has to recognise the engine's codes.
- */
-function translatingErrors(dialect: Dialect, unavailable: (err: unknown) => boolean): Dialect {
-  const translate = (err: unknown): never => {
-    if (err instanceof AppError) throw err;
-    if (unavailable(err)) throw new StorageUnavailable(err);
-    // Text PostgreSQL cannot hold (NUL, or bytes not in the encoding): the caller's input, not a fault.
-    if (PG_UNSTORABLE.has(String((err as { code?: unknown } | null)?.code))) {
-      throw badInput('text contains a character that cannot be stored (such as NUL)', 'text.unstorable');
-    }
-    throw err;
-  };
-  const guard = <T>(p: Promise<T>): Promise<T> => p.catch(translate);
-  const createDriver = (): Driver => {
-    const inner = dialect.createDriver();
-    // Kysely hands our connection back to the driver; the driver wants its own.
-    const innerOf = new WeakMap<DatabaseConnection, DatabaseConnection>();
-    const unwrap = (c: DatabaseConnection) => innerOf.get(c) ?? c;
-    const wrap = (c: DatabaseConnection): DatabaseConnection => {
-      const outer: DatabaseConnection = {
-        executeQuery: (q) => guard(c.executeQuery(q)),
-        streamQuery: async function* (q, chunkSize) {
-          try {
-            yield* c.streamQuery(q, chunkSize);
-          } catch (err) {
-            translate(err);
-          }
-        },
-      };
-      innerOf.set(outer, c);
-      return outer;
-    };
-    const driver: Driver = {
-      init: () => guard(inner.init()),
-      acquireConnection: () => guard(inner.acquireConnection().then(wrap)),
-      beginTransaction: (c, settings) => guard(inner.beginTransaction(unwrap(c), settings)),
-      commitTransaction: (c) => guard(inner.commitTransaction(unwrap(c))),
-      rollbackTransaction: (c) => guard(inner.rollbackTransaction(unwrap(c))),
-      releaseConnection: (c) => inner.releaseConnection(unwrap(c)),
-      destroy: () => inner.destroy(),
-    };
-    if (inner.savepoint) {
-      const savepoint = inner.savepoint.bind(inner);
-      driver.savepoint = (c, name, compile) => guard(savepoint(unwrap(c), name, compile));
-    }
-    if (inner.rollbackToSavepoint) {
-      const rollbackTo = inner.rollbackToSavepoint.bind(inner);
-      driver.rollbackToSavepoint = (c, name, compile) => guard(rollbackTo(unwrap(c), name, compile));
-    }
-    if (inner.releaseSavepoint) {
-      const release = inner.releaseSavepoint.bind(inner);
-      driver.releaseSavepoint = (c, name, compile) => guard(release(unwrap(c), name, compile));
-    }
-    return driver;
-  };
-  return {
-    createDriver,
-    createQueryCompiler: () => dialect.createQueryCompiler(),
-    createAdapter: () => dialect.createAdapter(),
-    createIntrospector: (db) => dialect.createIntrospector(db),
-  };
-}
 
 /** Most statements a connection keeps prepared; past it, further statements run unprepared. */
 const MAX_PREPARED_PER_CONNECTION = 256;

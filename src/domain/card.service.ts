@@ -9,12 +9,19 @@ import {
 import { type ActivateCard, activateCard, banCard, planActivation } from './card-commands.js';
 import {
   type CreatedEvent,
+  ISSUE_TWIN,
   isCardNoTaken,
+  issuedCardSteps,
   isUniqueViolation,
   storeIssuedCardOnce,
 } from '../db/issue.repository.js';
-import type { DirectMutation } from './request-log.js';
-import { type LedgerEvent, storePaymentOnce } from '../db/payment.repository.js';
+import type { DirectMutation } from './direct-mutation.js';
+import {
+  type LedgerEvent,
+  type PaymentWrites,
+  paymentSteps,
+  storePaymentOnce,
+} from '../db/payment.repository.js';
 import type { CardTable } from '../db/schema.js';
 import { countResendsSince, insertSmsMessage, type NewSmsMessage } from '../db/sms.repository.js';
 import type { Executor } from '../db/tx.js';
@@ -170,6 +177,19 @@ export class CardService {
           }
         }
       },
+      writeSteps: async (run, db, claimOf) => {
+        for (let attempt = 0; ; attempt++) {
+          drawn();
+          const data = answer();
+          const json = JSON.stringify(data);
+          const outcome = await run(issuedCardSteps(claimOf(json), card, event));
+          if (outcome === undefined) return { data, json };
+          if (outcome === ISSUE_TWIN) return undefined;
+          // The order number or, rarely, the drawn card number is taken.
+          await refuseTakenOrder(db);
+          if (attempt >= 5) throw tooManyDraws();
+        }
+      },
     };
   }
 
@@ -198,7 +218,8 @@ export class CardService {
   /**
    * A payment, for `RequestLog.runOnceChecked`: `write` is `pay`; `writeWithClaim` reads the card
    * outside a transaction, judges it as `pay` does (throwing its refusal), and stores the very
-   * writes `pay` would make with the claim in one statement (undefined when the card changed).
+   * writes `pay` would make with the claim in one statement (undefined when the card changed);
+   * `writeSteps` does the same as one job of SQLite's writer thread.
    */
   payment(
     partner: Partner,
@@ -207,30 +228,46 @@ export class CardService {
     totalFen: number | undefined,
     snap: RegistrySnapshot = this.registry.snapshot,
   ): DirectMutation {
+    const plan = async (db: Executor) =>
+      this.planPayment(await this.ownCard(db, partner, cardNo), { partner, mobile, totalFen, snap });
     return {
       write: (tx) => this.pay(tx, partner, cardNo, mobile, totalFen, snap),
       writeWithClaim: async (db, claimOf) => {
-        const now = this.clock.now();
-        const card = await this.ownCard(db, partner, cardNo);
-        const password = generatePassword();
-        const { changes, event } = planActivation(
-          this.activation(partner, card, now, password, mobile, totalFen, snap),
-        );
-        const paid: CardRow = { ...card, ...changes, password };
-        const sms = this.smsQueued(paid, password, mobile, 'activation', now, snap);
-        const data = { card: presentPaidCard(paid, this.settings.timeZone) };
-        const json = JSON.stringify(data);
-        const stored = await storePaymentOnce(db, claimOf(json), {
-          cardNo,
-          partnerId: partner.partnerId,
-          readUpdatedAt: card.updated_at,
-          now,
-          changes,
-          activated: event,
-          sms: sms.message,
-          smsQueued: sms.event,
-        });
-        return stored ? { data, json } : undefined;
+        const { data, json, writes } = await plan(db);
+        return (await storePaymentOnce(db, claimOf(json), writes)) ? { data, json } : undefined;
+      },
+      writeSteps: async (run, db, claimOf) => {
+        const { data, json, writes } = await plan(db);
+        return (await run(paymentSteps(claimOf(json), writes))) === undefined ? { data, json } : undefined;
+      },
+    };
+  }
+
+  /** A payment of the card as read: its answer and its writes (`storePaymentOnce`'s). */
+  private planPayment(
+    card: CardRow,
+    p: { partner: Partner; mobile: string; totalFen: number | undefined; snap: RegistrySnapshot },
+  ): { data: WireObject; json: string; writes: PaymentWrites } {
+    const now = this.clock.now();
+    const password = generatePassword();
+    const { changes, event } = planActivation(
+      this.activation(p.partner, card, now, password, p.mobile, p.totalFen, p.snap),
+    );
+    const paid: CardRow = { ...card, ...changes, password };
+    const sms = this.smsQueued(paid, password, p.mobile, 'activation', now, p.snap);
+    const data = { card: presentPaidCard(paid, this.settings.timeZone) };
+    return {
+      data,
+      json: JSON.stringify(data),
+      writes: {
+        cardNo: card.card_no,
+        partnerId: p.partner.partnerId,
+        readUpdatedAt: card.updated_at,
+        now,
+        changes,
+        activated: event,
+        sms: sms.message,
+        smsQueued: sms.event,
       },
     };
   }

@@ -11,6 +11,7 @@ import {
   upsertAnswers,
 } from '../db/request.repository.js';
 import type { Executor } from '../db/tx.js';
+import type { DirectMutation } from './direct-mutation.js';
 import type { WireObject } from './wire.js';
 import { AppError, contractError, type ErrorType, StorageUnavailable, unavailable } from '../errors.js';
 import type { Clock } from './clock.js';
@@ -31,23 +32,6 @@ export interface StoredResult {
   code: number;
   /** JSON of `data`, or of `{type, message}` for a refusal; null when bound only. */
   body: string | null;
-}
-
-/**
- * A mutation whose writes are all known before it runs (it reads nothing first, as a buy): on
- * PostgreSQL it is stored with its req_id claim in one statement, one round trip.
- */
-export interface DirectMutation {
-  /** Writes the effect inside `tx` (the claim follows in the same transaction); the answer. */
-  write(tx: Executor): Promise<WireObject>;
-  /**
-   * Writes the effect and the claim `claimOf(answer JSON)` as one statement; undefined, with
-   * nothing written, when a twin holds the req_id.
-   */
-  writeWithClaim(
-    db: Executor,
-    claimOf: (json: string) => RequestRow,
-  ): Promise<{ data: WireObject; json: string } | undefined>;
 }
 
 /** Outcome of a request: fresh, or the original result of an earlier request with this req_id. */
@@ -405,11 +389,16 @@ export class RequestLog {
     prepare: () => DirectMutation,
     opts: { sealAnswer: boolean },
   ): Promise<Outcome> {
-    if (this.db.engine !== 'postgres') return this.runOnce(key, (tx) => prepare().write(tx), opts);
+    const { runSteps } = this.db;
+    if (this.db.engine !== 'postgres' && !runSteps)
+      return this.runOnce(key, (tx) => prepare().write(tx), opts);
     try {
-      const stored = await prepare().writeWithClaim(this.db.kysely, (json) =>
-        this.claimRow(key, 200, json, opts),
-      );
+      const mutation = prepare();
+      const claimOf = (json: string) => this.claimRow(key, 200, json, opts);
+      const stored =
+        runSteps && mutation.writeSteps
+          ? await mutation.writeSteps(runSteps, this.db.kysely, claimOf)
+          : await mutation.writeWithClaim(this.db.kysely, claimOf);
       if (!stored) throw new TwinCommitted();
       return { code: 200, data: stored.data, json: stored.json, replayed: false };
     } catch (err) {
@@ -419,15 +408,18 @@ export class RequestLog {
 
   /**
    * `runOnce` for a mutation that judges what it reads: on PostgreSQL it first tries one read and
-   * one statement; when that wrote nothing (the card changed, a twin holds the req_id), `write`
+   * one statement (on SQLite's writer thread, one read and one job); when that wrote nothing (the card changed, a twin holds the req_id), `write`
    * runs as `runOnce` would run it, and answers as it would.
    */
   async runOnceChecked(key: RequestKey, mutation: DirectMutation, opts: { sealAnswer: boolean }) {
-    if (this.db.engine === 'postgres') {
+    const { runSteps } = this.db;
+    if (this.db.engine === 'postgres' || (runSteps && mutation.writeSteps)) {
+      const claimOf = (json: string) => this.claimRow(key, 200, json, opts);
       try {
-        const stored = await mutation.writeWithClaim(this.db.kysely, (json) =>
-          this.claimRow(key, 200, json, opts),
-        );
+        const stored =
+          runSteps && mutation.writeSteps
+            ? await mutation.writeSteps(runSteps, this.db.kysely, claimOf)
+            : await mutation.writeWithClaim(this.db.kysely, claimOf);
         if (stored) return { code: 200, data: stored.data, json: stored.json, replayed: false };
       } catch (err) {
         if (!this.db.isUniqueViolation(err)) return this.afterFailure(key, err);
