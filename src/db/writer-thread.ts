@@ -272,8 +272,8 @@ export class WriterThread {
   private fail(err: unknown): void {
     if (this.failure !== null) return;
     this.failure = err;
-    if (this.stopped) return;
-    this.opts.onFailure(err);
+    // Stopped, the thread exits once its jobs are answered; a job left then was lost with it.
+    if (!this.stopped) this.opts.onFailure(err);
     const unavailable = new StorageUnavailable(err);
     for (const jobs of this.posted.values()) for (const job of jobs) job.reject(unavailable);
     for (const job of this.queue) job.reject(unavailable);
