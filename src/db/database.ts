@@ -163,7 +163,6 @@ function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db & { s
     });
   }
   let writer: WriterThread | undefined;
-  let walObserver: ((seconds: number) => void) | undefined;
   // The writer thread, when there is one, writes beside this connection: its transactions then
   // wait for the thread's without blocking the event loop. Decided before any transaction runs.
   let otherWriter = false;
@@ -214,14 +213,7 @@ function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db & { s
         false,
       ),
     ...leaseRenewals((fn) => batcher.run(fn, false)),
-    ...(walSync
-      ? {
-          observeWalSync: (observe: (seconds: number) => void) => {
-            walObserver = observe;
-            walSync.observe(observe);
-          },
-        }
-      : {}),
+    ...(walSync ? { observeWalSync: (observe: (seconds: number) => void) => walSync.observe(observe) } : {}),
     ping: async () => {
       await sql`select 1`.execute(kysely);
     },
@@ -237,7 +229,7 @@ function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db & { s
       if (writer) return;
       writer = new WriterThread({
         file,
-        sync: sync === 'full',
+        durable: walSync && (() => walSync.sync()),
         translate: (err) => (sqliteUnavailable(err) ? new StorageUnavailable(err) : err),
         onFailure: (err) => {
           db.runSteps = undefined;
@@ -245,7 +237,6 @@ function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db & { s
             `the writer thread failed (${err instanceof Error ? err.message : String(err)}); writing on the main thread`,
           );
         },
-        onSync: (seconds) => walObserver?.(seconds),
       });
       otherWriter = true;
       db.runSteps = writer.run;

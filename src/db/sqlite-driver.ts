@@ -127,6 +127,7 @@ class SqliteDriver implements Driver {
     // waiting, and wait on a timer between tries instead.
     const deadline = Date.now() + BUSY_WAIT_MS;
     for (;;) {
+      // A pragma statement takes effect when prepared: `pragma()` prepares it each time.
       this.db.pragma('busy_timeout = 0');
       try {
         await conn.executeQuery(CompiledQuery.raw('begin immediate'));

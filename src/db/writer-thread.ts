@@ -22,9 +22,10 @@ export type RunSteps = (steps: readonly Step[], durable?: boolean) => Promise<st
  * answer from the database until it is stored, so it can run on another core: here, a worker
  * thread with a connection of its own. The jobs of one turn of the event loop are posted as one
  * message; the thread runs what was posted while it was busy as one transaction, each job in its
- * own savepoint, and one commit. With `sync`, a durable job is answered after an fsync of the WAL
- * that began after its commit; the fsync runs on the thread's libuv pool while the thread goes on
- * with the next transaction. The event loop pays a message per turn instead of the statements and
+ * own savepoint, and one commit. A durable job is answered after `durable()`, the same fsync of the
+ * WAL the main connection's batches wait for (`GroupSync`: one begun after the commit, shared by
+ * every writer that committed meanwhile), while the thread goes on with the next transaction. The
+ * event loop pays a message per turn instead of the statements and
  * the commit (the WAL's page writes are system calls, 3–5 µs each on the development machine).
  *
  * Other writes keep running on the main connection: SQLite lets one connection write at a time
@@ -35,7 +36,6 @@ export type RunSteps = (steps: readonly Step[], durable?: boolean) => Promise<st
  */
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const fs = require('node:fs');
 const Database = require(workerData.driver);
 const db = new Database(workerData.file);
 db.pragma('busy_timeout = 5000');
@@ -87,7 +87,7 @@ const drain = () => {
   try {
     prepared('begin immediate').run();
     try {
-      for (const b of batches) replies.push({ id: b.id, outcomes: b.jobs.map(runJob), durable: b.jobs.some((j) => j.durable) });
+      for (const b of batches) replies.push({ id: b.id, outcomes: b.jobs.map(runJob) });
       prepared('commit').run();
     } catch (err) {
       if (db.inTransaction) prepared('rollback').run();
@@ -99,38 +99,7 @@ const drain = () => {
     for (const b of batches) parentPort.postMessage({ id: b.id, error });
     return;
   }
-  for (const r of replies) {
-    if (r.durable && workerData.sync) afterSync(r);
-    else parentPort.postMessage(r);
-  }
-};
-
-// The WAL's fsync runs on libuv's thread pool while this thread goes on with the next batch; a
-// reply waits for an fsync that began after its commit.
-let walFd;
-let syncing = false;
-let waiting = [];
-const afterSync = (reply) => {
-  waiting.push(reply);
-  if (!syncing) startSync();
-};
-const startSync = () => {
-  const replies = waiting;
-  waiting = [];
-  syncing = true;
-  const done = (err, seconds) => {
-    syncing = false;
-    const syncError = err ? errorOf(err) : null;
-    for (const r of replies) parentPort.postMessage({ ...r, syncError, syncSeconds: err ? null : seconds });
-    if (waiting.length > 0) startSync();
-  };
-  try {
-    walFd ??= fs.openSync(workerData.file + '-wal', 'r');
-  } catch (err) {
-    return done(err);
-  }
-  const started = process.hrtime.bigint();
-  fs.fdatasync(walFd, (err) => done(err, Number(process.hrtime.bigint() - started) / 1e9));
+  for (const r of replies) parentPort.postMessage(r);
 };
 
 parentPort.on('message', (m) => {
@@ -140,9 +109,8 @@ parentPort.on('message', (m) => {
   }
   if (m.type === 'stop') {
     const stop = () => {
-      if (scheduled || syncing || waiting.length > 0) return setTimeout(stop, 1);
+      if (scheduled) return setImmediate(stop);
       db.close();
-      if (walFd !== undefined) fs.closeSync(walFd);
       parentPort.close();
     };
     return stop();
@@ -168,21 +136,17 @@ interface Reply {
   id: number;
   outcomes?: Outcome[];
   error?: { code: string; message: string };
-  syncError?: { code: string; message: string } | null;
-  syncSeconds?: number | null;
 }
 
 export interface WriterThreadOptions {
   /** The database file (WAL mode, schema migrated). */
   file: string;
-  /** fsync the WAL before answering a durable job (`synchronous = full`). */
-  sync: boolean;
+  /** Resolves once everything committed so far is on disk; none: a commit is enough. */
+  durable?: () => Promise<void>;
   /** An error SQLite raised, as the main connection's driver would raise it. */
   translate: (err: Error & { code: string }) => unknown;
   /** Called once if the thread fails; every job then fails with `StorageUnavailable`. */
   onFailure: (err: unknown) => void;
-  /** Gets the duration of each fsync of the WAL (seconds). */
-  onSync?: (seconds: number) => void;
 }
 
 export class WriterThread {
@@ -198,7 +162,7 @@ export class WriterThread {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { file: opts.file, sync: opts.sync, driver },
+      workerData: { file: opts.file, driver },
       resourceLimits: { maxOldGenerationSizeMb: 64, maxYoungGenerationSizeMb: 8 },
     });
     // Referenced only while jobs are under way: an idle writer keeps no process alive.
@@ -249,20 +213,22 @@ export class WriterThread {
     const jobs = this.posted.get(reply.id) ?? [];
     this.posted.delete(reply.id);
     if (this.posted.size === 0 && !this.stopped) this.worker.unref();
-    if (reply.syncSeconds != null) this.opts.onSync?.(reply.syncSeconds);
     if (reply.error) {
       // The thread's transaction failed as a whole: nothing of it was stored.
       const err = this.errorOf(reply.error);
       for (const job of jobs) job.reject(err);
       return;
     }
-    const syncError = reply.syncError ? new StorageUnavailable(this.errorOf(reply.syncError)) : null;
-    jobs.forEach((job, i) => {
-      const outcome = reply.outcomes![i]!;
-      if (outcome !== null && typeof outcome === 'object') job.reject(this.errorOf(outcome.error));
-      else if (syncError && job.durable) job.reject(syncError);
-      else job.resolve(outcome ?? undefined);
-    });
+    const settle = (syncError?: unknown): void =>
+      jobs.forEach((job, i) => {
+        const outcome = reply.outcomes![i]!;
+        if (outcome !== null && typeof outcome === 'object') job.reject(this.errorOf(outcome.error));
+        else if (syncError !== undefined && job.durable) job.reject(syncError);
+        else job.resolve(outcome ?? undefined);
+      });
+    if (this.opts.durable && jobs.some((job) => job.durable))
+      this.opts.durable().then(() => settle(), settle);
+    else settle();
   }
 
   private errorOf(e: { code: string; message: string }): unknown {

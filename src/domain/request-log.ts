@@ -389,16 +389,10 @@ export class RequestLog {
     prepare: () => DirectMutation,
     opts: { sealAnswer: boolean },
   ): Promise<Outcome> {
-    const { runSteps } = this.db;
-    if (this.db.engine !== 'postgres' && !runSteps)
+    if (this.db.engine !== 'postgres' && !this.db.runSteps)
       return this.runOnce(key, (tx) => prepare().write(tx), opts);
     try {
-      const mutation = prepare();
-      const claimOf = (json: string) => this.claimRow(key, 200, json, opts);
-      const stored =
-        runSteps && mutation.writeSteps
-          ? await mutation.writeSteps(runSteps, this.db.kysely, claimOf)
-          : await mutation.writeWithClaim(this.db.kysely, claimOf);
+      const stored = await this.storeWithClaim(key, prepare(), opts);
       if (!stored) throw new TwinCommitted();
       return { code: 200, data: stored.data, json: stored.json, replayed: false };
     } catch (err) {
@@ -408,24 +402,29 @@ export class RequestLog {
 
   /**
    * `runOnce` for a mutation that judges what it reads: on PostgreSQL it first tries one read and
-   * one statement (on SQLite's writer thread, one read and one job); when that wrote nothing (the card changed, a twin holds the req_id), `write`
-   * runs as `runOnce` would run it, and answers as it would.
+   * one statement (on SQLite's writer thread, one read and one job); when that wrote nothing (the
+   * card changed, a twin holds the req_id), `write` runs as `runOnce` would run it, and answers
+   * as it would.
    */
   async runOnceChecked(key: RequestKey, mutation: DirectMutation, opts: { sealAnswer: boolean }) {
-    const { runSteps } = this.db;
-    if (this.db.engine === 'postgres' || (runSteps && mutation.writeSteps)) {
-      const claimOf = (json: string) => this.claimRow(key, 200, json, opts);
+    if (this.db.engine === 'postgres' || (this.db.runSteps && mutation.writeSteps)) {
       try {
-        const stored =
-          runSteps && mutation.writeSteps
-            ? await mutation.writeSteps(runSteps, this.db.kysely, claimOf)
-            : await mutation.writeWithClaim(this.db.kysely, claimOf);
+        const stored = await this.storeWithClaim(key, mutation, opts);
         if (stored) return { code: 200, data: stored.data, json: stored.json, replayed: false };
       } catch (err) {
         if (!this.db.isUniqueViolation(err)) return this.afterFailure(key, err);
       }
     }
     return this.runOnce(key, (tx) => mutation.write(tx), opts);
+  }
+
+  /** The mutation and its claim as one write: a job of SQLite's writer thread, else one statement. */
+  private storeWithClaim(key: RequestKey, mutation: DirectMutation, opts: { sealAnswer: boolean }) {
+    const claimOf = (json: string) => this.claimRow(key, 200, json, opts);
+    const { runSteps } = this.db;
+    return runSteps && mutation.writeSteps
+      ? mutation.writeSteps(runSteps, this.db.kysely, claimOf)
+      : mutation.writeWithClaim(this.db.kysely, claimOf);
   }
 
   private claimRow(key: RequestKey, code: number, json: string, opts?: { sealAnswer: boolean }): RequestRow {

@@ -78,10 +78,13 @@ export function writerThreadSqlite(): Engine {
   return {
     name: 'sqlite',
     label: 'sqlite, writer thread',
-    open: () => {
+    open: async () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'movticket-writer-'));
       dirs.push(dir);
-      return openDatabase({ sqlitePath: path.join(dir, 'db.sqlite'), writerThread: true });
+      const db = await openDatabase({ sqlitePath: path.join(dir, 'db.sqlite'), writerThread: true });
+      // Else the suites would pass on the main connection without ever reaching the thread.
+      if (!db.runSteps) throw new Error('the writer thread did not start');
+      return db;
     },
     cleanup: async () => {
       for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
