@@ -1,5 +1,5 @@
 // `npm run bench -- [--db sqlite|postgres] [--duration SECONDS] [--connections N] [--instances 1|2]
-//                  [--only catalog,buy,buyPay] [--cpu-prof DIR] [--repeat N]`
+//                  [--only catalog,buy,buyPay] [--cpu-prof DIR] [--repeat N] [--full-only]`
 //
 // Measures a bare node:http server (the ceiling) and then movticket on the same
 // machine, in child processes so neither shares an event loop with autocannon.
@@ -17,6 +17,7 @@ import autocannon, {
   type AutocannonRequest,
   type AutocannonResult,
 } from 'autocannon';
+import Sqlite from 'better-sqlite3';
 import pg from 'pg';
 import { percentile, runPaced } from './paced.js';
 import { FORM_HEADERS, MOBILE, makeSignedForm, type SignedForm } from './signed-form.js';
@@ -45,6 +46,8 @@ interface Options {
    * of median ratio, with every round's ratio beside it.
    */
   repeat: number;
+  /** Skips the half-rate runs: throughput, CPU and memory only (a quicker comparison). */
+  fullOnly: boolean;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -58,6 +61,7 @@ function parseOptions(argv: string[]): Options {
       only: { type: 'string' },
       'cpu-prof': { type: 'string' },
       repeat: { type: 'string', default: '1' },
+      'full-only': { type: 'boolean', default: false },
     },
     strict: true,
   });
@@ -88,7 +92,7 @@ function parseOptions(argv: string[]): Options {
   const repeat = Number(values.repeat);
   if (!Number.isInteger(repeat) || repeat < 1 || repeat > 9) throw new Error('--repeat must be 1 to 9');
   if (repeat > 1 && instances === 2) throw new Error('--repeat needs --instances 1');
-  return { db, duration, connections, instances, only, cpuProfDir, repeat };
+  return { db, duration, connections, instances, only, cpuProfDir, repeat, fullOnly: values['full-only'] };
 }
 
 // ---------------------------------------------------------------------------
@@ -514,6 +518,35 @@ async function writeBytes(child: Child): Promise<number> {
 /** Set while the server runs on PostgreSQL: its writes are the WAL the server generates. */
 let walDatabase: string | undefined;
 
+/** Counts the SMS the server has queued and not yet sent (set once the server's database is known). */
+let smsQueuedNow: (() => Promise<number>) | undefined;
+
+const COUNT_QUEUED_SMS = "select count(*) as n from sms_messages where status = 'queued'";
+
+function sqliteSmsQueued(file: string): () => Promise<number> {
+  return () => {
+    const db = new Sqlite(file, { readonly: true, fileMustExist: true });
+    try {
+      return Promise.resolve(Number((db.prepare(COUNT_QUEUED_SMS).get() as { n: number }).n));
+    } finally {
+      db.close();
+    }
+  };
+}
+
+function pgSmsQueued(url: string): () => Promise<number> {
+  return async () => {
+    const c = new pg.Client({ connectionString: url });
+    await c.connect();
+    try {
+      const { rows } = await c.query<{ n: string }>(COUNT_QUEUED_SMS);
+      return Number(rows[0]!.n);
+    } finally {
+      await c.end();
+    }
+  };
+}
+
 async function currentWalLsn(): Promise<string | undefined> {
   if (walDatabase === undefined) return undefined;
   const c = new pg.Client({ connectionString: walDatabase });
@@ -616,6 +649,11 @@ interface WorkloadResult {
   halfRate: (RunFigures & { offeredRate: number }) | undefined;
   /** Right after the full-speed run. */
   memory: Memory;
+  /**
+   * buy+pay: SMS still queued right after the full-speed run. Above 0 the outbox fell behind the
+   * payments, and the pairs figure leaves out the sending of those messages.
+   */
+  smsQueued?: number;
   ratio: number;
   targetRatio: number | undefined;
   ratioPass: boolean | undefined;
@@ -689,6 +727,12 @@ function renderTable(rows: WorkloadResult[]): string {
   return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
 }
 
+function renderSmsQueued(rows: WorkloadResult[]): string {
+  const pairs = rows.filter((r) => r.smsQueued !== undefined);
+  if (pairs.length === 0) return '';
+  return `SMS still queued right after the buy+pay full-speed run: ${pairs.map((r) => r.smsQueued).join(', ')}\n\n`;
+}
+
 /** Each row's ratio in every round, with the ceiling it was measured against (the table shows the median round). */
 function renderRounds(rows: WorkloadResult[]): string {
   const lines = rows
@@ -749,9 +793,15 @@ async function measureWorkload(
   assertRunning(child);
   const memory = await memoryOf(child);
   const pairs = workload.id === 'buyPay';
+  const smsQueued = pairs && smsQueuedNow ? await smsQueuedNow() : undefined;
+  if (smsQueued) {
+    warn(
+      `${workload.label}: ${smsQueued} SMS still queued after the full-speed run: the outbox fell behind, and the pairs figure leaves their sending out`,
+    );
+  }
   const throughput = pairs ? max.unitsPerSec : max.reqPerSec;
   let halfRate: WorkloadResult['halfRate'];
-  if (workload.halfRate) {
+  if (workload.halfRate && !opts.fullOnly) {
     // Units (requests, or buy+pay pairs) started evenly: half of what full speed completed.
     const offeredRate = Math.max(1, Math.round(throughput / 2));
     progress(
@@ -775,6 +825,7 @@ async function measureWorkload(
     max,
     halfRate,
     memory,
+    ...(smsQueued === undefined ? {} : { smsQueued }),
     ratio,
     targetRatio: workload.targetRatio,
     ratioPass: workload.targetRatio === undefined ? undefined : ratio >= workload.targetRatio,
@@ -829,7 +880,8 @@ async function main(): Promise<void> {
       leftovers.database = await createPgDatabase();
       env.DATABASE_URL = leftovers.database.url;
       walDatabase = leftovers.database.url;
-    }
+      smsQueuedNow = pgSmsQueued(leftovers.database.url);
+    } else smsQueuedNow = sqliteSmsQueued(path.join(dataDir, 'movticket.sqlite'));
     progress(`starting movticket on ${opts.db}`);
     const server = await startChild(
       'movticket',
@@ -899,6 +951,7 @@ async function main(): Promise<void> {
         renderTable(results) +
         '\n\n' +
         renderRounds(results) +
+        renderSmsQueued(results) +
         `ratio = throughput / the ceiling measured just before the row; buy+pay throughput counts completed pays per second.\n` +
         `p99@half = per-response p99 with units started evenly at half the full-speed rate (bench/paced.ts).\n` +
         `loop = the server's event-loop delay; gc max = its longest garbage-collection pause (full / half rate);\n` +
