@@ -1,5 +1,5 @@
 // Long crash-safety run: `tsx scripts/crash.ts [--db sqlite|postgres] [--crashes N]
-// [--seconds-between S] [--seed N] [--writer-thread]`. PostgreSQL uses TEST_DATABASE_URL (or DATABASE_URL) as the
+// [--seconds-between S] [--seed N]`. PostgreSQL uses TEST_DATABASE_URL (or DATABASE_URL) as the
 // server to create a scratch database on. Exits 1 when an invariant was violated.
 import { parseArgs } from 'node:util';
 import { runCrashScenario } from '../test/support/crash-harness.js';
@@ -11,7 +11,6 @@ const { values } = parseArgs({
     'seconds-between': { type: 'string', default: '3' },
     seed: { type: 'string' },
     concurrency: { type: 'string', default: '10' },
-    'writer-thread': { type: 'boolean', default: false },
   },
 });
 const engine = values.db;
@@ -27,7 +26,6 @@ const r = await runCrashScenario({
   engine,
   pgUrl,
   crashes,
-  writerThread: values['writer-thread'],
   // Kill at a random moment between half and one and a half times the given interval.
   liveMs: [between * 0.5, between * 1.5],
   concurrency: Number(values.concurrency),

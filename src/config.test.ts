@@ -25,12 +25,6 @@ describe('configuration', () => {
     expect(() => loadConfig({ MOVTICKET_SQLITE_SYNC: 'off' })).toThrow(ConfigError);
   });
 
-  it('keeps SQLite writes on the request thread unless a writer thread is asked for', () => {
-    expect(loadConfig({}).sqliteWriterThread).toBe(false);
-    expect(loadConfig({ MOVTICKET_SQLITE_WRITER_THREAD: 'true' }).sqliteWriterThread).toBe(true);
-    expect(() => loadConfig({ MOVTICKET_SQLITE_WRITER_THREAD: 'maybe' })).toThrow(ConfigError);
-  });
-
   it('reads the secret key file as an absolute path and refuses one that names no file', () => {
     expect(loadConfig({}).secretKeyFile).toBeUndefined();
     expect(loadConfig({ MOVTICKET_SECRET_KEY_FILE: '/etc/movticket/secret.key' }).secretKeyFile).toBe(

@@ -16,8 +16,6 @@ export interface Config {
    * cut may lose the last answered requests (a process crash loses nothing either way).
    */
   sqliteSync: 'full' | 'normal';
-  /** SQLite on disk: store buys and payments on a writer thread (MOVTICKET_SQLITE_WRITER_THREAD). */
-  sqliteWriterThread: boolean;
   /**
    * File holding the keys that seal card passwords at rest (`MOVTICKET_SECRET_KEY_FILE`), owner-only.
    * Unset: the demo makes and uses `secret.key` in `dataDir`; otherwise start-up refuses.
@@ -329,7 +327,6 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     databaseUrl,
     dataDir: path.resolve(env.MOVTICKET_DATA_DIR || './data'),
     sqliteSync: sqliteSyncVar(env),
-    sqliteWriterThread: boolVar(env, 'MOVTICKET_SQLITE_WRITER_THREAD', false),
     secretKeyFile: keyFile === undefined ? undefined : path.resolve(keyFile),
     demo: boolVar(env, 'MOVTICKET_DEMO', false),
     demoKey,

@@ -21,7 +21,7 @@ export async function serve(
   const db = await openDatabase(
     config.databaseUrl
       ? { url: config.databaseUrl }
-      : { sqlitePath, sync: config.sqliteSync, writerThread: config.sqliteWriterThread, warn: warnOnStderr },
+      : { sqlitePath, sync: config.sqliteSync, warn: warnOnStderr },
   );
   const logger = { level: config.logLevel, redact: ['req.headers.authorization', '*.md5key', '*.password'] };
   let demoKey: string | undefined;

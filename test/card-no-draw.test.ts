@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { engines, writerThreadSqlite } from './support/engines.js';
+import { engines } from './support/engines.js';
 import { makeTestApp, nextReqId, type TestApp } from './support/harness.js';
 import { countRows } from './support/factories.js';
 
@@ -10,8 +10,8 @@ vi.mock('../src/domain/secrets.js', async (importOriginal) => {
   return { ...real, generateCardNo: () => drawQueue.shift() ?? real.generateCardNo() };
 });
 
-for (const engine of [...engines(), writerThreadSqlite()]) {
-  describe(`card number draws (${engine.label})`, () => {
+for (const engine of engines()) {
+  describe(`card number draws (${engine.name})`, () => {
     let t: TestApp;
     beforeEach(async () => {
       t = await makeTestApp(await engine.open());

@@ -3,7 +3,7 @@ import { MovTicketError } from '../src/client/index.js';
 import { isLuhnValid } from '../src/domain/secrets.js';
 import { parseTimestamp, startOfDay } from '../src/domain/time.js';
 import { sweepExpired } from '../src/workers/expiry.js';
-import { engines, writerThreadSqlite } from './support/engines.js';
+import { engines } from './support/engines.js';
 import { makePartner } from './support/factories.js';
 import { makeTestApp, type TestApp } from './support/harness.js';
 
@@ -11,8 +11,8 @@ const MOBILE = '13812345678';
 const MIN = 60_000;
 const DAY = 86_400_000;
 
-for (const engine of [...engines(), writerThreadSqlite()]) {
-  describe(`card lifecycle (${engine.label})`, () => {
+for (const engine of engines()) {
+  describe(`card lifecycle (${engine.name})`, () => {
     let t: TestApp;
     beforeEach(async () => {
       t = await makeTestApp(await engine.open());

@@ -1,14 +1,14 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { updateCinema } from '../src/db/partner.repository.js';
 import { bumpRegistryVersion } from '../src/db/catalog.repository.js';
-import { engines, writerThreadSqlite } from './support/engines.js';
+import { engines } from './support/engines.js';
 import { makeTestApp, nextReqId, type TestApp } from './support/harness.js';
 import { countRows } from './support/factories.js';
 
 const MOBILE = '13812345678';
 
-for (const engine of [...engines(), writerThreadSqlite()]) {
-  describe(`req_id idempotency and races (${engine.label})`, () => {
+for (const engine of engines()) {
+  describe(`req_id idempotency and races (${engine.name})`, () => {
     let t: TestApp;
     beforeEach(async () => {
       t = await makeTestApp(await engine.open());

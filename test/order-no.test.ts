@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { engines, writerThreadSqlite } from './support/engines.js';
+import { engines } from './support/engines.js';
 import { makePartner } from './support/factories.js';
 import { makeTestApp, nextReqId, type TestApp } from './support/harness.js';
 
@@ -8,8 +8,8 @@ import { makeTestApp, nextReqId, type TestApp } from './support/harness.js';
 type Json = Record<string, unknown>;
 const OTHER = { partnerId: 'AB123456', busId: '1000002', secId: 'other', md5key: 'otherkey1' };
 
-for (const engine of [...engines(), writerThreadSqlite()]) {
-  describe(`order_no as the channel's order (${engine.label})`, () => {
+for (const engine of engines()) {
+  describe(`order_no as the channel's order (${engine.name})`, () => {
     let t: TestApp;
     beforeEach(async () => {
       t = await makeTestApp(await engine.open());

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openSmsText } from '../src/domain/sms-template.js';
-import { engines, writerThreadSqlite } from './support/engines.js';
+import { engines } from './support/engines.js';
 import { countRows, makePartner } from './support/factories.js';
 import { makeTestApp, nextReqId, refusal, type TestApp } from './support/harness.js';
 import { pgStatementRecorder } from './support/pg-statements.js';
@@ -25,8 +25,8 @@ const MIN = 60_000;
 
 const { sent, recorded } = pgStatementRecorder();
 
-for (const engine of [...engines(), writerThreadSqlite()]) {
-  describe(`payByCard's writes (${engine.label})`, () => {
+for (const engine of engines()) {
+  describe(`payByCard's writes (${engine.name})`, () => {
     let t: TestApp;
     beforeEach(async () => {
       t = await makeTestApp(await engine.open());

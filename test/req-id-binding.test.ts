@@ -2,7 +2,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { updateCinema } from '../src/db/partner.repository.js';
 import { bumpRegistryVersion } from '../src/db/catalog.repository.js';
 import { MAX_RESENDS_PER_DAY } from '../src/domain/card.service.js';
-import { engines, writerThreadSqlite } from './support/engines.js';
+import { engines } from './support/engines.js';
 import type { PartnerSpec } from './support/factories.js';
 import { makeTestApp, nextReqId, type TestApp } from './support/harness.js';
 
@@ -19,8 +19,8 @@ interface Answer {
   data?: Record<string, unknown>;
 }
 
-for (const engine of [...engines(), writerThreadSqlite()]) {
-  describe(`req_id binding (${engine.label})`, () => {
+for (const engine of engines()) {
+  describe(`req_id binding (${engine.name})`, () => {
     let t: TestApp;
     const open = async (partner: PartnerSpec = {}) =>
       (t = await makeTestApp(await engine.open(), { partner }));

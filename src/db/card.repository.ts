@@ -59,7 +59,7 @@ export async function findCardByOrder(
 
 // Without a conflict target: a taken card number and a taken (partner_id, order_no) both make
 // the insert do nothing; the caller tells them apart only when it gave an order_no.
-export const INSERT_CARD = fixedStatement(
+const INSERT_CARD = fixedStatement(
   `insert into cards (${CARD_COLUMNS.join(', ')}) values (${CARD_COLUMNS.map(() => '?').join(', ')})
    on conflict do nothing`,
 );
@@ -106,11 +106,11 @@ export async function updateCard(
   await runUpdate(db, 'cards', changes, 'card_no = ?', [cardNo]);
 }
 
-export const INSERT_EVENT = fixedStatement(
+const INSERT_EVENT = fixedStatement(
   'insert into card_events (card_no, seq, type, at, actor, data) values (?, ?, ?, ?, ?, ?)',
 );
 
-export const APPEND_EVENT = fixedStatement(
+const APPEND_EVENT = fixedStatement(
   `insert into card_events (card_no, seq, type, at, actor, data)
    select ?, coalesce(max(seq), 0) + 1, ?, cast(? as bigint), ?, ? from card_events where card_no = ?`,
 );

@@ -14,7 +14,6 @@ import { RegistryListener } from './registry-listener.js';
 import { directRunner, FastSqliteDialect } from './sqlite-driver.js';
 import type { Executor } from './executor.js';
 import { WriteBatcher } from './write-batcher.js';
-import { type RunSteps, WriterThread } from './writer-thread.js';
 import type { Database, NotifyEventTable, SmsMessageTable } from './schema.js';
 
 /** Everything that differs between the two engines lives here. */
@@ -31,11 +30,6 @@ export interface Db {
    * in its own savepoint); on PostgreSQL each is its own transaction.
    */
   writeTransaction<T>(fn: (tx: Executor) => Promise<T>, opts?: WriteOptions): Promise<T>;
-  /**
-   * SQLite on disk with its writer thread (see writer-thread.ts): runs a write whose statements
-   * are all known beforehand on the thread's connection, in its next batch.
-   */
-  readonly runSteps?: RunSteps;
   /** Leases up to `limit` due SMS messages to this worker until `leaseUntil`. */
   claimDueSms(now: number, leaseUntil: number, limit: number): Promise<Selectable<SmsMessageTable>[]>;
   /** Leases up to `limit` due partner notify events to this worker until `leaseUntil`. */
@@ -89,31 +83,21 @@ export interface DatabaseOptions {
   /** SQLite's `synchronous` (see Config.sqliteSync); `full` when absent. */
   sync?: 'full' | 'normal';
   poolSize?: number;
-  /**
-   * SQLite on disk: run the writes whose statements are known beforehand (buys, payments) on a writer
-   * thread with a connection of its own (see writer-thread.ts). Off when absent.
-   */
-  writerThread?: boolean;
   /** Reports a data directory or database file whose permissions had to be tightened. */
   warn?: Warn;
 }
 
 export async function openDatabase(opts: DatabaseOptions): Promise<Db> {
-  if (opts.url) {
-    const db = openPostgres(opts.url, opts.poolSize ?? 10);
-    await migrateToLatest(db.kysely as Kysely<unknown>);
-    return db;
-  }
-  const db = openSqlite(opts.sqlitePath ?? ':memory:', opts.sync ?? 'full', opts.warn ?? warnOnStderr);
+  const db = opts.url
+    ? openPostgres(opts.url, opts.poolSize ?? 10)
+    : openSqlite(opts.sqlitePath ?? ':memory:', opts.sync ?? 'full', opts.warn ?? warnOnStderr);
   await migrateToLatest(db.kysely as Kysely<unknown>);
-  // Started after the migrations: the thread's statements need the schema.
-  if (opts.writerThread) db.startWriter?.();
   return db;
 }
 
 const SQLITE_FILES = ['', '-wal', '-shm'];
 
-function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db & { startWriter?: () => void } {
+function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db {
   const onDisk = file !== ':memory:';
   if (onDisk) {
     // The database holds card data: owner only. SQLite gives the -wal and -shm files the
@@ -155,19 +139,14 @@ function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db & { s
       file,
       onFailure: (err) => {
         sqlite.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
-        writer?.checkpointItself(FALLBACK_AUTOCHECKPOINT_PAGES);
         warn(
           `the checkpoint thread failed (${err instanceof Error ? err.message : String(err)}); checkpointing on the main thread`,
         );
       },
     });
   }
-  let writer: WriterThread | undefined;
-  // The writer thread, when there is one, writes beside this connection: its transactions then
-  // wait for the thread's without blocking the event loop. Decided before any transaction runs.
-  let otherWriter = false;
   const kysely = new Kysely<Database>({
-    dialect: translatingErrors(new FastSqliteDialect(sqlite, () => otherWriter), sqliteUnavailable),
+    dialect: translatingErrors(new FastSqliteDialect(sqlite), sqliteUnavailable),
   });
   const walSync = onDisk && sync === 'full' ? new GroupSync(`${file}-wal`) : undefined;
   const batcher = new WriteBatcher(
@@ -177,7 +156,7 @@ function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db & { s
     directRunner(sqlite, (err) => (sqliteUnavailable(err) ? new StorageUnavailable(err) : err)),
   );
   let versionStmt: SQLite.Statement<[], number> | undefined;
-  const db: Db & { runSteps?: RunSteps; startWriter?: () => void } = {
+  return {
     kysely,
     engine: 'sqlite',
     // One read serves the requests of a turn: each read is a read transaction of its own, whose
@@ -218,31 +197,11 @@ function openSqlite(file: string, sync: 'full' | 'normal', warn: Warn): Db & { s
       await sql`select 1`.execute(kysely);
     },
     close: async () => {
-      await writer?.stop();
       await walSync?.close();
       await checkpointer?.stop();
       await kysely.destroy();
     },
   };
-  if (onDisk) {
-    db.startWriter = () => {
-      if (writer) return;
-      writer = new WriterThread({
-        file,
-        durable: walSync && (() => walSync.sync()),
-        translate: (err) => (sqliteUnavailable(err) ? new StorageUnavailable(err) : err),
-        onFailure: (err) => {
-          db.runSteps = undefined;
-          warn(
-            `the writer thread failed (${err instanceof Error ? err.message : String(err)}); writing on the main thread`,
-          );
-        },
-      });
-      otherWriter = true;
-      db.runSteps = writer.run;
-    };
-  }
-  return db;
 }
 
 const FALLBACK_AUTOCHECKPOINT_PAGES = 1000;

@@ -8,8 +8,6 @@ import type { Executor } from './executor.js';
  */
 export interface FixedStatement<R> {
   run(db: Executor, params: unknown[]): Promise<QueryResult<R>>;
-  /** The SQLite text (`?` placeholders), for the writer thread (see writer-thread.ts). */
-  readonly text: string;
 }
 
 export function fixedStatement<R = never>(text: string): FixedStatement<R> {
@@ -17,7 +15,6 @@ export function fixedStatement<R = never>(text: string): FixedStatement<R> {
   // The write path's statements carry no `?` inside a string literal.
   const postgres = text.replace(/\?/g, () => `$${++n}`);
   return {
-    text,
     run: (db, params) => {
       const direct = DIRECT.get(db);
       if (direct) return direct<R>(text, params);

@@ -1,8 +1,7 @@
-import { CARD_COLUMNS, type CardRow, INSERT_CARD, INSERT_EVENT } from './card.repository.js';
+import { CARD_COLUMNS, type CardRow } from './card.repository.js';
 import type { Executor } from './executor.js';
 import { fixedStatement } from './fixed.js';
-import { CLAIM_CONFLICT, CLAIM_REQUEST, REQUEST_COLUMNS, type RequestRow } from './request.repository.js';
-import type { Step } from './writer-thread.js';
+import { CLAIM_CONFLICT, REQUEST_COLUMNS, type RequestRow } from './request.repository.js';
 
 /** The `created` event of a new card (its first, seq 1). */
 export interface CreatedEvent {
@@ -57,23 +56,6 @@ export async function storeIssuedCardOnce(
   ];
   const { rows } = await STORE_ISSUED_CARD.run(db, values);
   return Number(rows[0]?.claimed ?? 0) === 1;
-}
-
-/** How `issuedCardSteps` ends when it stores nothing. */
-export const ISSUE_TWIN = 'twin';
-export const ISSUE_TAKEN = 'taken';
-
-/**
- * SQLite's writer thread: the writes of `storeIssuedCardOnce` as steps (see writer-thread.ts).
- * They end with `ISSUE_TWIN` when a twin holds the req_id, and with `ISSUE_TAKEN` when the card
- * number or the partner's order number is taken; nothing is stored then.
- */
-export function issuedCardSteps(claim: RequestRow, card: CardRow, event: CreatedEvent): Step[] {
-  return [
-    [CLAIM_REQUEST.text, REQUEST_COLUMNS.map((c) => claim[c]), ISSUE_TWIN],
-    [INSERT_CARD.text, CARD_COLUMNS.map((c) => card[c]), ISSUE_TAKEN],
-    [INSERT_EVENT.text, [card.card_no, 1, event.type, event.at, event.actor, event.data]],
-  ];
 }
 
 /** True when `err` is PostgreSQL's unique violation. */

@@ -1,9 +1,7 @@
 import type { Executor } from './executor.js';
 import { fixedStatement } from './fixed.js';
-import { APPEND_EVENT } from './card.repository.js';
-import { CLAIM_REQUEST, REQUEST_COLUMNS, type RequestRow } from './request.repository.js';
-import { INSERT_SMS, NEW_SMS_COLUMNS, type NewSmsMessage } from './sms.repository.js';
-import type { Step } from './writer-thread.js';
+import { REQUEST_COLUMNS, type RequestRow } from './request.repository.js';
+import { NEW_SMS_COLUMNS, type NewSmsMessage } from './sms.repository.js';
 
 /** A ledger event to append; its seq is given by the statement. */
 export interface LedgerEvent {
@@ -108,31 +106,4 @@ export async function storePaymentOnce(db: Executor, claim: RequestRow, p: Payme
   ];
   const { rows } = await STORE_PAYMENT.run(db, values);
   return Number(rows[0]?.paid ?? 0) === 1;
-}
-
-/** How `paymentSteps` ends when it stores nothing: the card changed since it was read, or a twin holds the req_id. */
-export const PAYMENT_NOT_STORED = 'not stored';
-
-const PAY_CARD = `update cards set ${CHANGED.map((c) => `${c} = ?`).join(', ')}
-  where card_no = ? and partner_id = ? and status = 'inactive' and pay_deadline > ? and updated_at = ?`;
-
-/**
- * SQLite's writer thread: the writes of `storePaymentOnce` as steps (see writer-thread.ts),
- * ending with `PAYMENT_NOT_STORED`, nothing stored, when the card is no longer as read or the
- * req_id is held (a twin's answer, another request): the caller then runs the payment as a
- * transaction of its own, which judges the card and the req_id afresh.
- */
-export function paymentSteps(claim: RequestRow, p: PaymentWrites): Step[] {
-  const append = (e: LedgerEvent) => [p.cardNo, e.type, e.at, e.actor, e.data, p.cardNo];
-  return [
-    [
-      PAY_CARD,
-      [...CHANGED.map((c) => p.changes[c]), p.cardNo, p.partnerId, p.now, p.readUpdatedAt],
-      PAYMENT_NOT_STORED,
-    ],
-    [CLAIM_REQUEST.text, REQUEST_COLUMNS.map((c) => claim[c]), PAYMENT_NOT_STORED],
-    [APPEND_EVENT.text, append(p.activated)],
-    [INSERT_SMS.text, NEW_SMS_COLUMNS.map((c) => p.sms[c])],
-    [APPEND_EVENT.text, append(p.smsQueued)],
-  ];
 }

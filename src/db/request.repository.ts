@@ -94,7 +94,7 @@ export const CLAIM_CONFLICT = `on conflict (partner_id, req_id) do update
    where requests.code = ${BOUND_CODE} and excluded.code <> ${BOUND_CODE}
      and requests.method = excluded.method and requests.params_hash = excluded.params_hash`;
 
-export const CLAIM_REQUEST = fixedStatement(
+const CLAIM_REQUEST = fixedStatement(
   `insert into requests (${REQUEST_COLUMNS.join(', ')})
    values (${REQUEST_COLUMNS.map(() => '?').join(', ')})
    ${CLAIM_CONFLICT}`,

@@ -33,7 +33,7 @@ export const NEW_SMS_COLUMNS = [
   'sent_at',
 ] as const satisfies readonly (keyof NewSmsMessage)[];
 
-export const INSERT_SMS = fixedStatement(
+const INSERT_SMS = fixedStatement(
   `insert into sms_messages (${NEW_SMS_COLUMNS.join(', ')}) values (${NEW_SMS_COLUMNS.map(() => '?').join(', ')})`,
 );
 

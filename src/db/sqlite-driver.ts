@@ -96,17 +96,11 @@ export function directRunner(
   };
 }
 
-/** How long a transaction waits for another connection's write to end, as `busy_timeout`. */
-const BUSY_WAIT_MS = 5000;
-
 class SqliteDriver implements Driver {
   private readonly lock = new FifoLock();
   private readonly connection: SqliteConnection;
 
-  constructor(
-    private readonly db: BetterSqlite3.Database,
-    private readonly otherWriter: () => boolean,
-  ) {
+  constructor(private readonly db: BetterSqlite3.Database) {
     this.connection = new SqliteConnection(db);
   }
 
@@ -118,27 +112,7 @@ class SqliteDriver implements Driver {
   }
 
   async beginTransaction(conn: DatabaseConnection): Promise<void> {
-    if (!this.otherWriter()) {
-      await conn.executeQuery(CompiledQuery.raw('begin immediate'));
-      return;
-    }
-    // Another connection (the writer thread) may hold the write lock for a batch: SQLite's busy
-    // handler would sleep on the event loop (1 ms and more per try) until it ends. Try without
-    // waiting, and wait on a timer between tries instead.
-    const deadline = Date.now() + BUSY_WAIT_MS;
-    for (;;) {
-      // A pragma statement takes effect when prepared: `pragma()` prepares it each time.
-      this.db.pragma('busy_timeout = 0');
-      try {
-        await conn.executeQuery(CompiledQuery.raw('begin immediate'));
-        return;
-      } catch (err) {
-        if ((err as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw err;
-      } finally {
-        this.db.pragma(`busy_timeout = ${BUSY_WAIT_MS}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 1));
-    }
+    await conn.executeQuery(CompiledQuery.raw('begin immediate'));
   }
 
   async commitTransaction(conn: DatabaseConnection): Promise<void> {
@@ -159,13 +133,9 @@ class SqliteDriver implements Driver {
 }
 
 export class FastSqliteDialect implements Dialect {
-  constructor(
-    private readonly db: BetterSqlite3.Database,
-    /** Another connection writes too (see writer-thread.ts): wait for it without blocking. */
-    private readonly otherWriter: () => boolean = () => false,
-  ) {}
+  constructor(private readonly db: BetterSqlite3.Database) {}
   createDriver(): Driver {
-    return new SqliteDriver(this.db, this.otherWriter);
+    return new SqliteDriver(this.db);
   }
   createQueryCompiler(): QueryCompiler {
     return new SqliteQueryCompiler();

@@ -9,19 +9,12 @@ import {
 import { type ActivateCard, activateCard, banCard, planActivation } from './card-commands.js';
 import {
   type CreatedEvent,
-  ISSUE_TWIN,
   isCardNoTaken,
-  issuedCardSteps,
   isUniqueViolation,
   storeIssuedCardOnce,
 } from '../db/issue.repository.js';
 import type { DirectMutation } from './direct-mutation.js';
-import {
-  type LedgerEvent,
-  type PaymentWrites,
-  paymentSteps,
-  storePaymentOnce,
-} from '../db/payment.repository.js';
+import { type LedgerEvent, type PaymentWrites, storePaymentOnce } from '../db/payment.repository.js';
 import type { CardTable } from '../db/schema.js';
 import { countResendsSince, insertSmsMessage, type NewSmsMessage } from '../db/sms.repository.js';
 import type { Executor } from '../db/tx.js';
@@ -177,19 +170,6 @@ export class CardService {
           }
         }
       },
-      writeSteps: async (run, db, claimOf) => {
-        for (let attempt = 0; ; attempt++) {
-          drawn();
-          const data = answer();
-          const json = JSON.stringify(data);
-          const outcome = await run(issuedCardSteps(claimOf(json), card, event));
-          if (outcome === undefined) return { data, json };
-          if (outcome === ISSUE_TWIN) return undefined;
-          // The order number or, rarely, the drawn card number is taken.
-          await refuseTakenOrder(db);
-          if (attempt >= 5) throw tooManyDraws();
-        }
-      },
     };
   }
 
@@ -218,8 +198,7 @@ export class CardService {
   /**
    * A payment, for `RequestLog.runOnceChecked`: `write` is `pay`; `writeWithClaim` reads the card
    * outside a transaction, judges it as `pay` does (throwing its refusal), and stores the very
-   * writes `pay` would make with the claim in one statement (undefined when the card changed);
-   * `writeSteps` does the same as one job of SQLite's writer thread.
+   * writes `pay` would make with the claim in one statement (undefined when the card changed).
    */
   payment(
     partner: Partner,
@@ -228,17 +207,12 @@ export class CardService {
     totalFen: number | undefined,
     snap: RegistrySnapshot = this.registry.snapshot,
   ): DirectMutation {
-    const plan = async (db: Executor) =>
-      this.planPayment(await this.ownCard(db, partner, cardNo), { partner, mobile, totalFen, snap });
     return {
       write: (tx) => this.pay(tx, partner, cardNo, mobile, totalFen, snap),
       writeWithClaim: async (db, claimOf) => {
-        const { data, json, writes } = await plan(db);
+        const card = await this.ownCard(db, partner, cardNo);
+        const { data, json, writes } = this.planPayment(card, { partner, mobile, totalFen, snap });
         return (await storePaymentOnce(db, claimOf(json), writes)) ? { data, json } : undefined;
-      },
-      writeSteps: async (run, db, claimOf) => {
-        const { data, json, writes } = await plan(db);
-        return (await run(paymentSteps(claimOf(json), writes))) === undefined ? { data, json } : undefined;
       },
     };
   }

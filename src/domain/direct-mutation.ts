@@ -1,12 +1,11 @@
 import type { RequestRow } from '../db/request.repository.js';
 import type { Executor } from '../db/tx.js';
-import type { RunSteps } from '../db/writer-thread.js';
 import type { WireObject } from './wire.js';
 
 /**
  * A mutation whose writes are all known before it runs (it reads nothing first, as a buy), or
  * known from one read (a payment): on PostgreSQL it is stored with its req_id claim in one
- * statement, one round trip; on SQLite's writer thread as one job (see `RequestLog.runOnceDirect`).
+ * statement, one round trip (see `RequestLog.runOnceDirect`).
  */
 export interface DirectMutation {
   /** Writes the effect inside `tx` (the claim follows in the same transaction); the answer. */
@@ -16,15 +15,6 @@ export interface DirectMutation {
    * nothing written, when a twin holds the req_id.
    */
   writeWithClaim(
-    db: Executor,
-    claimOf: (json: string) => RequestRow,
-  ): Promise<{ data: WireObject; json: string } | undefined>;
-  /**
-   * The same on SQLite's writer thread (see writer-thread.ts): `run` stores the effect and the
-   * claim in the thread's next batch; `db` serves the reads a refusal needs.
-   */
-  writeSteps?(
-    run: RunSteps,
     db: Executor,
     claimOf: (json: string) => RequestRow,
   ): Promise<{ data: WireObject; json: string } | undefined>;

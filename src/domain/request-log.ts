@@ -389,8 +389,7 @@ export class RequestLog {
     prepare: () => DirectMutation,
     opts: { sealAnswer: boolean },
   ): Promise<Outcome> {
-    if (this.db.engine !== 'postgres' && !this.db.runSteps)
-      return this.runOnce(key, (tx) => prepare().write(tx), opts);
+    if (this.db.engine !== 'postgres') return this.runOnce(key, (tx) => prepare().write(tx), opts);
     try {
       const stored = await this.storeWithClaim(key, prepare(), opts);
       if (!stored) throw new TwinCommitted();
@@ -402,12 +401,11 @@ export class RequestLog {
 
   /**
    * `runOnce` for a mutation that judges what it reads: on PostgreSQL it first tries one read and
-   * one statement (on SQLite's writer thread, one read and one job); when that wrote nothing (the
-   * card changed, a twin holds the req_id), `write` runs as `runOnce` would run it, and answers
-   * as it would.
+   * one statement; when that wrote nothing (the card changed, a twin holds the req_id), `write`
+   * runs as `runOnce` would run it, and answers as it would.
    */
   async runOnceChecked(key: RequestKey, mutation: DirectMutation, opts: { sealAnswer: boolean }) {
-    if (this.db.engine === 'postgres' || (this.db.runSteps && mutation.writeSteps)) {
+    if (this.db.engine === 'postgres') {
       try {
         const stored = await this.storeWithClaim(key, mutation, opts);
         if (stored) return { code: 200, data: stored.data, json: stored.json, replayed: false };
@@ -418,13 +416,9 @@ export class RequestLog {
     return this.runOnce(key, (tx) => mutation.write(tx), opts);
   }
 
-  /** The mutation and its claim as one write: a job of SQLite's writer thread, else one statement. */
+  /** The mutation and its claim as one statement (PostgreSQL). */
   private storeWithClaim(key: RequestKey, mutation: DirectMutation, opts: { sealAnswer: boolean }) {
-    const claimOf = (json: string) => this.claimRow(key, 200, json, opts);
-    const { runSteps } = this.db;
-    return runSteps && mutation.writeSteps
-      ? mutation.writeSteps(runSteps, this.db.kysely, claimOf)
-      : mutation.writeWithClaim(this.db.kysely, claimOf);
+    return mutation.writeWithClaim(this.db.kysely, (json) => this.claimRow(key, 200, json, opts));
   }
 
   private claimRow(key: RequestKey, code: number, json: string, opts?: { sealAnswer: boolean }): RequestRow {

@@ -36,8 +36,6 @@ export interface CrashOptions {
   waitOutLeases?: boolean;
   /** The server's MOVTICKET_SMS_LEASE_MS (its default when not given). */
   smsLeaseMs?: number;
-  /** SQLite: buys and payments stored by the writer thread (MOVTICKET_SQLITE_WRITER_THREAD). */
-  writerThread?: boolean;
   /** Called with progress lines (optional). */
   log?: (line: string) => void;
 }
@@ -525,7 +523,6 @@ export async function runCrashScenario(opts: CrashOptions): Promise<CrashReport>
     LOG_LEVEL: 'warn',
     ...(pgDb ? { DATABASE_URL: pgDb.url } : {}),
     ...(opts.smsLeaseMs ? { MOVTICKET_SMS_LEASE_MS: String(opts.smsLeaseMs) } : {}),
-    ...(opts.writerThread ? { MOVTICKET_SQLITE_WRITER_THREAD: 'true' } : {}),
   };
 
   let server: ServerProcess | undefined;

@@ -7,8 +7,6 @@ import { openDatabase, type Db } from '../../src/db/database.js';
 
 export interface Engine {
   name: 'sqlite' | 'postgres';
-  /** How test titles name it. */
-  label: string;
   /** A fresh, migrated, empty database. */
   open(): Promise<Db>;
   /** Drops every database this engine made. */
@@ -43,7 +41,6 @@ export async function createPgDatabase(): Promise<{ url: string; drop: () => Pro
 
 const sqlite: Engine = {
   name: 'sqlite',
-  label: 'sqlite',
   open: () => openDatabase({ sqlitePath: ':memory:' }),
   cleanup: async () => {},
 };
@@ -52,7 +49,6 @@ function postgres(): Engine {
   const drops: (() => Promise<void>)[] = [];
   return {
     name: 'postgres',
-    label: 'postgres',
     open: async () => {
       const { url, drop } = await createPgDatabase();
       drops.push(drop);
@@ -67,29 +63,6 @@ function postgres(): Engine {
 /** SQLite always; PostgreSQL too when TEST_DATABASE_URL is set (CI sets it). */
 export function engines(): Engine[] {
   return TEST_URL ? [sqlite, postgres()] : [sqlite];
-}
-
-/**
- * SQLite in a file with its writer thread (src/db/writer-thread.ts): buys and payments are stored
- * by the thread's connection, every other write by the main one.
- */
-export function writerThreadSqlite(): Engine {
-  const dirs: string[] = [];
-  return {
-    name: 'sqlite',
-    label: 'sqlite, writer thread',
-    open: async () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'movticket-writer-'));
-      dirs.push(dir);
-      const db = await openDatabase({ sqlitePath: path.join(dir, 'db.sqlite'), writerThread: true });
-      // Else the suites would pass on the main connection without ever reaching the thread.
-      if (!db.runSteps) throw new Error('the writer thread did not start');
-      return db;
-    },
-    cleanup: async () => {
-      for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
-    },
-  };
 }
 
 export interface SharedEngine {
