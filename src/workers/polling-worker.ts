@@ -148,7 +148,7 @@ export abstract class PollingWorker<T, R> {
       }
     };
     /** How many to lease now: every slot busy with LEASED_AHEAD_PER_SLOT more waiting, within the cap. */
-    const wanted = () =>
+    const toLease = () =>
       Math.min(
         (1 + LEASED_AHEAD_PER_SLOT) * slots - attempting - ready.length,
         RECORDING_PER_SLOT * slots - inHand.size,
@@ -158,7 +158,7 @@ export abstract class PollingWorker<T, R> {
     let pollAt = 0;
     try {
       for (;;) {
-        const free = wanted();
+        const free = toLease();
         const wall = Date.now();
         const leasable = free > 0 && !this.draining && (more || this.wanted || wall >= pollAt);
         const gapEnds = this.lastClaimAt + (this.loop.claimGapMs ?? 0);
@@ -188,7 +188,7 @@ export abstract class PollingWorker<T, R> {
           continue;
         }
         // Full or stopping: wait for a slot to free. Otherwise also for the next poll or a nudge.
-        const full = this.draining || wanted() <= 0;
+        const full = this.draining || toLease() <= 0;
         await this.pause(full ? null : pollAt - Date.now());
       }
     } finally {
